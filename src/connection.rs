@@ -8,7 +8,8 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use crate::cmd::{self, Command};
+use crate::cmd::{self, Command, Op};
+use crate::db::Db;
 use crate::error::Error;
 use crate::resp::{self, ReadError, Reply};
 
@@ -16,7 +17,7 @@ use crate::resp::{self, ReadError, Reply};
 const BUFFER: usize = 16 * 1024;
 
 /// Serves one client until it leaves, sends QUIT or breaks the protocol.
-pub fn serve(stream: TcpStream) -> Result<(), Error> {
+pub fn serve(stream: TcpStream, db: Db) -> Result<(), Error> {
     let mut reader = BufReader::with_capacity(BUFFER, stream.try_clone()?);
     let mut writer = BufWriter::with_capacity(BUFFER, stream.try_clone()?);
     loop {
@@ -43,13 +44,13 @@ pub fn serve(stream: TcpStream) -> Result<(), Error> {
             continue; // an empty line, or `*0`: Redis ignores those
         }
         let reply = match Command::parse(args) {
-            Ok(Command::Quit) => {
+            Ok(Command { op: Op::Quit, .. }) => {
                 Reply::ok().write_to(&mut writer)?;
                 writer.flush()?;
                 close_after_reply(&stream);
                 return Ok(());
             }
-            Ok(command) => cmd::execute(command),
+            Ok(command) => cmd::execute(command, &db),
             Err(error) => error,
         };
         reply.write_to(&mut writer)?;

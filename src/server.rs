@@ -5,6 +5,7 @@ use std::thread;
 
 use crate::config::Config;
 use crate::connection;
+use crate::db::Db;
 use crate::error::Error;
 use crate::log;
 
@@ -13,8 +14,9 @@ use crate::log;
 /// of clients.
 const CONNECTION_STACK: usize = 256 * 1024;
 
-/// Listens and serves until the process is stopped.
-pub fn run(config: &Config) -> Result<(), Error> {
+/// Listens and serves until the process is stopped. Every connection
+/// shares the one keyspace, `db`.
+pub fn run(config: &Config, db: Db) -> Result<(), Error> {
     let listener = TcpListener::bind((config.bind.as_str(), config.port))?;
     log::notice(format!("Listening on {}", listener.local_addr()?));
     log::notice("Ready to accept connections tcp");
@@ -29,11 +31,12 @@ pub fn run(config: &Config) -> Result<(), Error> {
                 continue;
             }
         };
+        let db = db.clone();
         let spawned = thread::Builder::new()
             .name(format!("client-{id}"))
             .stack_size(CONNECTION_STACK)
             .spawn(move || {
-                if let Err(e) = connection::serve(stream) {
+                if let Err(e) = connection::serve(stream, db) {
                     log::warning(format!("Client {id}: {e}"));
                 }
             });

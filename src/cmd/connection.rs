@@ -1,6 +1,6 @@
 //! Connection commands: PING, ECHO, QUIT.
 
-use super::{Command, Spec};
+use super::{Op, Spec};
 use crate::resp::Reply;
 
 /// `PING [message]`: `+PONG`, or the message back as a bulk string.
@@ -13,8 +13,8 @@ pub const PING: Spec = Spec {
     since: "1.0.0",
     group: "connection",
     parse: |args| match args.len() {
-        1 => Ok(Command::Ping(None)),
-        2 => Ok(Command::Ping(args.into_iter().nth(1))),
+        1 => Ok(Op::Ping(None)),
+        2 => Ok(Op::Ping(args.into_iter().nth(1))),
         _ => Err(Reply::error(
             "ERR wrong number of arguments for 'ping' command",
         )),
@@ -31,7 +31,7 @@ pub const ECHO: Spec = Spec {
     summary: "Echo the given string",
     since: "1.0.0",
     group: "connection",
-    parse: |args| Ok(Command::Echo(args.into_iter().nth(1).unwrap_or_default())),
+    parse: |args| Ok(Op::Echo(args.into_iter().nth(1).unwrap_or_default())),
     subcommands: &[],
 };
 
@@ -45,7 +45,7 @@ pub const QUIT: Spec = Spec {
     summary: "Close the connection",
     since: "1.0.0",
     group: "connection",
-    parse: |_| Ok(Command::Quit),
+    parse: |_| Ok(Op::Quit),
     subcommands: &[],
 };
 

@@ -1,5 +1,5 @@
 //! Commands: the table that describes them, parsing a request into a typed
-//! [`Command`], and running it.
+//! [`Command`], and running it against the keyspace.
 //!
 //! As in Redis, what the server knows about each command is data: one row
 //! of [`TABLE`] gives its name, arity, flags and parser. The arity check,
@@ -7,13 +7,27 @@
 //! adding a command is one row plus one function.
 
 mod connection;
+mod expire;
+mod keys;
 mod server;
+mod string;
 
-use crate::resp::Reply;
+use crate::db::{Db, Keyspace};
+use crate::expire::unix_millis;
+use crate::resp::{self, Reply};
 
 /// One request, parsed and checked, ready to run.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// The command's row in the table: its name and flags.
+    pub spec: &'static Spec,
+    /// What to do, with the arguments in typed form.
+    pub op: Op,
+}
+
+/// The operation a command asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum Op {
     /// `PING [message]`
     Ping(Option<Vec<u8>>),
     /// `ECHO message`
@@ -21,17 +35,37 @@ pub enum Command {
     /// `QUIT`: the connection replies `+OK` and closes.
     Quit,
     /// `COMMAND` and its subcommands.
-    Command(server::CommandInfo),
+    Describe(server::CommandInfo),
+    /// `GET key`
+    Get(Vec<u8>),
+    /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT time|KEEPTTL]`
+    Set(string::SetArgs),
+    /// `DEL key [key ...]`
+    Del(Vec<Vec<u8>>),
+    /// `EXISTS key [key ...]`
+    Exists(Vec<Vec<u8>>),
+    /// `DBSIZE`
+    DbSize,
+    /// `FLUSHDB` and `FLUSHALL`: with one database, the same thing.
+    Flush,
+    /// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`
+    Expire(expire::ExpireArgs),
+    /// `TTL`, `PTTL`, `EXPIRETIME`, `PEXPIRETIME`
+    Ttl(Vec<u8>, expire::TtlForm),
+    /// `PERSIST key`
+    Persist(Vec<u8>),
 }
 
 /// A command's row in the table.
+#[derive(Debug)]
 pub struct Spec {
     /// Lower-case name, as errors and `COMMAND` show it; a subcommand's
     /// name includes its container's, as in `command|count`.
     pub name: &'static str,
     /// Argument count including the name; negative means "at least -arity".
     pub arity: i64,
-    /// Redis's flags, as `COMMAND INFO` lists them.
+    /// Redis's flags, as `COMMAND INFO` lists them. `write` decides
+    /// which lock the command takes.
     pub flags: &'static [&'static str],
     /// Key positions (first, last, step), as `COMMAND INFO` reports them:
     /// `(1, 1, 1)` is "the first argument is a key", `(1, -1, 1)` "all are".
@@ -43,7 +77,7 @@ pub struct Spec {
     /// Redis's command group for `COMMAND DOCS`.
     pub group: &'static str,
     /// Turns the arguments (name included, arity already checked) into a command.
-    pub parse: fn(Vec<Vec<u8>>) -> Result<Command, Reply>,
+    pub parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
     /// Subcommands, for container commands such as `COMMAND`.
     pub subcommands: &'static [Spec],
 }
@@ -54,7 +88,30 @@ pub static TABLE: &[Spec] = &[
     connection::ECHO,
     connection::QUIT,
     server::COMMAND,
+    server::DBSIZE,
+    server::FLUSHDB,
+    server::FLUSHALL,
+    string::GET,
+    string::SET,
+    keys::DEL,
+    keys::EXISTS,
+    expire::EXPIRE,
+    expire::PEXPIRE,
+    expire::EXPIREAT,
+    expire::PEXPIREAT,
+    expire::TTL,
+    expire::PTTL,
+    expire::EXPIRETIME,
+    expire::PEXPIRETIME,
+    expire::PERSIST,
 ];
+
+impl Spec {
+    /// Does the command change data? Writers take the write lock.
+    pub fn is_write(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+}
 
 impl Command {
     /// Parses a request (a non-empty argument list): finds the command in
@@ -69,19 +126,74 @@ impl Command {
                 spec.name
             )));
         }
-        (spec.parse)(args)
+        let op = (spec.parse)(args)?;
+        Ok(Command { spec, op })
     }
 }
 
-/// Runs a command and returns its reply.
-pub fn execute(command: Command) -> Reply {
-    match command {
-        Command::Ping(message) => connection::ping(message),
-        Command::Echo(message) => Reply::Bulk(message),
-        // The connection handles QUIT itself: closing is its business.
-        Command::Quit => Reply::ok(),
-        Command::Command(info) => server::command(info),
+/// Runs a command and returns its reply. Commands flagged `write` run
+/// under the write lock; all others share the read lock. The lock is
+/// released before the caller writes the reply to the socket.
+///
+/// The clock is read once, here: the whole command sees one `now`.
+pub fn execute(command: Command, db: &Db) -> Reply {
+    let now = unix_millis();
+    if command.spec.is_write() {
+        return apply_write(command.op, &mut db.write(), now);
     }
+    let (reply, found_stale) = {
+        let keyspace = db.read();
+        let reply = apply_read(command.op, &keyspace, now);
+        (reply, keyspace.has_stale())
+    };
+    // The read met expired keys it could not delete under the read lock.
+    if found_stale {
+        db.write().purge_stale(now);
+    }
+    reply
+}
+
+/// Runs a command that only reads.
+fn apply_read(op: Op, keyspace: &Keyspace, now: i64) -> Reply {
+    match op {
+        Op::Ping(message) => connection::ping(message),
+        Op::Echo(message) => Reply::Bulk(message),
+        // The connection handles QUIT itself: closing is its business.
+        Op::Quit => Reply::ok(),
+        Op::Describe(info) => server::command(info),
+        Op::Get(key) => string::get(keyspace, &key, now),
+        Op::Exists(keys) => keys::exists(keyspace, &keys, now),
+        Op::DbSize => Reply::Integer(keyspace.len() as i64),
+        Op::Ttl(key, form) => expire::ttl(keyspace, &key, form, now),
+        // The table flags these `write`, so they never arrive here.
+        Op::Set(..) | Op::Del(..) | Op::Flush | Op::Expire(..) | Op::Persist(..) => {
+            Reply::error("ERR write command run without the write lock")
+        }
+    }
+}
+
+/// Runs a command that may write; reads are passed on to `apply_read`.
+fn apply_write(op: Op, keyspace: &mut Keyspace, now: i64) -> Reply {
+    match op {
+        Op::Set(args) => string::set(keyspace, args, now),
+        Op::Del(keys) => keys::del(keyspace, &keys, now),
+        Op::Flush => {
+            keyspace.clear();
+            Reply::ok()
+        }
+        Op::Expire(args) => expire::expire(keyspace, args, now),
+        Op::Persist(key) => expire::persist(keyspace, &key, now),
+        op => {
+            let reply = apply_read(op, keyspace, now);
+            keyspace.purge_stale(now);
+            reply
+        }
+    }
+}
+
+/// Parses an integer argument, with Redis's error for anything else.
+pub fn parse_int(arg: &[u8]) -> Result<i64, Reply> {
+    resp::parse_int(arg).ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
 }
 
 /// Finds the spec for a request, descending into subcommands.
@@ -151,14 +263,18 @@ fn one_line(mut msg: Vec<u8>) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn parse(words: &[&str]) -> Result<Command, Reply> {
+    fn parse(words: &[&str]) -> Result<Op, Reply> {
+        command(words).map(|c| c.op)
+    }
+
+    fn command(words: &[&str]) -> Result<Command, Reply> {
         Command::parse(words.iter().map(|w| w.as_bytes().to_vec()).collect())
     }
 
     #[test]
     fn names_are_case_insensitive() {
-        assert_eq!(parse(&["pInG"]), Ok(Command::Ping(None)));
-        assert_eq!(parse(&["echo", "hi"]), Ok(Command::Echo(b"hi".to_vec())));
+        assert_eq!(parse(&["pInG"]), Ok(Op::Ping(None)));
+        assert_eq!(parse(&["echo", "hi"]), Ok(Op::Echo(b"hi".to_vec())));
     }
 
     #[test]
@@ -201,6 +317,20 @@ mod tests {
                 "ERR unknown subcommand 'foo'. Try COMMAND HELP."
             ))
         );
+    }
+
+    #[test]
+    fn writes_are_flagged_and_change_data() {
+        let db = Db::default();
+        let run = |words: &[&str]| execute(command(words).unwrap(), &db);
+        assert!(command(&["set", "k", "v"]).unwrap().spec.is_write());
+        assert!(!command(&["get", "k"]).unwrap().spec.is_write());
+        assert_eq!(run(&["set", "k", "v"]), Reply::ok());
+        assert_eq!(run(&["get", "k"]), Reply::bulk("v"));
+        assert_eq!(run(&["exists", "k", "k", "nokey"]), Reply::Integer(2));
+        assert_eq!(run(&["dbsize"]), Reply::Integer(1));
+        assert_eq!(run(&["del", "k", "k"]), Reply::Integer(1));
+        assert_eq!(run(&["get", "k"]), Reply::Nil);
     }
 
     #[test]

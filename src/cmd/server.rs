@@ -1,8 +1,9 @@
 //! Server commands: `COMMAND` and its subcommands, which describe the
-//! command table to clients. `redis-cli` asks for `COMMAND DOCS` as it
-//! starts and waits for the answer, so even a tiny server must reply.
+//! command table to clients (`redis-cli` asks for `COMMAND DOCS` as it
+//! starts and waits for the answer, so even a tiny server must reply);
+//! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole.
 
-use super::{Command, Spec, TABLE};
+use super::{Op, Spec, TABLE};
 use crate::resp::Reply;
 
 /// What `COMMAND` was asked.
@@ -29,7 +30,7 @@ pub const COMMAND: Spec = Spec {
     summary: "Get array of Redis command details",
     since: "2.8.13",
     group: "server",
-    parse: |_| Ok(Command::Command(CommandInfo::All)),
+    parse: |_| Ok(Op::Describe(CommandInfo::All)),
     subcommands: &[
         Spec {
             name: "command|count",
@@ -39,7 +40,7 @@ pub const COMMAND: Spec = Spec {
             summary: "Get total number of Redis commands",
             since: "2.8.13",
             group: "server",
-            parse: |_| Ok(Command::Command(CommandInfo::Count)),
+            parse: |_| Ok(Op::Describe(CommandInfo::Count)),
             subcommands: &[],
         },
         Spec {
@@ -50,7 +51,7 @@ pub const COMMAND: Spec = Spec {
             summary: "Get an array of Redis command names",
             since: "7.0.0",
             group: "server",
-            parse: |_| Ok(Command::Command(CommandInfo::List)),
+            parse: |_| Ok(Op::Describe(CommandInfo::List)),
             subcommands: &[],
         },
         Spec {
@@ -62,7 +63,7 @@ pub const COMMAND: Spec = Spec {
                 "Get array of specific Redis command details, or all when no argument is given",
             since: "2.8.13",
             group: "server",
-            parse: |args| Ok(Command::Command(CommandInfo::Info(names(args)))),
+            parse: |args| Ok(Op::Describe(CommandInfo::Info(names(args)))),
             subcommands: &[],
         },
         Spec {
@@ -73,11 +74,63 @@ pub const COMMAND: Spec = Spec {
             summary: "Get array of specific Redis command documentation",
             since: "7.0.0",
             group: "server",
-            parse: |args| Ok(Command::Command(CommandInfo::Docs(names(args)))),
+            parse: |args| Ok(Op::Describe(CommandInfo::Docs(names(args)))),
             subcommands: &[],
         },
     ],
 };
+
+/// `DBSIZE`: the number of keys.
+pub const DBSIZE: Spec = Spec {
+    name: "dbsize",
+    arity: 1,
+    flags: &["readonly", "fast"],
+    keys: (0, 0, 0),
+    summary: "Return the number of keys in the selected database",
+    since: "1.0.0",
+    group: "server",
+    parse: |_| Ok(Op::DbSize),
+    subcommands: &[],
+};
+
+/// `FLUSHDB [ASYNC|SYNC]`: delete every key.
+pub const FLUSHDB: Spec = Spec {
+    name: "flushdb",
+    arity: -1,
+    flags: &["write"],
+    keys: (0, 0, 0),
+    summary: "Remove all keys from the current database",
+    since: "1.0.0",
+    group: "server",
+    parse: parse_flush,
+    subcommands: &[],
+};
+
+/// `FLUSHALL [ASYNC|SYNC]`: delete every key of every database; this
+/// server has one.
+pub const FLUSHALL: Spec = Spec {
+    name: "flushall",
+    arity: -1,
+    flags: &["write"],
+    keys: (0, 0, 0),
+    summary: "Remove all keys from all databases",
+    since: "1.0.0",
+    group: "server",
+    parse: parse_flush,
+    subcommands: &[],
+};
+
+/// Both flushes take one optional word, ASYNC or SYNC. Freeing memory in the
+/// background is Redis's business; here both mean "now".
+fn parse_flush(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+    match args.as_slice() {
+        [_] => Ok(Op::Flush),
+        [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {
+            Ok(Op::Flush)
+        }
+        _ => Err(Reply::error("ERR syntax error")),
+    }
+}
 
 /// The command names after `COMMAND INFO` or `COMMAND DOCS`.
 fn names(args: Vec<Vec<u8>>) -> Vec<Vec<u8>> {

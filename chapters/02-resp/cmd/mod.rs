@@ -21,7 +21,7 @@ pub enum Command {
     /// `QUIT`: the connection replies `+OK` and closes.
     Quit,
     /// `COMMAND` and its subcommands.
-    Command(server::CommandInfo),
+    Describe(server::CommandInfo),
 }
 
 /// A command's row in the table.
@@ -80,7 +80,7 @@ pub fn execute(command: Command) -> Reply {
         Command::Echo(message) => Reply::Bulk(message),
         // The connection handles QUIT itself: closing is its business.
         Command::Quit => Reply::ok(),
-        Command::Command(info) => server::command(info),
+        Command::Describe(info) => server::command(info),
     }
 }
 

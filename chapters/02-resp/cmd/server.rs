@@ -29,7 +29,7 @@ pub const COMMAND: Spec = Spec {
     summary: "Get array of Redis command details",
     since: "2.8.13",
     group: "server",
-    parse: |_| Ok(Command::Command(CommandInfo::All)),
+    parse: |_| Ok(Command::Describe(CommandInfo::All)),
     subcommands: &[
         Spec {
             name: "command|count",
@@ -39,7 +39,7 @@ pub const COMMAND: Spec = Spec {
             summary: "Get total number of Redis commands",
             since: "2.8.13",
             group: "server",
-            parse: |_| Ok(Command::Command(CommandInfo::Count)),
+            parse: |_| Ok(Command::Describe(CommandInfo::Count)),
             subcommands: &[],
         },
         Spec {
@@ -50,7 +50,7 @@ pub const COMMAND: Spec = Spec {
             summary: "Get an array of Redis command names",
             since: "7.0.0",
             group: "server",
-            parse: |_| Ok(Command::Command(CommandInfo::List)),
+            parse: |_| Ok(Command::Describe(CommandInfo::List)),
             subcommands: &[],
         },
         Spec {
@@ -62,7 +62,7 @@ pub const COMMAND: Spec = Spec {
                 "Get array of specific Redis command details, or all when no argument is given",
             since: "2.8.13",
             group: "server",
-            parse: |args| Ok(Command::Command(CommandInfo::Info(names(args)))),
+            parse: |args| Ok(Command::Describe(CommandInfo::Info(names(args)))),
             subcommands: &[],
         },
         Spec {
@@ -73,7 +73,7 @@ pub const COMMAND: Spec = Spec {
             summary: "Get array of specific Redis command documentation",
             since: "7.0.0",
             group: "server",
-            parse: |args| Ok(Command::Command(CommandInfo::Docs(names(args)))),
+            parse: |args| Ok(Command::Describe(CommandInfo::Docs(names(args)))),
             subcommands: &[],
         },
     ],

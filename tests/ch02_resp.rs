@@ -1,0 +1,850 @@
+//! Chapter 2: a RESP2 server with PING, ECHO, QUIT and COMMAND.
+//!
+//! Black-box tests of the wire protocol. They must pass unchanged against a
+//! real Redis 7.0 (`REDIS_TEST_SERVER=redis-server cargo test --test ch02_resp`),
+//! so every reply Redis fixes is checked byte for byte. The facts behind them
+//! are in `redis-wire-facts.md`, sections 1.2 to 1.5.
+
+mod common;
+
+use common::{encode_command, encode_str_command, rss_kib, show, Client, Reply, Server};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+const BIN: &str = "ch02-resp";
+
+/// How long a test waits to prove that no reply comes.
+const QUIET: Duration = Duration::from_millis(200);
+
+fn start() -> Server {
+    Server::start(BIN)
+}
+
+/// Asserts that a fresh connection to `server` still gets `+PONG`.
+#[track_caller]
+fn assert_alive(server: &Server) {
+    let mut client = server.client();
+    assert_bytes_eq!(
+        client.cmd_raw(&["PING"]),
+        b"+PONG\r\n",
+        "the server stopped answering"
+    );
+}
+
+/// Sends `input` on a fresh connection and expects exactly `reply`, then the
+/// server closing the connection; then another client must still get PONG.
+#[track_caller]
+fn assert_rejected(server: &Server, input: &[u8], reply: &[u8]) {
+    // Printed only when the test fails: which of the cases broke.
+    eprintln!("case: b\"{}\"", show(&input[..input.len().min(100)]));
+    let mut client = server.client();
+    // The server may close before it has read everything (too-big input).
+    let _ = client.try_send(input);
+    assert_bytes_eq!(
+        client.read_reply_raw(),
+        reply,
+        "reply to b\"{}\"",
+        show(&input[..input.len().min(100)])
+    );
+    client.expect_closed();
+    assert_alive(server);
+}
+
+/// Sends `input` on `client` and expects the complete replies that follow to
+/// be exactly the bytes `replies` (one reply or several).
+#[track_caller]
+fn assert_replies(client: &mut Client, input: &[u8], replies: &[u8]) {
+    client.send(input);
+    let mut got = Vec::new();
+    while got.len() < replies.len() {
+        got.extend(client.read_reply_raw());
+    }
+    assert_bytes_eq!(
+        got,
+        replies,
+        "replies to b\"{}\"",
+        show(&input[..input.len().min(100)])
+    );
+}
+
+fn err_unknown(rest: &str) -> Vec<u8> {
+    format!("-ERR unknown command {rest}\r\n").into_bytes()
+}
+
+fn bulk(payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+// ---------------------------------------------------------------------------
+// PING, ECHO, QUIT
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ping_replies_pong_or_its_argument() {
+    let server = start();
+    let mut c = server.client();
+    assert_bytes_eq!(c.cmd_raw(&["PING"]), b"+PONG\r\n");
+    assert_bytes_eq!(
+        c.cmd_raw(&["PING", "hello world"]),
+        b"$11\r\nhello world\r\n"
+    );
+    assert_bytes_eq!(c.cmd_raw(&["PING", ""]), b"$0\r\n\r\n");
+    assert_eq!(
+        c.cmd_bytes(&[b"PING", b"\x00\xff\r\n"]),
+        Reply::bulk_bytes(b"\x00\xff\r\n")
+    );
+}
+
+#[test]
+fn ping_with_two_arguments_is_an_arity_error() {
+    let server = start();
+    let mut c = server.client();
+    assert_bytes_eq!(
+        c.cmd_raw(&["PING", "a", "b"]),
+        b"-ERR wrong number of arguments for 'ping' command\r\n"
+    );
+    // The connection stays usable.
+    assert_bytes_eq!(c.cmd_raw(&["PING"]), b"+PONG\r\n");
+}
+
+#[test]
+fn echo_is_binary_safe() {
+    let server = start();
+    let mut c = server.client();
+    assert_bytes_eq!(c.cmd_raw(&["ECHO", "hello"]), b"$5\r\nhello\r\n");
+    assert_bytes_eq!(c.cmd_raw(&["ECHO", ""]), b"$0\r\n\r\n");
+    let tricky: &[u8] = b"a\x00b\r\nc\r\n\xff\xfe$3\r\n*1\r\n";
+    c.send(&encode_command(&[b"ECHO", tricky]));
+    assert_bytes_eq!(c.read_reply_raw(), bulk(tricky));
+    let every_byte: Vec<u8> = (0..=255u8).collect();
+    assert_eq!(
+        c.cmd_bytes(&[b"ECHO", &every_byte]),
+        Reply::Bulk(every_byte)
+    );
+}
+
+#[test]
+fn echo_of_one_mebibyte() {
+    let server = start();
+    let mut c = server.client();
+    let payload: Vec<u8> = (0..1024 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    let writer = c.send_in_background(encode_command(&[b"ECHO", &payload]));
+    let reply = c.read_reply();
+    writer.join().unwrap().expect("sending 1 MiB failed");
+    assert!(
+        reply == Reply::Bulk(payload),
+        "the 1 MiB echo came back different"
+    );
+    assert_bytes_eq!(c.cmd_raw(&["PING"]), b"+PONG\r\n");
+}
+
+#[test]
+fn echo_arity_errors_name_the_lower_case_command() {
+    let server = start();
+    let mut c = server.client();
+    let arity = b"-ERR wrong number of arguments for 'echo' command\r\n";
+    assert_bytes_eq!(c.cmd_raw(&["ECHO"]), arity);
+    assert_bytes_eq!(c.cmd_raw(&["ECHO", "a", "b"]), arity);
+    assert_bytes_eq!(c.cmd_raw(&["EcHo"]), arity);
+    assert_bytes_eq!(c.cmd_raw(&["echo", "a", "b", "c"]), arity);
+    assert_bytes_eq!(c.cmd_raw(&["ECHO", "still open"]), b"$10\r\nstill open\r\n");
+}
+
+#[test]
+fn command_names_are_case_insensitive() {
+    let server = start();
+    let mut c = server.client();
+    assert_bytes_eq!(c.cmd_raw(&["pInG"]), b"+PONG\r\n");
+    assert_bytes_eq!(c.cmd_raw(&["ping"]), b"+PONG\r\n");
+    assert_bytes_eq!(c.cmd_raw(&["eChO", "x"]), b"$1\r\nx\r\n");
+    assert_eq!(c.cmd(&["command", "count"]), c.cmd(&["COMMAND", "COUNT"]));
+    assert_bytes_eq!(c.cmd_raw(&["qUiT"]), b"+OK\r\n");
+    c.expect_closed();
+}
+
+#[test]
+fn quit_replies_ok_then_closes_without_running_what_follows() {
+    let server = start();
+    let mut c = server.client();
+    assert_bytes_eq!(c.cmd_raw(&["QUIT"]), b"+OK\r\n");
+    c.expect_closed();
+
+    // Commands pipelined after QUIT are not executed.
+    let mut c = server.client();
+    let mut pipeline = encode_str_command(&["ECHO", "before"]);
+    pipeline.extend(encode_str_command(&["QUIT"]));
+    pipeline.extend(encode_str_command(&["ECHO", "after"]));
+    c.send(&pipeline);
+    assert_bytes_eq!(c.read_reply_raw(), b"$6\r\nbefore\r\n");
+    assert_bytes_eq!(c.read_reply_raw(), b"+OK\r\n");
+    c.expect_closed();
+
+    // Inline QUIT too.
+    let mut c = server.client();
+    c.send(b"quit\r\n");
+    assert_bytes_eq!(c.read_reply_raw(), b"+OK\r\n");
+    c.expect_closed();
+    assert_alive(&server);
+}
+
+// ---------------------------------------------------------------------------
+// Unknown commands
+// ---------------------------------------------------------------------------
+
+#[test]
+fn unknown_command_error_format() {
+    let server = start();
+    let mut c = server.client();
+    assert_bytes_eq!(
+        c.cmd_raw(&["FOO", "a", "b", "c"]),
+        err_unknown("'FOO', with args beginning with: 'a' 'b' 'c' ")
+    );
+    // The name as sent, not lower-cased; no arguments still ends with ": ".
+    assert_bytes_eq!(
+        c.cmd_raw(&["fOo"]),
+        err_unknown("'fOo', with args beginning with: ")
+    );
+    assert_bytes_eq!(
+        c.cmd_raw(&["FOO", ""]),
+        err_unknown("'FOO', with args beginning with: '' ")
+    );
+    // An empty command name.
+    assert_bytes_eq!(
+        c.cmd_raw(&[""]),
+        err_unknown("'', with args beginning with: ")
+    );
+    // The same through an inline command.
+    assert_replies(
+        &mut c,
+        b"FOO a b c\r\n",
+        &err_unknown("'FOO', with args beginning with: 'a' 'b' 'c' "),
+    );
+    // The connection stays open after all of these.
+    assert_bytes_eq!(c.cmd_raw(&["PING"]), b"+PONG\r\n");
+}
+
+#[test]
+fn unknown_command_error_truncates_at_128_characters() {
+    let server = start();
+    let mut c = server.client();
+    let a128 = "a".repeat(128);
+
+    // The name is cut to 128 characters.
+    let long_name = "x".repeat(200);
+    assert_bytes_eq!(
+        c.cmd_raw(&[&long_name]),
+        err_unknown(&format!(
+            "'{}', with args beginning with: ",
+            &long_name[..128]
+        ))
+    );
+
+    // A single long argument is cut to 128 characters.
+    let long_arg = "a".repeat(200);
+    assert_bytes_eq!(
+        c.cmd_raw(&["FOO", &long_arg]),
+        err_unknown(&format!("'FOO', with args beginning with: '{a128}' "))
+    );
+
+    // Arguments are added while the text is shorter than 128 characters:
+    // 32 one-character arguments ("'a' " is 4 characters) fill it exactly.
+    let ones = vec!["a"; 40];
+    let mut args = vec!["FOO"];
+    args.extend(&ones);
+    assert_bytes_eq!(
+        c.cmd_raw(&args),
+        err_unknown(&format!(
+            "'FOO', with args beginning with: {}",
+            "'a' ".repeat(32)
+        ))
+    );
+
+    // 25 two-character arguments make 125 characters, so a 26th still fits.
+    let twos = vec!["ab"; 40];
+    let mut args = vec!["FOO"];
+    args.extend(&twos);
+    assert_bytes_eq!(
+        c.cmd_raw(&args),
+        err_unknown(&format!(
+            "'FOO', with args beginning with: {}",
+            "'ab' ".repeat(26)
+        ))
+    );
+
+    // An argument that does not fit is cut to the room that is left:
+    // 120 characters plus quotes and space leave 5 for the next one.
+    let a120 = "a".repeat(120);
+    assert_bytes_eq!(
+        c.cmd_raw(&["FOO", &a120, "bcdefghij", "z"]),
+        err_unknown(&format!(
+            "'FOO', with args beginning with: '{a120}' 'bcdef' "
+        ))
+    );
+
+    // Once 128 characters are reached, no further argument appears.
+    let a126 = "a".repeat(126);
+    assert_bytes_eq!(
+        c.cmd_raw(&["FOO", &a126, "b"]),
+        err_unknown(&format!("'FOO', with args beginning with: '{a126}' "))
+    );
+}
+
+#[test]
+fn unknown_command_error_turns_newlines_into_spaces() {
+    // A CR or LF in the error line would break the protocol.
+    let server = start();
+    let mut c = server.client();
+    assert_bytes_eq!(
+        c.cmd_raw(&["FOO", "a\r\nb"]),
+        err_unknown("'FOO', with args beginning with: 'a  b' ")
+    );
+    assert_bytes_eq!(
+        c.cmd_raw(&["F\r\nOO"]),
+        err_unknown("'F  OO', with args beginning with: ")
+    );
+    assert_bytes_eq!(c.cmd_raw(&["PING"]), b"+PONG\r\n");
+}
+
+// ---------------------------------------------------------------------------
+// COMMAND
+// ---------------------------------------------------------------------------
+
+#[test]
+fn command_count_docs_and_info() {
+    let server = start();
+    let mut c = server.client();
+
+    let count = c.cmd(&["COMMAND", "COUNT"]).as_int();
+    assert!(count > 0, "COMMAND COUNT returned {count}");
+
+    // Plain COMMAND lists one entry per command.
+    let all = c.cmd(&["COMMAND"]);
+    assert_eq!(
+        all.as_array().len() as i64,
+        count,
+        "COMMAND and COMMAND COUNT disagree"
+    );
+
+    // COMMAND DOCS is a (possibly empty) flattened map: name, docs, ...
+    let docs = c.cmd(&["COMMAND", "DOCS"]);
+    assert_eq!(
+        docs.as_array().len() % 2,
+        0,
+        "COMMAND DOCS must hold name/doc pairs"
+    );
+    let _ = c.cmd(&["COMMAND", "DOCS", "ping"]).as_array();
+
+    // COMMAND INFO: one entry per name asked for, nil for unknown names.
+    let info = c.cmd(&["COMMAND", "INFO", "ping", "ECHO", "nosuchcommand"]);
+    let info = info.as_array();
+    assert_eq!(
+        info.len(),
+        3,
+        "COMMAND INFO ping ECHO nosuchcommand: {info:?}"
+    );
+    let ping = info[0].as_array();
+    assert_eq!(ping[0], Reply::bulk("ping"));
+    assert_eq!(ping[1], Reply::int(-1), "the arity of ping");
+    let echo = info[1].as_array();
+    assert_eq!(echo[0], Reply::bulk("echo"));
+    assert_eq!(echo[1], Reply::int(2), "the arity of echo");
+    assert_eq!(info[2], Reply::Nil);
+    assert_bytes_eq!(
+        c.cmd_raw(&["COMMAND", "INFO", "nosuchcommand"]),
+        b"*1\r\n$-1\r\n"
+    );
+}
+
+#[test]
+fn command_subcommand_errors() {
+    let server = start();
+    let mut c = server.client();
+    assert_bytes_eq!(
+        c.cmd_raw(&["COMMAND", "FOO"]),
+        b"-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n"
+    );
+    assert_bytes_eq!(
+        c.cmd_raw(&["command", "foo", "bar"]),
+        b"-ERR unknown subcommand 'foo'. Try COMMAND HELP.\r\n"
+    );
+    assert_bytes_eq!(
+        c.cmd_raw(&["COMMAND", "COUNT", "x"]),
+        b"-ERR wrong number of arguments for 'command|count' command\r\n"
+    );
+    assert_bytes_eq!(
+        c.cmd_raw(&["command", "count", "x", "y"]),
+        b"-ERR wrong number of arguments for 'command|count' command\r\n"
+    );
+    assert_bytes_eq!(c.cmd_raw(&["PING"]), b"+PONG\r\n");
+}
+
+// ---------------------------------------------------------------------------
+// Inline commands
+// ---------------------------------------------------------------------------
+
+#[test]
+fn inline_commands_line_endings_and_blanks() {
+    let server = start();
+    let mut c = server.client();
+    assert_replies(&mut c, b"PING\r\n", b"+PONG\r\n");
+    assert_replies(&mut c, b"PING\n", b"+PONG\r\n");
+    assert_replies(&mut c, b"   PING   \r\n", b"+PONG\r\n");
+    assert_replies(&mut c, b"\tPING\t\r\n", b"+PONG\r\n");
+    assert_replies(&mut c, b"ECHO\thello\r\n", b"$5\r\nhello\r\n");
+    assert_replies(&mut c, b"ECHO   spaced  \n", b"$6\r\nspaced\r\n");
+    assert_replies(&mut c, b"ping hi\r\n", b"$2\r\nhi\r\n");
+    assert_replies(
+        &mut c,
+        b"ECHO a b\r\n",
+        b"-ERR wrong number of arguments for 'echo' command\r\n",
+    );
+    // Several inline commands in one write.
+    assert_replies(
+        &mut c,
+        b"PING\r\nECHO x\nPING\r\n",
+        b"+PONG\r\n$1\r\nx\r\n+PONG\r\n",
+    );
+}
+
+#[test]
+fn empty_inline_lines_get_no_reply() {
+    let server = start();
+    let mut c = server.client();
+    c.send(b"\r\n\n   \r\n\t\r\n  \n");
+    c.expect_no_reply(QUIET);
+    assert_replies(&mut c, b"\r\n\r\nPING\r\n", b"+PONG\r\n");
+}
+
+#[test]
+fn inline_quoting_rules() {
+    let server = start();
+    let mut c = server.client();
+    let cases: &[(&[u8], &[u8])] = &[
+        (b"ECHO \"hello world\"\r\n", b"hello world"),
+        (b"ECHO \"\"\r\n", b""),
+        (b"ECHO ''\r\n", b""),
+        (b"ECHO \"\\x41\\x4a\\xff\\x00\"\r\n", b"AJ\xff\x00"),
+        (
+            b"ECHO \"\\n\\r\\t\\b\\a\\\\\\\"\"\r\n",
+            b"\n\r\t\x08\x07\\\"",
+        ),
+        // An unknown escape keeps the character; an invalid \x too.
+        (b"ECHO \"\\q\"\r\n", b"q"),
+        (b"ECHO \"\\x4\"\r\n", b"x4"),
+        // Single quotes: only \' is an escape.
+        (b"ECHO 'a\\nb'\r\n", b"a\\nb"),
+        (b"ECHO 'it\\'s'\r\n", b"it's"),
+        (b"ECHO 'say \"hi\"'\r\n", b"say \"hi\""),
+        // A quote inside a word starts a quoted section.
+        (b"ECHO a\"b\"\r\n", b"ab"),
+        (b"ECHO a'b c'\r\n", b"ab c"),
+    ];
+    for (input, echoed) in cases {
+        assert_replies(&mut c, input, &bulk(echoed));
+    }
+}
+
+#[test]
+fn inline_unbalanced_quotes_close_the_connection() {
+    let server = start();
+    let reply = b"-ERR Protocol error: unbalanced quotes in request\r\n";
+    for input in [
+        &b"ECHO \"abc\r\n"[..],
+        b"ECHO 'abc\r\n",
+        b"ECHO \"a\"b\r\n",
+        b"ECHO a\"b\r\n",
+        b"ECHO 'a'b\r\n",
+        b"ECHO \"a\"\"b\"\r\n",
+        b"ECHO \"abc\\\"\r\n",
+    ] {
+        assert_rejected(&server, input, reply);
+    }
+}
+
+#[test]
+fn a_line_starting_with_dollar_is_an_inline_command() {
+    let server = start();
+    let mut c = server.client();
+    let mut expected = err_unknown("'$4', with args beginning with: ");
+    expected.extend_from_slice(b"+PONG\r\n");
+    assert_replies(&mut c, b"$4\r\nPING\r\n", &expected);
+}
+
+#[test]
+fn inline_request_of_64_kib_without_newline_is_still_accepted() {
+    let server = start();
+    let mut c = server.client();
+    c.send(&vec![b'x'; 65536]);
+    c.expect_no_reply(QUIET);
+    c.send(b"\r\n");
+    let name = "x".repeat(128);
+    assert_bytes_eq!(
+        c.read_reply_raw(),
+        err_unknown(&format!("'{name}', with args beginning with: "))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Malformed requests
+// ---------------------------------------------------------------------------
+
+#[test]
+fn invalid_multibulk_length_closes_the_connection() {
+    let server = start();
+    let reply = b"-ERR Protocol error: invalid multibulk length\r\n";
+    for input in [
+        &b"*abc\r\n"[..],
+        b"*\r\n",
+        b"*+1\r\n",
+        b"* 1\r\n",
+        b"*01\r\n",
+        b"*-0\r\n",
+        b"*1x\r\n",
+        b"*2147483648\r\n",
+        b"*99999999999999999999\r\n",
+        // LF only after the count: the count text becomes "1\n$4".
+        b"*1\n$4\r\nPING\r\n",
+    ] {
+        assert_rejected(&server, input, reply);
+    }
+}
+
+#[test]
+fn invalid_bulk_length_closes_the_connection() {
+    let server = start();
+    let reply = b"-ERR Protocol error: invalid bulk length\r\n";
+    for input in [
+        &b"*1\r\n$-5\r\n"[..],
+        b"*1\r\n$-1\r\n",
+        b"*1\r\n$-0\r\n",
+        b"*1\r\n$abc\r\n",
+        b"*1\r\n$\r\n",
+        b"*1\r\n$04\r\n",
+        b"*1\r\n$+4\r\n",
+        b"*1\r\n$ 4\r\n",
+        b"*1\r\n$536870913\r\n",
+        b"*1\r\n$600000000\r\n",
+        b"*1\r\n$99999999999999999999\r\n",
+        // The error comes for the second argument too.
+        b"*2\r\n$4\r\nECHO\r\n$x\r\n",
+    ] {
+        assert_rejected(&server, input, reply);
+    }
+}
+
+#[test]
+fn non_bulk_element_closes_the_connection() {
+    let server = start();
+    assert_rejected(
+        &server,
+        b"*1\r\n+PING\r\n",
+        b"-ERR Protocol error: expected '$', got '+'\r\n",
+    );
+    assert_rejected(
+        &server,
+        b"*1\r\n:1\r\n",
+        b"-ERR Protocol error: expected '$', got ':'\r\n",
+    );
+    assert_rejected(
+        &server,
+        b"*2\r\n$4\r\nECHO\r\n*1\r\n",
+        b"-ERR Protocol error: expected '$', got '*'\r\n",
+    );
+    assert_rejected(
+        &server,
+        b"*1\r\nPING\r\n",
+        b"-ERR Protocol error: expected '$', got 'P'\r\n",
+    );
+}
+
+#[test]
+fn replies_before_a_protocol_error_are_still_sent() {
+    let server = start();
+    let mut c = server.client();
+    c.send(b"*1\r\n$4\r\nPING\r\nPING\r\n*abc\r\n");
+    assert_bytes_eq!(c.read_reply_raw(), b"+PONG\r\n");
+    assert_bytes_eq!(c.read_reply_raw(), b"+PONG\r\n");
+    assert_bytes_eq!(
+        c.read_reply_raw(),
+        b"-ERR Protocol error: invalid multibulk length\r\n"
+    );
+    c.expect_closed();
+    assert_alive(&server);
+}
+
+#[test]
+fn too_big_inline_request_closes_the_connection() {
+    let server = start();
+    assert_rejected(
+        &server,
+        &vec![b'x'; 70_000],
+        b"-ERR Protocol error: too big inline request\r\n",
+    );
+    assert_rejected(
+        &server,
+        &vec![b'x'; 200_000],
+        b"-ERR Protocol error: too big inline request\r\n",
+    );
+}
+
+#[test]
+fn too_big_count_strings_close_the_connection() {
+    let server = start();
+    let mut input = b"*".to_vec();
+    input.extend(vec![b'1'; 70_000]);
+    assert_rejected(
+        &server,
+        &input,
+        b"-ERR Protocol error: too big mbulk count string\r\n",
+    );
+
+    let mut input = b"*1\r\n$".to_vec();
+    input.extend(vec![b'1'; 70_000]);
+    assert_rejected(
+        &server,
+        &input,
+        b"-ERR Protocol error: too big bulk count string\r\n",
+    );
+}
+
+#[test]
+fn zero_and_negative_counts_are_ignored() {
+    let server = start();
+    let mut c = server.client();
+    for input in [&b"*0\r\n"[..], b"*-1\r\n", b"*-5\r\n"] {
+        c.send(input);
+        c.expect_no_reply(QUIET);
+        assert_bytes_eq!(
+            c.cmd_raw(&["PING"]),
+            b"+PONG\r\n",
+            "after b\"{}\"",
+            show(input)
+        );
+    }
+    // In one pipeline with real commands.
+    assert_replies(
+        &mut c,
+        b"*0\r\n*-1\r\nPING\r\n*0\r\n*1\r\n$4\r\nPING\r\n",
+        b"+PONG\r\n+PONG\r\n",
+    );
+}
+
+#[test]
+fn the_two_bytes_after_bulk_data_are_not_checked() {
+    let server = start();
+    let mut c = server.client();
+    assert_replies(&mut c, b"*1\r\n$4\r\nPINGXX\r\n", b"+PONG\r\n");
+    // The leftover "\r\n" was an empty inline line: nothing more comes.
+    assert_bytes_eq!(c.cmd_raw(&["PING"]), b"+PONG\r\n");
+    assert_replies(
+        &mut c,
+        b"*1\r\n$4\r\nPINGabECHO\r\n",
+        b"+PONG\r\n-ERR wrong number of arguments for 'echo' command\r\n",
+    );
+    assert_bytes_eq!(c.cmd_raw(&["PING"]), b"+PONG\r\n");
+}
+
+#[test]
+fn incomplete_requests_wait_for_the_rest() {
+    let server = start();
+    let mut c = server.client();
+    for part in [
+        &b"*2\r\n$4\r\nEC"[..],
+        b"HO\r\n$5",
+        b"\r\nhel",
+        b"lo",
+        b"\r",
+    ] {
+        c.send(part);
+        c.expect_no_reply(Duration::from_millis(50));
+    }
+    c.send(b"\n");
+    assert_bytes_eq!(c.read_reply_raw(), b"$5\r\nhello\r\n");
+
+    // Only one of the two trailer bytes: still waiting.
+    c.send(b"*1\r\n$4\r\nPING\n");
+    c.expect_no_reply(QUIET);
+    c.send(b"\n");
+    assert_bytes_eq!(c.read_reply_raw(), b"+PONG\r\n");
+
+    // An inline command without its newline.
+    c.send(b"PING");
+    c.expect_no_reply(QUIET);
+    c.send(b"\r\n");
+    assert_bytes_eq!(c.read_reply_raw(), b"+PONG\r\n");
+}
+
+#[test]
+fn largest_declared_sizes_are_accepted_and_awaited() {
+    let server = start();
+    // 512 MiB bulk length is the limit itself: accepted, the server waits.
+    let mut big_bulk = server.client();
+    big_bulk.send(b"*1\r\n$536870912\r\n");
+    // INT_MAX arguments: accepted, the server waits.
+    let mut big_count = server.client();
+    big_count.send(b"*2147483647\r\n");
+    big_bulk.expect_no_reply(QUIET);
+    big_count.expect_no_reply(Duration::from_millis(1));
+    assert_alive(&server);
+}
+
+#[test]
+fn a_huge_declared_bulk_is_not_allocated_up_front() {
+    let mut server = start();
+    let mut warmup = server.client();
+    assert_bytes_eq!(warmup.cmd_raw(&["PING"]), b"+PONG\r\n");
+    let before = rss_kib(server.pid());
+
+    let mut c = server.client();
+    c.send(b"*2\r\n$4\r\nECHO\r\n$536870912\r\nonly a few bytes");
+    c.expect_no_reply(QUIET);
+    let after = rss_kib(server.pid());
+    let growth_mib = after.saturating_sub(before) / 1024;
+    assert!(
+        growth_mib < 64,
+        "RSS grew by {growth_mib} MiB ({before} KiB -> {after} KiB) after a client declared a 512 MiB bulk"
+    );
+    drop(c);
+    assert_alive(&server);
+    assert!(server.is_running());
+}
+
+// ---------------------------------------------------------------------------
+// Pipelining, fragmentation, concurrency
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_thousand_pipelined_commands_reply_in_order() {
+    let server = start();
+    let mut c = server.client();
+    let mut pipeline = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..1000 {
+        if i % 2 == 0 {
+            pipeline.extend(encode_str_command(&["PING"]));
+            expected.extend_from_slice(b"+PONG\r\n");
+        } else {
+            let payload = format!("message number {i}");
+            pipeline.extend(encode_str_command(&["ECHO", &payload]));
+            expected.extend(bulk(payload.as_bytes()));
+        }
+    }
+    // Inline commands in the same pipeline.
+    for i in 0..100 {
+        pipeline.extend(format!("ECHO inline-{i}\r\n").into_bytes());
+        expected.extend(bulk(format!("inline-{i}").as_bytes()));
+    }
+    let writer = c.send_in_background(pipeline);
+    let mut got = Vec::new();
+    for _ in 0..1100 {
+        got.extend(c.read_reply_raw());
+    }
+    writer.join().unwrap().expect("sending the pipeline failed");
+    assert_bytes_eq!(got, expected);
+    c.expect_no_reply(Duration::from_millis(20));
+}
+
+#[test]
+fn a_pipeline_sent_one_byte_at_a_time() {
+    let server = start();
+    let mut c = server.client();
+    let mut pipeline = Vec::new();
+    let mut expected = Vec::new();
+    pipeline.extend(encode_str_command(&["PING"]));
+    expected.extend_from_slice(b"+PONG\r\n");
+    pipeline.extend(encode_command(&[b"ECHO", b"bin\x00\r\n\xffary"]));
+    expected.extend(bulk(b"bin\x00\r\n\xffary"));
+    pipeline.extend_from_slice(b"ECHO \"quoted \\x41\"\r\n");
+    expected.extend(bulk(b"quoted A"));
+    pipeline.extend_from_slice(b"\r\n*0\r\nPING\n");
+    expected.extend_from_slice(b"+PONG\r\n");
+    pipeline.extend(encode_str_command(&["ECHO", &"z".repeat(300)]));
+    expected.extend(bulk("z".repeat(300).as_bytes()));
+    pipeline.extend(encode_str_command(&["FOO", "bar"]));
+    expected.extend(err_unknown("'FOO', with args beginning with: 'bar' "));
+    for byte in &pipeline {
+        c.send(std::slice::from_ref(byte));
+    }
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        got.extend(c.read_reply_raw());
+    }
+    assert_bytes_eq!(got, expected);
+}
+
+#[test]
+fn many_concurrent_clients_each_get_their_own_replies() {
+    const CLIENTS: usize = 150;
+    const ROUNDS: usize = 200;
+    let server = start();
+    let port = server.port();
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|id| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                let mut c = Client::connect(port);
+                barrier.wait();
+                for round in 0..ROUNDS {
+                    let payload = format!("client {id} round {round} {}", "#".repeat(id % 17));
+                    let reply = c.cmd(&["ECHO", &payload]);
+                    assert_eq!(reply, Reply::bulk(&payload), "client {id} round {round}");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("a client thread failed");
+    }
+    assert_alive(&server);
+}
+
+#[test]
+fn a_client_leaving_mid_command_does_not_disturb_others() {
+    let mut server = start();
+    let port = server.port();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|id| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut c = Client::connect(port);
+                let mut round = 0;
+                while round < 20 || !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let payload = format!("worker {id} round {round}");
+                    assert_eq!(c.cmd(&["ECHO", &payload]), Reply::bulk(&payload));
+                    round += 1;
+                }
+            })
+        })
+        .collect();
+
+    // Half a bulk string, then gone; several times, in various states.
+    for partial in [
+        &b"*2\r\n$4\r\nECHO\r\n$10\r\nhello"[..],
+        b"*2\r\n$4\r\nECHO\r\n$10",
+        b"*2\r\n$4\r\nEC",
+        b"*3",
+        b"ECHO no newline",
+    ] {
+        let mut c = server.client();
+        c.send(partial);
+        drop(c);
+    }
+    // One that closes only its writing half mid-command.
+    let mut c = server.client();
+    c.send(b"*2\r\n$4\r\nECHO\r\n$100\r\nabc");
+    c.shutdown_write();
+    c.expect_closed();
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for worker in workers {
+        worker.join().expect("a worker failed");
+    }
+    assert!(server.is_running(), "the server died");
+    assert_alive(&server);
+}
