@@ -8,16 +8,26 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use crate::cmd::{self, Command, Op};
-use crate::db::Db;
+use crate::cmd::{self, Command, Op, ReplConf, Session};
 use crate::error::Error;
+use crate::master;
 use crate::resp::{self, ReadError, Reply};
+use crate::server::Server;
 
 /// Size of the read and write buffers; Redis reads 16 KiB at a time too.
 const BUFFER: usize = 16 * 1024;
 
 /// Serves one client until it leaves, sends QUIT or breaks the protocol.
-pub fn serve(stream: TcpStream, db: Db) -> Result<(), Error> {
+pub fn serve(stream: TcpStream, server: Server) -> Result<(), Error> {
+    let mut session = Session::default();
+    let result = serve_requests(stream, &server, &mut session);
+    // The keyspace must forget a departed client's watched keys.
+    cmd::unwatch(&server, &mut session);
+    result
+}
+
+/// The request loop of [`serve`].
+fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> Result<(), Error> {
     let mut reader = BufReader::with_capacity(BUFFER, stream.try_clone()?);
     let mut writer = BufWriter::with_capacity(BUFFER, stream.try_clone()?);
     loop {
@@ -43,6 +53,14 @@ pub fn serve(stream: TcpStream, db: Db) -> Result<(), Error> {
         if args.is_empty() {
             continue; // an empty line, or `*0`: Redis ignores those
         }
+        // Inside MULTI most requests are queued, not run.
+        let args = match cmd::queue(server, session, args) {
+            Ok(reply) => {
+                reply.write_to(&mut writer)?;
+                continue;
+            }
+            Err(args) => args,
+        };
         let reply = match Command::parse(args) {
             Ok(Command { op: Op::Quit, .. }) => {
                 Reply::ok().write_to(&mut writer)?;
@@ -50,7 +68,25 @@ pub fn serve(stream: TcpStream, db: Db) -> Result<(), Error> {
                 close_after_reply(&stream);
                 return Ok(());
             }
-            Ok(command) => cmd::execute(command, &db),
+            // ACKs and GETACKs get no reply on a client connection.
+            Ok(Command {
+                op: Op::ReplConf(ReplConf::Ack(_) | ReplConf::GetAck),
+                ..
+            }) => continue,
+            // A replica asks to sync: from now on this connection is its link.
+            Ok(Command {
+                op: Op::Sync(request),
+                ..
+            }) => {
+                if server.replication.is_replica() {
+                    Reply::error("ERR this replica cannot serve replicas of its own")
+                } else {
+                    writer.flush()?;
+                    let port = session.listening_port;
+                    return master::serve_replica(server, stream, reader, request, port);
+                }
+            }
+            Ok(command) => cmd::execute(command, server, session),
             Err(error) => error,
         };
         reply.write_to(&mut writer)?;

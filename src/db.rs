@@ -7,8 +7,15 @@
 //!
 //! Expiry is checked on every lookup, against a `now` the caller passes in
 //! (Unix milliseconds), so the rules can be tested with a fixed clock.
+//!
+//! Once a replica has connected, the keyspace also writes down every change
+//! it makes as the command that replays it (`SET k v PXAT t`, `DEL k`,
+//! `PEXPIREAT k t` ...), for the master to send to its replicas. Recording
+//! at this level catches every change, whoever makes it: a command, lazy
+//! expiry or the active expiry thread.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A handle on the shared keyspace; cloning it is cheap and shares the data.
@@ -67,6 +74,13 @@ pub struct Keyspace {
     /// Expired keys that readers found but could not delete: a read lock
     /// does not allow it. The reader's caller deletes them afterwards.
     stale: Mutex<Vec<Vec<u8>>>,
+    /// Are changes being recorded into `changes`?
+    recording: bool,
+    /// The changes made since the last [`Keyspace::take_changes`], each as
+    /// the arguments of a command that makes the same change.
+    changes: Vec<Vec<Vec<u8>>>,
+    /// For each watched key, the flags of the connections that watch it.
+    watchers: HashMap<Vec<u8>, Vec<Arc<AtomicBool>>>,
 }
 
 impl Keyspace {
@@ -91,6 +105,14 @@ impl Keyspace {
     /// Stores `value` at `key` with the given expiry, replacing any old
     /// value and expiry.
     pub fn set(&mut self, key: Vec<u8>, value: Vec<u8>, expires_at: Option<i64>) {
+        touch(&self.watchers, &key);
+        if self.recording {
+            let mut change = vec![b"SET".to_vec(), key.clone(), value.clone()];
+            if let Some(deadline) = expires_at {
+                change.extend([b"PXAT".to_vec(), deadline.to_string().into_bytes()]);
+            }
+            self.changes.push(change);
+        }
         let old_slot = self
             .entries
             .get(key.as_slice())
@@ -125,6 +147,17 @@ impl Keyspace {
         let Some(entry) = self.entries.get_mut(key) else {
             return false;
         };
+        touch(&self.watchers, key);
+        if self.recording {
+            self.changes.push(match expires_at {
+                Some(deadline) => vec![
+                    b"PEXPIREAT".to_vec(),
+                    key.to_vec(),
+                    deadline.to_string().into_bytes(),
+                ],
+                None => vec![b"PERSIST".to_vec(), key.to_vec()],
+            });
+        }
         match (entry.expires_at, expires_at) {
             (None, Some(_)) => {
                 entry.slot = self.volatile.len();
@@ -146,6 +179,10 @@ impl Keyspace {
     pub fn remove(&mut self, key: &[u8]) -> bool {
         match self.entries.remove(key) {
             Some(entry) => {
+                touch(&self.watchers, key);
+                if self.recording {
+                    self.changes.push(vec![b"DEL".to_vec(), key.to_vec()]);
+                }
                 if entry.expires_at.is_some() {
                     self.untrack(entry.slot);
                 }
@@ -196,8 +233,54 @@ impl Keyspace {
 
     /// Deletes every key.
     pub fn clear(&mut self) {
+        if self.recording {
+            self.changes.push(vec![b"FLUSHALL".to_vec()]);
+        }
+        // A flush changes every watched key that existed.
+        for (key, flags) in &self.watchers {
+            if self.entries.contains_key(key) {
+                flags
+                    .iter()
+                    .for_each(|flag| flag.store(true, Ordering::SeqCst));
+            }
+        }
         self.entries.clear();
         self.volatile.clear();
+    }
+
+    /// Every key with its entry, expired ones included, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.entries
+            .iter()
+            .map(|(key, entry)| (key.as_slice(), entry))
+    }
+
+    /// Raises `flag` whenever `key` changes, until [`Keyspace::unwatch`].
+    pub fn watch(&mut self, key: &[u8], flag: &Arc<AtomicBool>) {
+        self.watchers
+            .entry(key.to_vec())
+            .or_default()
+            .push(Arc::clone(flag));
+    }
+
+    /// Stops raising `flag` for `key`.
+    pub fn unwatch(&mut self, key: &[u8], flag: &Arc<AtomicBool>) {
+        if let Some(flags) = self.watchers.get_mut(key) {
+            flags.retain(|watcher| !Arc::ptr_eq(watcher, flag));
+            if flags.is_empty() {
+                self.watchers.remove(key);
+            }
+        }
+    }
+
+    /// From now on, write down every change (see [`Keyspace::take_changes`]).
+    pub fn start_recording(&mut self) {
+        self.recording = true;
+    }
+
+    /// The changes made since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<Vec<Vec<u8>>> {
+        std::mem::take(&mut self.changes)
     }
 
     /// Forgets the volatile key at `slot`: swap-remove, then tell the key
@@ -209,6 +292,16 @@ impl Keyspace {
                 entry.slot = slot;
             }
         }
+    }
+}
+
+/// Tells the watchers of `key` that it changed. (A function of the map
+/// alone, so it can run while an entry of the keyspace is borrowed.)
+fn touch(watchers: &HashMap<Vec<u8>, Vec<Arc<AtomicBool>>>, key: &[u8]) {
+    if let Some(flags) = watchers.get(key) {
+        flags
+            .iter()
+            .for_each(|flag| flag.store(true, Ordering::SeqCst));
     }
 }
 
@@ -252,6 +345,32 @@ mod tests {
             ks.get(b"k", 20).map(|e| e.value.as_slice()),
             Some(&b"new"[..])
         );
+    }
+
+    #[test]
+    fn records_changes_as_commands() {
+        let mut ks = Keyspace::default();
+        ks.set(b"a".to_vec(), b"1".to_vec(), None);
+        assert!(ks.take_changes().is_empty());
+        ks.start_recording();
+        ks.set(b"k".to_vec(), b"v".to_vec(), Some(5000));
+        ks.set_expiry(b"k", None);
+        ks.set_expiry(b"k", Some(7000));
+        assert!(ks.remove_if_expired(b"k", 7000));
+        ks.clear();
+        let words = |change: &Vec<Vec<u8>>| String::from_utf8(change.join(&b' ')).unwrap();
+        let changes: Vec<String> = ks.take_changes().iter().map(words).collect();
+        assert_eq!(
+            changes,
+            [
+                "SET k v PXAT 5000",
+                "PERSIST k",
+                "PEXPIREAT k 7000",
+                "DEL k",
+                "FLUSHALL"
+            ]
+        );
+        assert!(ks.take_changes().is_empty());
     }
 
     #[test]

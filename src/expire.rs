@@ -13,6 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::db::Db;
+use crate::replication::Replication;
+use crate::server::Server;
 
 /// Cycles per second (Redis's `hz`, default 10).
 pub const HZ: u64 = 10;
@@ -33,8 +35,9 @@ pub fn unix_millis() -> i64 {
     since_epoch.as_millis() as i64
 }
 
-/// Starts the active expiry thread.
-pub fn spawn_cycle(db: Db) -> std::io::Result<()> {
+/// Starts the active expiry thread. It works only while the server is a
+/// master: a replica waits for its master's DELs.
+pub fn spawn_cycle(server: Server) -> std::io::Result<()> {
     let period = Duration::from_millis(1000 / HZ);
     let budget = period * TIME_PERCENT as u32 / 100;
     thread::Builder::new()
@@ -43,7 +46,15 @@ pub fn spawn_cycle(db: Db) -> std::io::Result<()> {
             let mut rng = Rng::new();
             loop {
                 let started = Instant::now();
-                run_cycle(&db, unix_millis, &mut rng, budget);
+                if !server.replication.is_replica() {
+                    run_cycle(
+                        &server.db,
+                        &server.replication,
+                        unix_millis,
+                        &mut rng,
+                        budget,
+                    );
+                }
                 thread::sleep(period.saturating_sub(started.elapsed()));
             }
         })?;
@@ -65,8 +76,15 @@ pub struct CycleStats {
 /// `budget` lasts. `now` is asked once per round.
 ///
 /// Each round takes the write lock on its own, so clients get their turn
-/// between rounds instead of waiting for the whole cycle.
-pub fn run_cycle(db: &Db, now: impl Fn() -> i64, rng: &mut Rng, budget: Duration) -> CycleStats {
+/// between rounds instead of waiting for the whole cycle. The deletions go
+/// to the replicas as DELs, before the lock is released.
+pub fn run_cycle(
+    db: &Db,
+    replication: &Replication,
+    now: impl Fn() -> i64,
+    rng: &mut Rng,
+    budget: Duration,
+) -> CycleStats {
     let started = Instant::now();
     let mut stats = CycleStats::default();
     loop {
@@ -84,6 +102,7 @@ pub fn run_cycle(db: &Db, now: impl Fn() -> i64, rng: &mut Rng, budget: Duration
                     expired += 1;
                 }
             }
+            replication.propagate(&keyspace.take_changes());
             (sampled, expired)
         };
         stats.sampled += sampled;
@@ -139,7 +158,13 @@ mod tests {
         fill(&db, 1000, Some(100));
         let mut rng = Rng::with_seed(7);
         // Before the deadline nothing goes, and one round is enough to know.
-        let stats = run_cycle(&db, || 99, &mut rng, Duration::from_secs(10));
+        let stats = run_cycle(
+            &db,
+            &Replication::new(),
+            || 99,
+            &mut rng,
+            Duration::from_secs(10),
+        );
         assert_eq!(
             stats,
             CycleStats {
@@ -148,7 +173,13 @@ mod tests {
             }
         );
         // After it, rounds go on until (nearly) everything is gone.
-        let stats = run_cycle(&db, || 100, &mut rng, Duration::from_secs(10));
+        let stats = run_cycle(
+            &db,
+            &Replication::new(),
+            || 100,
+            &mut rng,
+            Duration::from_secs(10),
+        );
         assert!(stats.expired > 900, "{stats:?}");
         assert!(db.read().len() < 100);
     }
@@ -159,7 +190,13 @@ mod tests {
         fill(&db, 1000, Some(1_000_000));
         db.write().set(b"old".to_vec(), b"v".to_vec(), Some(10));
         let mut rng = Rng::with_seed(3);
-        let stats = run_cycle(&db, || 500, &mut rng, Duration::from_secs(10));
+        let stats = run_cycle(
+            &db,
+            &Replication::new(),
+            || 500,
+            &mut rng,
+            Duration::from_secs(10),
+        );
         assert_eq!(stats.sampled, 20);
         assert!(stats.expired <= 1);
     }
@@ -170,6 +207,7 @@ mod tests {
         fill(&db, 100, None);
         let stats = run_cycle(
             &db,
+            &Replication::new(),
             || i64::MAX,
             &mut Rng::with_seed(1),
             Duration::from_secs(1),

@@ -194,6 +194,17 @@ pub fn parse_int(text: &[u8]) -> Option<i64> {
     std::str::from_utf8(text).ok()?.parse().ok()
 }
 
+/// Appends a command to `out` as a RESP array of bulk strings: the form a
+/// client sends, and the form of the replication stream.
+pub fn encode_command(args: &[Vec<u8>], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// A reply, in the RESP2 types a command can answer with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {

@@ -1,6 +1,7 @@
 //! The accept loop: one thread per connection.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::thread;
 
 use crate::config::Config;
@@ -8,6 +9,30 @@ use crate::connection;
 use crate::db::Db;
 use crate::error::Error;
 use crate::log;
+use crate::replication::Replication;
+
+/// What every connection shares: the data, the replication state and the
+/// configuration. Cloning it is cheap and shares them.
+#[derive(Clone)]
+pub struct Server {
+    /// The keyspace.
+    pub db: Db,
+    /// Master or replica, the stream, the replicas.
+    pub replication: Replication,
+    /// The options the server started with.
+    pub config: Arc<Config>,
+}
+
+impl Server {
+    /// A fresh master with no data.
+    pub fn new(config: Config) -> Server {
+        Server {
+            db: Db::default(),
+            replication: Replication::new(),
+            config: Arc::new(config),
+        }
+    }
+}
 
 /// Stack size for connection threads. A connection needs little stack, and
 /// the default 2 MiB (virtual, but still reserved) adds up with thousands
@@ -15,8 +40,9 @@ use crate::log;
 const CONNECTION_STACK: usize = 256 * 1024;
 
 /// Listens and serves until the process is stopped. Every connection
-/// shares the one keyspace, `db`.
-pub fn run(config: &Config, db: Db) -> Result<(), Error> {
+/// shares `server`.
+pub fn run(server: Server) -> Result<(), Error> {
+    let config = &server.config;
     let listener = TcpListener::bind((config.bind.as_str(), config.port))?;
     log::notice(format!("Listening on {}", listener.local_addr()?));
     log::notice("Ready to accept connections tcp");
@@ -31,12 +57,12 @@ pub fn run(config: &Config, db: Db) -> Result<(), Error> {
                 continue;
             }
         };
-        let db = db.clone();
+        let server = server.clone();
         let spawned = thread::Builder::new()
             .name(format!("client-{id}"))
             .stack_size(CONNECTION_STACK)
             .spawn(move || {
-                if let Err(e) = connection::serve(stream, db) {
+                if let Err(e) = connection::serve(stream, server) {
                     log::warning(format!("Client {id}: {e}"));
                 }
             });

@@ -9,12 +9,19 @@
 mod connection;
 mod expire;
 mod keys;
+mod replication;
 mod server;
 mod string;
+mod transaction;
 
-use crate::db::{Db, Keyspace};
+pub use replication::ReplConf;
+pub use transaction::{queue, unwatch};
+
+use crate::db::Keyspace;
 use crate::expire::unix_millis;
+use crate::master::SyncRequest;
 use crate::resp::{self, Reply};
+use crate::server::Server;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone)]
@@ -40,6 +47,8 @@ pub enum Op {
     Get(Vec<u8>),
     /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT time|KEEPTTL]`
     Set(string::SetArgs),
+    /// `INCR`, `DECR`, `INCRBY`, `DECRBY`: add to the integer at a key.
+    IncrBy(Vec<u8>, i64),
     /// `DEL key [key ...]`
     Del(Vec<Vec<u8>>),
     /// `EXISTS key [key ...]`
@@ -54,6 +63,49 @@ pub enum Op {
     Ttl(Vec<u8>, expire::TtlForm),
     /// `PERSIST key`
     Persist(Vec<u8>),
+    /// `INFO [section ...]`
+    Info(Vec<Vec<u8>>),
+    /// `ROLE`
+    Role,
+    /// `REPLICAOF host port`, or `REPLICAOF NO ONE` (`None`).
+    ReplicaOf(Option<(String, u16)>),
+    /// `REPLCONF ...`, from a replica to its master or back.
+    ReplConf(ReplConf),
+    /// `PSYNC` or `SYNC`: the connection becomes a replica's link.
+    Sync(SyncRequest),
+    /// `WAIT numreplicas timeout`
+    Wait {
+        /// How many replicas must acknowledge.
+        needed: i64,
+        /// Milliseconds; 0 waits forever.
+        timeout: i64,
+    },
+    /// `MULTI`
+    Multi,
+    /// `EXEC`
+    Exec,
+    /// `DISCARD`
+    Discard,
+    /// `WATCH key [key ...]`
+    Watch(Vec<Vec<u8>>),
+    /// `UNWATCH`
+    Unwatch,
+}
+
+/// What a command may know and change about the connection it came from.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// The replication offset after this client's last write: WAIT waits
+    /// for replicas to reach it.
+    pub last_write_offset: i64,
+    /// The port a replica said it listens on (REPLCONF listening-port).
+    pub listening_port: u16,
+    /// Inside MULTI: the requests queued for EXEC.
+    pub multi: Option<Vec<Vec<Vec<u8>>>>,
+    /// Did a request fail while queueing? Then EXEC refuses to run.
+    pub multi_failed: bool,
+    /// The keys WATCH watches.
+    pub watch: Option<transaction::Watch>,
 }
 
 /// A command's row in the table.
@@ -93,6 +145,10 @@ pub static TABLE: &[Spec] = &[
     server::FLUSHALL,
     string::GET,
     string::SET,
+    string::INCR,
+    string::DECR,
+    string::INCRBY,
+    string::DECRBY,
     keys::DEL,
     keys::EXISTS,
     expire::EXPIRE,
@@ -104,6 +160,19 @@ pub static TABLE: &[Spec] = &[
     expire::EXPIRETIME,
     expire::PEXPIRETIME,
     expire::PERSIST,
+    server::INFO,
+    replication::REPLICAOF,
+    replication::SLAVEOF,
+    replication::ROLE,
+    replication::WAIT,
+    replication::REPLCONF,
+    replication::PSYNC,
+    replication::SYNC,
+    transaction::MULTI,
+    transaction::EXEC,
+    transaction::DISCARD,
+    transaction::WATCH,
+    transaction::UNWATCH,
 ];
 
 impl Spec {
@@ -118,17 +187,24 @@ impl Command {
     /// the table, checks its arity, then lets its own parser finish the job.
     /// Every client mistake comes back as the error reply Redis would send.
     pub fn parse(args: Vec<Vec<u8>>) -> Result<Command, Reply> {
-        let spec = lookup(&args)?;
-        let argc = args.len() as i64;
-        if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
-            return Err(Reply::error(format!(
-                "ERR wrong number of arguments for '{}' command",
-                spec.name
-            )));
-        }
+        let spec = check(&args)?;
         let op = (spec.parse)(args)?;
         Ok(Command { spec, op })
     }
+}
+
+/// The first half of parsing: finds the command and checks its arity.
+/// MULTI queues a request after this check alone.
+pub fn check(args: &[Vec<u8>]) -> Result<&'static Spec, Reply> {
+    let spec = lookup(args)?;
+    let argc = args.len() as i64;
+    if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
+        return Err(Reply::error(format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.name
+        )));
+    }
+    Ok(spec)
 }
 
 /// Runs a command and returns its reply. Commands flagged `write` run
@@ -136,21 +212,78 @@ impl Command {
 /// released before the caller writes the reply to the socket.
 ///
 /// The clock is read once, here: the whole command sees one `now`.
-pub fn execute(command: Command, db: &Db) -> Reply {
+pub fn execute(command: Command, server: &Server, session: &mut Session) -> Reply {
     let now = unix_millis();
+    let replica = server.replication.is_replica();
     if command.spec.is_write() {
-        return apply_write(command.op, &mut db.write(), now);
+        if replica {
+            return Reply::error("READONLY You can't write against a read only replica.");
+        }
+        let mut keyspace = server.db.write();
+        let reply = apply_write(command.op, &mut keyspace, now);
+        // Into the stream while the write lock is still held: the order of
+        // the stream is the order in which changes were applied.
+        session.last_write_offset = server.replication.propagate(&keyspace.take_changes());
+        return reply;
     }
+    let op = match apply_server(command.op, server, session, true) {
+        Ok(reply) => return reply,
+        Err(op) => op,
+    };
     let (reply, found_stale) = {
-        let keyspace = db.read();
-        let reply = apply_read(command.op, &keyspace, now);
+        let keyspace = server.db.read();
+        let reply = apply_read(op, &keyspace, now);
         (reply, keyspace.has_stale())
     };
     // The read met expired keys it could not delete under the read lock.
-    if found_stale {
-        db.write().purge_stale(now);
+    // Only a master deletes them; a replica waits for its master's DEL.
+    if found_stale && !replica {
+        let mut keyspace = server.db.write();
+        keyspace.purge_stale(now);
+        server.replication.propagate(&keyspace.take_changes());
     }
     reply
+}
+
+/// Runs the commands that concern the server or the connection rather
+/// than the data; hands any other `op` back. `may_block` is false inside
+/// EXEC, where WAIT must answer at once.
+fn apply_server(
+    op: Op,
+    server: &Server,
+    session: &mut Session,
+    may_block: bool,
+) -> Result<Reply, Op> {
+    let now = unix_millis();
+    Ok(match op {
+        Op::Info(sections) => server::info(server, &sections),
+        Op::Role => server.replication.role_reply(),
+        Op::ReplicaOf(target) => replication::replicaof(server, target),
+        Op::Wait { needed, timeout } if may_block => {
+            replication::wait(server, session, needed, timeout)
+        }
+        Op::Wait { needed, .. } => replication::wait_now(server, session, needed),
+        Op::ReplConf(conf) => replication::replconf(session, conf),
+        Op::Multi => transaction::multi(session),
+        Op::Exec => transaction::exec(server, session, now),
+        Op::Discard => transaction::discard(server, session),
+        Op::Watch(keys) => transaction::watch(server, session, keys, now),
+        Op::Unwatch => transaction::unwatch(server, session),
+        op => return Err(op),
+    })
+}
+
+/// Applies a write that came down the replication stream. It skips the
+/// READONLY check, and no key counts as expired: only the master decides
+/// that, and it sends a DEL when it does.
+/// Several ops (a transaction) are applied under one lock.
+pub fn apply_from_master(ops: Vec<Op>, server: &Server) {
+    let mut keyspace = server.db.write();
+    for op in ops {
+        apply_write(op, &mut keyspace, i64::MIN);
+    }
+    // A replica records nothing for replicas of its own (see `Keyspace`).
+    keyspace.take_changes();
 }
 
 /// Runs a command that only reads.
@@ -166,9 +299,24 @@ fn apply_read(op: Op, keyspace: &Keyspace, now: i64) -> Reply {
         Op::DbSize => Reply::Integer(keyspace.len() as i64),
         Op::Ttl(key, form) => expire::ttl(keyspace, &key, form, now),
         // The table flags these `write`, so they never arrive here.
-        Op::Set(..) | Op::Del(..) | Op::Flush | Op::Expire(..) | Op::Persist(..) => {
-            Reply::error("ERR write command run without the write lock")
-        }
+        Op::Set(..)
+        | Op::IncrBy(..)
+        | Op::Del(..)
+        | Op::Flush
+        | Op::Expire(..)
+        | Op::Persist(..) => Reply::error("ERR write command run without the write lock"),
+        // `execute` runs these, and the connection PSYNC; never here.
+        Op::Info(..)
+        | Op::Role
+        | Op::ReplicaOf(..)
+        | Op::ReplConf(..)
+        | Op::Sync(..)
+        | Op::Wait { .. }
+        | Op::Multi
+        | Op::Exec
+        | Op::Discard
+        | Op::Watch(..)
+        | Op::Unwatch => Reply::error("ERR command run in the wrong place"),
     }
 }
 
@@ -176,6 +324,7 @@ fn apply_read(op: Op, keyspace: &Keyspace, now: i64) -> Reply {
 fn apply_write(op: Op, keyspace: &mut Keyspace, now: i64) -> Reply {
     match op {
         Op::Set(args) => string::set(keyspace, args, now),
+        Op::IncrBy(key, delta) => string::incr_by(keyspace, key, delta, now),
         Op::Del(keys) => keys::del(keyspace, &keys, now),
         Op::Flush => {
             keyspace.clear();
@@ -262,6 +411,7 @@ fn one_line(mut msg: Vec<u8>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn parse(words: &[&str]) -> Result<Op, Reply> {
         command(words).map(|c| c.op)
@@ -321,8 +471,9 @@ mod tests {
 
     #[test]
     fn writes_are_flagged_and_change_data() {
-        let db = Db::default();
-        let run = |words: &[&str]| execute(command(words).unwrap(), &db);
+        let server = Server::new(Config::default());
+        let mut session = Session::default();
+        let mut run = |words: &[&str]| execute(command(words).unwrap(), &server, &mut session);
         assert!(command(&["set", "k", "v"]).unwrap().spec.is_write());
         assert!(!command(&["get", "k"]).unwrap().spec.is_write());
         assert_eq!(run(&["set", "k", "v"]), Reply::ok());

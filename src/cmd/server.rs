@@ -5,6 +5,7 @@
 
 use super::{Op, Spec, TABLE};
 use crate::resp::Reply;
+use crate::server::Server;
 
 /// What `COMMAND` was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +130,34 @@ fn parse_flush(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
             Ok(Op::Flush)
         }
         _ => Err(Reply::error("ERR syntax error")),
+    }
+}
+
+/// `INFO [section ...]`
+pub const INFO: Spec = Spec {
+    name: "info",
+    arity: -1,
+    flags: &["loading", "stale"],
+    keys: (0, 0, 0),
+    summary: "Get information and statistics about the server",
+    since: "1.0.0",
+    group: "server",
+    parse: |args| Ok(Op::Info(args.into_iter().skip(1).collect())),
+    subcommands: &[],
+};
+
+/// Runs INFO. This server has one section, `replication`; Redis answers
+/// a section it does not know with nothing, and so do we.
+pub fn info(server: &Server, sections: &[Vec<u8>]) -> Reply {
+    let wanted = |name: &[u8]| {
+        [&b"replication"[..], b"default", b"all", b"everything"]
+            .iter()
+            .any(|section| section.eq_ignore_ascii_case(name))
+    };
+    if sections.is_empty() || sections.iter().any(|s| wanted(s)) {
+        Reply::Bulk(server.replication.info().into_bytes())
+    } else {
+        Reply::Bulk(Vec::new())
     }
 }
 

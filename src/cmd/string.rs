@@ -1,4 +1,5 @@
-//! String commands: GET and SET with its options.
+//! String commands: GET, SET with its options, and the counters INCR,
+//! DECR, INCRBY, DECRBY.
 
 use super::{parse_int, Op, Spec};
 use crate::db::Keyspace;
@@ -29,6 +30,79 @@ pub const SET: Spec = Spec {
     parse: parse_set,
     subcommands: &[],
 };
+
+/// `INCR key`
+pub const INCR: Spec = counter_spec(
+    "incr",
+    2,
+    "Increment the integer value of a key by one",
+    "1.0.0",
+    |args| Ok(Op::IncrBy(args.into_iter().nth(1).unwrap_or_default(), 1)),
+);
+
+/// `DECR key`
+pub const DECR: Spec = counter_spec(
+    "decr",
+    2,
+    "Decrement the integer value of a key by one",
+    "1.0.0",
+    |args| Ok(Op::IncrBy(args.into_iter().nth(1).unwrap_or_default(), -1)),
+);
+
+/// `INCRBY key increment`
+pub const INCRBY: Spec = counter_spec(
+    "incrby",
+    3,
+    "Increment the integer value of a key by the given amount",
+    "1.0.0",
+    |args| {
+        let delta = parse_int(&args[2])?;
+        Ok(Op::IncrBy(
+            args.into_iter().nth(1).unwrap_or_default(),
+            delta,
+        ))
+    },
+);
+
+/// `DECRBY key decrement`
+pub const DECRBY: Spec = counter_spec(
+    "decrby",
+    3,
+    "Decrement the integer value of a key by the given number",
+    "1.0.0",
+    |args| {
+        let delta = parse_int(&args[2])?;
+        // Negating the smallest i64 overflows.
+        let delta = delta
+            .checked_neg()
+            .ok_or_else(|| Reply::error("ERR decrement would overflow"))?;
+        Ok(Op::IncrBy(
+            args.into_iter().nth(1).unwrap_or_default(),
+            delta,
+        ))
+    },
+);
+
+/// The row shared by the four counter commands.
+const fn counter_spec(
+    name: &'static str,
+    arity: i64,
+    summary: &'static str,
+    since: &'static str,
+    parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
+) -> Spec {
+    Spec {
+        name,
+        arity,
+        flags: &["write", "denyoom", "fast"],
+        keys: (1, 1, 1),
+        summary,
+        since,
+        group: "string",
+        parse,
+        subcommands: &[],
+    }
+}
 
 /// SET's arguments, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,4 +245,22 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     };
     keyspace.set(args.key, args.value, expires_at);
     reply
+}
+
+/// Runs INCR and friends: the key's value must be an integer (a missing key
+/// counts as 0); the result must fit in 64 bits. The expiry stays.
+pub fn incr_by(keyspace: &mut Keyspace, key: Vec<u8>, delta: i64, now: i64) -> Reply {
+    keyspace.remove_if_expired(&key, now);
+    let (current, expires_at) = match keyspace.get(&key, now) {
+        None => (0, None),
+        Some(entry) => match parse_int(&entry.value) {
+            Ok(n) => (n, entry.expires_at()),
+            Err(error) => return error,
+        },
+    };
+    let Some(new) = current.checked_add(delta) else {
+        return Reply::error("ERR increment or decrement would overflow");
+    };
+    keyspace.set(key, new.to_string().into_bytes(), expires_at);
+    Reply::Integer(new)
 }
