@@ -12,6 +12,14 @@ pub struct Config {
     pub port: u16,
     /// The master to replicate (`--replicaof HOST PORT`), if any.
     pub replicaof: Option<(String, u16)>,
+    /// Where the dump lives (`--dir`); the server makes it its working
+    /// directory at start, as Redis does.
+    pub dir: String,
+    /// The dump's file name (`--dbfilename`), `dump.rdb` by default.
+    pub dbfilename: String,
+    /// Save points (`--save "3600 1 300 100"`): save after this many
+    /// seconds if at least this many changes were made. Empty: never.
+    pub save: Vec<(u64, u64)>,
 }
 
 impl Default for Config {
@@ -20,16 +28,28 @@ impl Default for Config {
             bind: "127.0.0.1".to_string(),
             port: 6379,
             replicaof: None,
+            dir: ".".to_string(),
+            dbfilename: "dump.rdb".to_string(),
+            // Redis's defaults: an hour for one change, five minutes for
+            // a hundred, a minute for ten thousand.
+            save: vec![(3600, 1), (300, 100), (60, 10000)],
         }
     }
 }
 
 impl Config {
+    /// The save points as CONFIG GET shows them: `3600 1 300 100 60 10000`.
+    pub fn save_points(&self) -> String {
+        let words: Vec<String> = self.save.iter().map(|(s, c)| format!("{s} {c}")).collect();
+        words.join(" ")
+    }
+
     /// Reads the options from the arguments after the program name.
     /// `--replicaof` accepts its host and port as two arguments or as one
     /// (`--replicaof "127.0.0.1 6379"`), as redis-server does.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, Error> {
         let mut config = Config::default();
+        let mut save_given = false;
         let mut args = args.into_iter().peekable();
         while let Some(flag) = args.next() {
             let Some(name) = flag.strip_prefix("--") else {
@@ -46,7 +66,24 @@ impl Config {
                 ("replicaof" | "slaveof", [host, port]) => {
                     config.replicaof = Some((host.clone(), port.parse().map_err(|_| bad())?));
                 }
-                ("port" | "bind" | "replicaof" | "slaveof", _) => return Err(bad()),
+                ("dir", [dir]) => config.dir = dir.clone(),
+                ("dbfilename", [name]) => config.dbfilename = name.clone(),
+                // `--save ""` turns saving off; the first --save replaces
+                // the defaults, later ones add to it.
+                ("save", pairs) if pairs.len() % 2 == 0 => {
+                    if !save_given {
+                        config.save.clear();
+                        save_given = true;
+                    }
+                    for pair in pairs.chunks(2) {
+                        let seconds = pair[0].parse().map_err(|_| bad())?;
+                        let changes = pair[1].parse().map_err(|_| bad())?;
+                        config.save.push((seconds, changes));
+                    }
+                }
+                ("port" | "bind" | "replicaof" | "slaveof" | "dir" | "dbfilename" | "save", _) => {
+                    return Err(bad())
+                }
                 _ => return Err(Error::Config(format!("unknown option '--{name}'"))),
             }
         }

@@ -81,6 +81,8 @@ pub struct Keyspace {
     changes: Vec<Vec<Vec<u8>>>,
     /// For each watched key, the flags of the connections that watch it.
     watchers: HashMap<Vec<u8>, Vec<Arc<AtomicBool>>>,
+    /// Changes since the last save, for the save points.
+    dirty: u64,
 }
 
 impl Keyspace {
@@ -106,6 +108,7 @@ impl Keyspace {
     /// value and expiry.
     pub fn set(&mut self, key: Vec<u8>, value: Vec<u8>, expires_at: Option<i64>) {
         touch(&self.watchers, &key);
+        self.dirty += 1;
         if self.recording {
             let mut change = vec![b"SET".to_vec(), key.clone(), value.clone()];
             if let Some(deadline) = expires_at {
@@ -148,6 +151,7 @@ impl Keyspace {
             return false;
         };
         touch(&self.watchers, key);
+        self.dirty += 1;
         if self.recording {
             self.changes.push(match expires_at {
                 Some(deadline) => vec![
@@ -180,6 +184,7 @@ impl Keyspace {
         match self.entries.remove(key) {
             Some(entry) => {
                 touch(&self.watchers, key);
+                self.dirty += 1;
                 if self.recording {
                     self.changes.push(vec![b"DEL".to_vec(), key.to_vec()]);
                 }
@@ -236,6 +241,7 @@ impl Keyspace {
         if self.recording {
             self.changes.push(vec![b"FLUSHALL".to_vec()]);
         }
+        self.dirty += self.entries.len() as u64;
         // A flush changes every watched key that existed.
         for (key, flags) in &self.watchers {
             if self.entries.contains_key(key) {
@@ -253,6 +259,17 @@ impl Keyspace {
         self.entries
             .iter()
             .map(|(key, entry)| (key.as_slice(), entry))
+    }
+
+    /// Changes made since the last save.
+    pub fn dirty(&self) -> u64 {
+        self.dirty
+    }
+
+    /// A save has written the data as it was `dirty` changes ago: those
+    /// are saved, the ones made since are not.
+    pub fn mark_saved(&mut self, dirty: u64) {
+        self.dirty = self.dirty.saturating_sub(dirty);
     }
 
     /// Raises `flag` whenever `key` changes, until [`Keyspace::unwatch`].

@@ -1,9 +1,9 @@
-//! A Redis server with transactions: MULTI queues commands, EXEC runs them
-//! all at once with no other client in between, WATCH cancels EXEC if a
-//! watched key changed; and counters (INCR, DECR ...) to be atomic about.
+//! A Redis server that keeps its data across restarts: RDB snapshots with
+//! SAVE, BGSAVE and save points, written crash-safely and loaded at start,
+//! in Redis's own format.
 //!
-//! Usage: `ch06-transactions [--port 6379] [--bind 127.0.0.1]
-//! [--replicaof HOST PORT]`.
+//! Usage: `ch07-persistence [--port 6379] [--bind 127.0.0.1] [--dir DIR]
+//! [--dbfilename dump.rdb] [--save "3600 1 300 100 60 10000"] [--replicaof HOST PORT]`.
 
 mod cmd;
 mod config;
@@ -16,6 +16,7 @@ mod inline;
 mod log;
 mod lzf;
 mod master;
+mod persist;
 mod rdb;
 mod replica;
 mod replication;
@@ -29,7 +30,13 @@ use server::Server;
 
 fn main() -> ExitCode {
     let result = Config::from_args(std::env::args().skip(1)).and_then(|config| {
+        // Like Redis, work in the dump's directory.
+        std::env::set_current_dir(&config.dir)
+            .map_err(|e| error::Error::Config(format!("can't chdir to '{}': {e}", config.dir)))?;
         let server = Server::new(config);
+        persist::load(&server)
+            .map_err(|e| error::Error::Config(format!("error loading the DB: {e}")))?;
+        persist::spawn_save_points(server.clone())?;
         expire::spawn_cycle(server.clone())?;
         master::spawn_pinger(server.replication.clone())?;
         if let Some((host, port)) = server.config.replicaof.clone() {

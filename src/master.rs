@@ -14,7 +14,8 @@ use std::thread;
 use crate::db::Keyspace;
 use crate::error::Error;
 use crate::log;
-use crate::rdb::{AuxValue, RdbWriter};
+use crate::persist;
+use crate::rdb::AuxValue;
 use crate::replication::{Replication, Subscription, PING_PERIOD};
 use crate::resp;
 use crate::server::Server;
@@ -138,25 +139,15 @@ fn read_acks(
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// The whole keyspace as an RDB, in memory. It costs a copy of the data
-/// while it is sent; Redis avoids that with fork(), which std does not offer.
+/// The whole keyspace as an RDB, in memory, with the replication fields
+/// a replica uses to know where the stream starts.
 fn snapshot(keyspace: &Keyspace, replid: &str, offset: i64) -> Result<Vec<u8>, Error> {
-    let mut rdb = RdbWriter::new(Vec::new());
-    rdb.header(&[
-        ("redis-ver", AuxValue::Str(b"7.0.15".to_vec())),
-        ("redis-bits", AuxValue::Int(64)),
+    let repl = [
         ("repl-stream-db", AuxValue::Int(0)),
         ("repl-id", AuxValue::Str(replid.as_bytes().to_vec())),
         ("repl-offset", AuxValue::Int(offset)),
-    ])?;
-    if keyspace.len() > 0 {
-        let expires = keyspace.volatile_len();
-        rdb.select_db(0, keyspace.len(), expires)?;
-        for (key, entry) in keyspace.iter() {
-            rdb.entry(key, &entry.value, entry.expires_at())?;
-        }
-    }
-    Ok(rdb.finish()?)
+    ];
+    Ok(persist::snapshot(keyspace, &repl)?)
 }
 
 /// Starts the thread that pings replicas every `PING_PERIOD`.

@@ -9,6 +9,7 @@ use crate::connection;
 use crate::db::Db;
 use crate::error::Error;
 use crate::log;
+use crate::persist::Persistence;
 use crate::replication::Replication;
 
 /// What every connection shares: the data, the replication state and the
@@ -21,6 +22,8 @@ pub struct Server {
     pub replication: Replication,
     /// The options the server started with.
     pub config: Arc<Config>,
+    /// When we last saved, and whether a save is running.
+    pub persistence: Arc<Persistence>,
 }
 
 impl Server {
@@ -30,6 +33,7 @@ impl Server {
             db: Db::default(),
             replication: Replication::new(),
             config: Arc::new(config),
+            persistence: Arc::new(Persistence::new()),
         }
     }
 }

@@ -90,6 +90,16 @@ pub enum Op {
     Watch(Vec<Vec<u8>>),
     /// `UNWATCH`
     Unwatch,
+    /// `SAVE`
+    Save,
+    /// `BGSAVE`
+    BgSave,
+    /// `LASTSAVE`
+    LastSave,
+    /// `SHUTDOWN [NOSAVE|SAVE]`: `Some(false)` for NOSAVE, `Some(true)` for SAVE.
+    Shutdown(Option<bool>),
+    /// `CONFIG GET parameter [parameter ...]`
+    ConfigGet(Vec<Vec<u8>>),
 }
 
 /// What a command may know and change about the connection it came from.
@@ -161,6 +171,11 @@ pub static TABLE: &[Spec] = &[
     expire::PEXPIRETIME,
     expire::PERSIST,
     server::INFO,
+    server::SAVE,
+    server::BGSAVE,
+    server::LASTSAVE,
+    server::SHUTDOWN,
+    server::CONFIG,
     replication::REPLICAOF,
     replication::SLAVEOF,
     replication::ROLE,
@@ -269,6 +284,11 @@ fn apply_server(
         Op::Discard => transaction::discard(server, session),
         Op::Watch(keys) => transaction::watch(server, session, keys, now),
         Op::Unwatch => transaction::unwatch(server, session),
+        Op::Save => server::save(server),
+        Op::BgSave => server::bgsave(server),
+        Op::LastSave => Reply::Integer(server.persistence.last_save()),
+        Op::Shutdown(save) => Reply::error(crate::persist::shutdown(server, save)),
+        Op::ConfigGet(patterns) => server::config_get(server, &patterns),
         op => return Err(op),
     })
 }
@@ -316,7 +336,12 @@ fn apply_read(op: Op, keyspace: &Keyspace, now: i64) -> Reply {
         | Op::Exec
         | Op::Discard
         | Op::Watch(..)
-        | Op::Unwatch => Reply::error("ERR command run in the wrong place"),
+        | Op::Unwatch
+        | Op::Save
+        | Op::BgSave
+        | Op::LastSave
+        | Op::Shutdown(..)
+        | Op::ConfigGet(..) => Reply::error("ERR command run in the wrong place"),
     }
 }
 

@@ -1,9 +1,11 @@
 //! Server commands: `COMMAND` and its subcommands, which describe the
 //! command table to clients (`redis-cli` asks for `COMMAND DOCS` as it
 //! starts and waits for the answer, so even a tiny server must reply);
-//! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole.
+//! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole;
+//! INFO; SAVE, BGSAVE, LASTSAVE, SHUTDOWN; CONFIG GET.
 
 use super::{Op, Spec, TABLE};
+use crate::persist;
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -158,6 +160,165 @@ pub fn info(server: &Server, sections: &[Vec<u8>]) -> Reply {
         Reply::Bulk(server.replication.info().into_bytes())
     } else {
         Reply::Bulk(Vec::new())
+    }
+}
+
+/// `SAVE`: write the dump now.
+pub const SAVE: Spec = Spec {
+    name: "save",
+    arity: 1,
+    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    keys: (0, 0, 0),
+    summary: "Synchronously save the dataset to disk",
+    since: "1.0.0",
+    group: "server",
+    parse: |_| Ok(Op::Save),
+    subcommands: &[],
+};
+
+/// `BGSAVE [SCHEDULE]`: write the dump in the background.
+pub const BGSAVE: Spec = Spec {
+    name: "bgsave",
+    arity: -1,
+    flags: &["admin", "noscript", "no_async_loading"],
+    keys: (0, 0, 0),
+    summary: "Asynchronously save the dataset to disk",
+    since: "1.0.0",
+    group: "server",
+    parse: |args| match args.as_slice() {
+        [_] => Ok(Op::BgSave),
+        [_, option] if option.eq_ignore_ascii_case(b"schedule") => Ok(Op::BgSave),
+        _ => Err(Reply::error("ERR syntax error")),
+    },
+    subcommands: &[],
+};
+
+/// `LASTSAVE`: when the last save succeeded, in Unix seconds.
+pub const LASTSAVE: Spec = Spec {
+    name: "lastsave",
+    arity: 1,
+    flags: &["loading", "stale", "fast"],
+    keys: (0, 0, 0),
+    summary: "Get the UNIX time stamp of the last successful save to disk",
+    since: "1.0.0",
+    group: "server",
+    parse: |_| Ok(Op::LastSave),
+    subcommands: &[],
+};
+
+/// `SHUTDOWN [NOSAVE|SAVE]`
+pub const SHUTDOWN: Spec = Spec {
+    name: "shutdown",
+    arity: -1,
+    flags: &[
+        "admin",
+        "noscript",
+        "loading",
+        "stale",
+        "no_multi",
+        "allow_busy",
+    ],
+    keys: (0, 0, 0),
+    summary: "Synchronously save the dataset to disk and then shut down the server",
+    since: "1.0.0",
+    group: "server",
+    parse: |args| {
+        let mut save = None;
+        for option in &args[1..] {
+            match option.to_ascii_lowercase().as_slice() {
+                b"nosave" => save = Some(false),
+                b"save" => save = Some(true),
+                // The server has no other process to wait for: nothing to do.
+                b"now" | b"force" => {}
+                _ => return Err(Reply::error("ERR syntax error")),
+            }
+        }
+        Ok(Op::Shutdown(save))
+    },
+    subcommands: &[],
+};
+
+/// `CONFIG GET parameter [parameter ...]`
+pub const CONFIG: Spec = Spec {
+    name: "config",
+    arity: -2,
+    flags: &[],
+    keys: (0, 0, 0),
+    summary: "A container for server configuration commands",
+    since: "2.0.0",
+    group: "server",
+    parse: |_| {
+        Err(Reply::error(
+            "ERR wrong number of arguments for 'config' command",
+        ))
+    },
+    subcommands: &[Spec {
+        name: "config|get",
+        arity: -3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        keys: (0, 0, 0),
+        summary: "Get the values of configuration parameters",
+        since: "2.0.0",
+        group: "server",
+        parse: |args| Ok(Op::ConfigGet(args.into_iter().skip(2).collect())),
+        subcommands: &[],
+    }],
+};
+
+/// Runs SAVE.
+pub fn save(server: &Server) -> Reply {
+    match persist::save(server) {
+        Ok(()) => Reply::ok(),
+        Err(e) if e.contains("in progress") => Reply::error(format!("ERR {e}")),
+        // Redis says no more than this; the log has the details.
+        Err(_) => Reply::error("ERR"),
+    }
+}
+
+/// Runs BGSAVE.
+pub fn bgsave(server: &Server) -> Reply {
+    match persist::bgsave(server) {
+        Ok(()) => Reply::Simple("Background saving started"),
+        Err(e) => Reply::error(format!("ERR {e}")),
+    }
+}
+
+/// Runs CONFIG GET: name-value pairs of the parameters matching any pattern.
+pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
+    let config = &server.config;
+    // Like Redis, `dir` is the absolute path of the working directory.
+    let dir = std::env::current_dir().map_or(config.dir.clone(), |d| d.display().to_string());
+    let parameters = [
+        ("bind", config.bind.clone()),
+        ("dbfilename", config.dbfilename.clone()),
+        ("dir", dir),
+        ("port", config.port.to_string()),
+        ("save", config.save_points()),
+    ];
+    let mut reply = Vec::new();
+    for (name, value) in parameters {
+        if patterns
+            .iter()
+            .any(|pattern| glob_match(&pattern.to_ascii_lowercase(), name.as_bytes()))
+        {
+            reply.push(Reply::bulk(name));
+            reply.push(Reply::bulk(value));
+        }
+    }
+    Reply::Array(reply)
+}
+
+/// Matches `text` against a pattern where `*` stands for any run of
+/// bytes and `?` for any one byte.
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.split_first(), text.split_first()) {
+        (None, None) => true,
+        (Some((b'*', rest)), _) => {
+            glob_match(rest, text) || (!text.is_empty() && glob_match(pattern, &text[1..]))
+        }
+        (Some((b'?', rest)), Some((_, text_rest))) => glob_match(rest, text_rest),
+        (Some((p, rest)), Some((t, text_rest))) if p == t => glob_match(rest, text_rest),
+        _ => false,
     }
 }
 

@@ -1,0 +1,413 @@
+//! Server commands: `COMMAND` and its subcommands, which describe the
+//! command table to clients (`redis-cli` asks for `COMMAND DOCS` as it
+//! starts and waits for the answer, so even a tiny server must reply);
+//! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole;
+//! INFO; SAVE, BGSAVE, LASTSAVE, SHUTDOWN; CONFIG GET.
+
+use super::{Op, Spec, TABLE};
+use crate::persist;
+use crate::resp::Reply;
+use crate::server::Server;
+
+/// What `COMMAND` was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandInfo {
+    /// `COMMAND`: every command's description.
+    All,
+    /// `COMMAND COUNT`
+    Count,
+    /// `COMMAND LIST`
+    List,
+    /// `COMMAND INFO [name ...]`
+    Info(Vec<Vec<u8>>),
+    /// `COMMAND DOCS [name ...]`
+    Docs(Vec<Vec<u8>>),
+}
+
+/// `COMMAND [subcommand ...]`
+pub const COMMAND: Spec = Spec {
+    name: "command",
+    arity: -1,
+    flags: &["loading", "stale"],
+    keys: (0, 0, 0),
+    summary: "Get array of Redis command details",
+    since: "2.8.13",
+    group: "server",
+    parse: |_| Ok(Op::Describe(CommandInfo::All)),
+    subcommands: &[
+        Spec {
+            name: "command|count",
+            arity: 2,
+            flags: &["loading", "stale"],
+            keys: (0, 0, 0),
+            summary: "Get total number of Redis commands",
+            since: "2.8.13",
+            group: "server",
+            parse: |_| Ok(Op::Describe(CommandInfo::Count)),
+            subcommands: &[],
+        },
+        Spec {
+            name: "command|list",
+            arity: 2,
+            flags: &["loading", "stale"],
+            keys: (0, 0, 0),
+            summary: "Get an array of Redis command names",
+            since: "7.0.0",
+            group: "server",
+            parse: |_| Ok(Op::Describe(CommandInfo::List)),
+            subcommands: &[],
+        },
+        Spec {
+            name: "command|info",
+            arity: -2,
+            flags: &["loading", "stale"],
+            keys: (0, 0, 0),
+            summary:
+                "Get array of specific Redis command details, or all when no argument is given",
+            since: "2.8.13",
+            group: "server",
+            parse: |args| Ok(Op::Describe(CommandInfo::Info(names(args)))),
+            subcommands: &[],
+        },
+        Spec {
+            name: "command|docs",
+            arity: -2,
+            flags: &["loading", "stale"],
+            keys: (0, 0, 0),
+            summary: "Get array of specific Redis command documentation",
+            since: "7.0.0",
+            group: "server",
+            parse: |args| Ok(Op::Describe(CommandInfo::Docs(names(args)))),
+            subcommands: &[],
+        },
+    ],
+};
+
+/// `DBSIZE`: the number of keys.
+pub const DBSIZE: Spec = Spec {
+    name: "dbsize",
+    arity: 1,
+    flags: &["readonly", "fast"],
+    keys: (0, 0, 0),
+    summary: "Return the number of keys in the selected database",
+    since: "1.0.0",
+    group: "server",
+    parse: |_| Ok(Op::DbSize),
+    subcommands: &[],
+};
+
+/// `FLUSHDB [ASYNC|SYNC]`: delete every key.
+pub const FLUSHDB: Spec = Spec {
+    name: "flushdb",
+    arity: -1,
+    flags: &["write"],
+    keys: (0, 0, 0),
+    summary: "Remove all keys from the current database",
+    since: "1.0.0",
+    group: "server",
+    parse: parse_flush,
+    subcommands: &[],
+};
+
+/// `FLUSHALL [ASYNC|SYNC]`: delete every key of every database; this
+/// server has one.
+pub const FLUSHALL: Spec = Spec {
+    name: "flushall",
+    arity: -1,
+    flags: &["write"],
+    keys: (0, 0, 0),
+    summary: "Remove all keys from all databases",
+    since: "1.0.0",
+    group: "server",
+    parse: parse_flush,
+    subcommands: &[],
+};
+
+/// Both flushes take one optional word, ASYNC or SYNC. Freeing memory in the
+/// background is Redis's business; here both mean "now".
+fn parse_flush(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+    match args.as_slice() {
+        [_] => Ok(Op::Flush),
+        [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {
+            Ok(Op::Flush)
+        }
+        _ => Err(Reply::error("ERR syntax error")),
+    }
+}
+
+/// `INFO [section ...]`
+pub const INFO: Spec = Spec {
+    name: "info",
+    arity: -1,
+    flags: &["loading", "stale"],
+    keys: (0, 0, 0),
+    summary: "Get information and statistics about the server",
+    since: "1.0.0",
+    group: "server",
+    parse: |args| Ok(Op::Info(args.into_iter().skip(1).collect())),
+    subcommands: &[],
+};
+
+/// Runs INFO. This server has one section, `replication`; Redis answers
+/// a section it does not know with nothing, and so do we.
+pub fn info(server: &Server, sections: &[Vec<u8>]) -> Reply {
+    let wanted = |name: &[u8]| {
+        [&b"replication"[..], b"default", b"all", b"everything"]
+            .iter()
+            .any(|section| section.eq_ignore_ascii_case(name))
+    };
+    if sections.is_empty() || sections.iter().any(|s| wanted(s)) {
+        Reply::Bulk(server.replication.info().into_bytes())
+    } else {
+        Reply::Bulk(Vec::new())
+    }
+}
+
+/// `SAVE`: write the dump now.
+pub const SAVE: Spec = Spec {
+    name: "save",
+    arity: 1,
+    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    keys: (0, 0, 0),
+    summary: "Synchronously save the dataset to disk",
+    since: "1.0.0",
+    group: "server",
+    parse: |_| Ok(Op::Save),
+    subcommands: &[],
+};
+
+/// `BGSAVE [SCHEDULE]`: write the dump in the background.
+pub const BGSAVE: Spec = Spec {
+    name: "bgsave",
+    arity: -1,
+    flags: &["admin", "noscript", "no_async_loading"],
+    keys: (0, 0, 0),
+    summary: "Asynchronously save the dataset to disk",
+    since: "1.0.0",
+    group: "server",
+    parse: |args| match args.as_slice() {
+        [_] => Ok(Op::BgSave),
+        [_, option] if option.eq_ignore_ascii_case(b"schedule") => Ok(Op::BgSave),
+        _ => Err(Reply::error("ERR syntax error")),
+    },
+    subcommands: &[],
+};
+
+/// `LASTSAVE`: when the last save succeeded, in Unix seconds.
+pub const LASTSAVE: Spec = Spec {
+    name: "lastsave",
+    arity: 1,
+    flags: &["loading", "stale", "fast"],
+    keys: (0, 0, 0),
+    summary: "Get the UNIX time stamp of the last successful save to disk",
+    since: "1.0.0",
+    group: "server",
+    parse: |_| Ok(Op::LastSave),
+    subcommands: &[],
+};
+
+/// `SHUTDOWN [NOSAVE|SAVE]`
+pub const SHUTDOWN: Spec = Spec {
+    name: "shutdown",
+    arity: -1,
+    flags: &[
+        "admin",
+        "noscript",
+        "loading",
+        "stale",
+        "no_multi",
+        "allow_busy",
+    ],
+    keys: (0, 0, 0),
+    summary: "Synchronously save the dataset to disk and then shut down the server",
+    since: "1.0.0",
+    group: "server",
+    parse: |args| {
+        let mut save = None;
+        for option in &args[1..] {
+            match option.to_ascii_lowercase().as_slice() {
+                b"nosave" => save = Some(false),
+                b"save" => save = Some(true),
+                // The server has no other process to wait for: nothing to do.
+                b"now" | b"force" => {}
+                _ => return Err(Reply::error("ERR syntax error")),
+            }
+        }
+        Ok(Op::Shutdown(save))
+    },
+    subcommands: &[],
+};
+
+/// `CONFIG GET parameter [parameter ...]`
+pub const CONFIG: Spec = Spec {
+    name: "config",
+    arity: -2,
+    flags: &[],
+    keys: (0, 0, 0),
+    summary: "A container for server configuration commands",
+    since: "2.0.0",
+    group: "server",
+    parse: |_| {
+        Err(Reply::error(
+            "ERR wrong number of arguments for 'config' command",
+        ))
+    },
+    subcommands: &[Spec {
+        name: "config|get",
+        arity: -3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        keys: (0, 0, 0),
+        summary: "Get the values of configuration parameters",
+        since: "2.0.0",
+        group: "server",
+        parse: |args| Ok(Op::ConfigGet(args.into_iter().skip(2).collect())),
+        subcommands: &[],
+    }],
+};
+
+/// Runs SAVE.
+pub fn save(server: &Server) -> Reply {
+    match persist::save(server) {
+        Ok(()) => Reply::ok(),
+        Err(e) if e.contains("in progress") => Reply::error(format!("ERR {e}")),
+        // Redis says no more than this; the log has the details.
+        Err(_) => Reply::error("ERR"),
+    }
+}
+
+/// Runs BGSAVE.
+pub fn bgsave(server: &Server) -> Reply {
+    match persist::bgsave(server) {
+        Ok(()) => Reply::Simple("Background saving started"),
+        Err(e) => Reply::error(format!("ERR {e}")),
+    }
+}
+
+/// Runs CONFIG GET: name-value pairs of the parameters matching any pattern.
+pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
+    let config = &server.config;
+    // Like Redis, `dir` is the absolute path of the working directory.
+    let dir = std::env::current_dir().map_or(config.dir.clone(), |d| d.display().to_string());
+    let parameters = [
+        ("bind", config.bind.clone()),
+        ("dbfilename", config.dbfilename.clone()),
+        ("dir", dir),
+        ("port", config.port.to_string()),
+        ("save", config.save_points()),
+    ];
+    let mut reply = Vec::new();
+    for (name, value) in parameters {
+        if patterns
+            .iter()
+            .any(|pattern| glob_match(&pattern.to_ascii_lowercase(), name.as_bytes()))
+        {
+            reply.push(Reply::bulk(name));
+            reply.push(Reply::bulk(value));
+        }
+    }
+    Reply::Array(reply)
+}
+
+/// Matches `text` against a pattern where `*` stands for any run of
+/// bytes and `?` for any one byte.
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.split_first(), text.split_first()) {
+        (None, None) => true,
+        (Some((b'*', rest)), _) => {
+            glob_match(rest, text) || (!text.is_empty() && glob_match(pattern, &text[1..]))
+        }
+        (Some((b'?', rest)), Some((_, text_rest))) => glob_match(rest, text_rest),
+        (Some((p, rest)), Some((t, text_rest))) if p == t => glob_match(rest, text_rest),
+        _ => false,
+    }
+}
+
+/// The command names after `COMMAND INFO` or `COMMAND DOCS`.
+fn names(args: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    args.into_iter().skip(2).collect()
+}
+
+/// Runs `COMMAND` and its subcommands.
+pub fn command(info: CommandInfo) -> Reply {
+    match info {
+        CommandInfo::All => Reply::Array(TABLE.iter().map(describe).collect()),
+        CommandInfo::Count => Reply::Integer(TABLE.len() as i64),
+        CommandInfo::List => {
+            Reply::Array(TABLE.iter().map(|spec| Reply::bulk(spec.name)).collect())
+        }
+        CommandInfo::Info(names) if names.is_empty() => command(CommandInfo::All),
+        CommandInfo::Info(names) => Reply::Array(
+            names
+                .iter()
+                // Redis answers a name it does not know with a null.
+                .map(|name| find_any(name).map_or(Reply::Nil, describe))
+                .collect(),
+        ),
+        CommandInfo::Docs(names) => {
+            let specs: Vec<&Spec> = if names.is_empty() {
+                TABLE.iter().collect()
+            } else {
+                names.iter().filter_map(|name| find_any(name)).collect()
+            };
+            // A map from name to documentation, flattened into an array as
+            // RESP2 does with maps.
+            Reply::Array(
+                specs
+                    .into_iter()
+                    .flat_map(|spec| [Reply::bulk(spec.name), document(spec)])
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// Finds a command, or a subcommand written as `command|count`.
+fn find_any(name: &[u8]) -> Option<&'static Spec> {
+    TABLE
+        .iter()
+        .flat_map(|spec| std::iter::once(spec).chain(spec.subcommands))
+        .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// A command's entry in `COMMAND INFO`: name, arity, flags, key positions,
+/// ACL categories, tips, key specs and subcommands, as Redis 7.0 lists them.
+fn describe(spec: &Spec) -> Reply {
+    let status_list = |items: &[&'static str]| {
+        Reply::Array(items.iter().map(|&item| Reply::Simple(item)).collect())
+    };
+    let (first, last, step) = spec.keys;
+    Reply::Array(vec![
+        Reply::bulk(spec.name),
+        Reply::Integer(spec.arity),
+        status_list(spec.flags),
+        Reply::Integer(first),
+        Reply::Integer(last),
+        Reply::Integer(step),
+        Reply::Array(vec![]),
+        Reply::Array(vec![]),
+        Reply::Array(vec![]),
+        Reply::Array(spec.subcommands.iter().map(describe).collect()),
+    ])
+}
+
+/// A command's entry in `COMMAND DOCS`.
+fn document(spec: &Spec) -> Reply {
+    let mut doc = vec![
+        Reply::bulk("summary"),
+        Reply::bulk(spec.summary),
+        Reply::bulk("since"),
+        Reply::bulk(spec.since),
+        Reply::bulk("group"),
+        Reply::bulk(spec.group),
+    ];
+    if !spec.subcommands.is_empty() {
+        doc.push(Reply::bulk("subcommands"));
+        doc.push(Reply::Array(
+            spec.subcommands
+                .iter()
+                .flat_map(|sub| [Reply::bulk(sub.name), document(sub)])
+                .collect(),
+        ));
+    }
+    Reply::Array(doc)
+}
