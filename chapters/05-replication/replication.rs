@@ -11,14 +11,15 @@
 //! keyspace's write lock that made it is still held. Two writers can then
 //! never append in the opposite order from the one they applied in.
 
+use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::expire::Rng;
 use crate::resp::{self, Reply};
 
 /// How much of the stream the backlog keeps for replicas that reconnect.
@@ -439,10 +440,16 @@ impl State {
     }
 }
 
-/// A new replication id: 40 random hex characters.
+/// A new replication id: 40 random hex characters. std has no random
+/// numbers, but each `RandomState` gets random keys (for hash tables that
+/// resist flooding), so hashing a counter with one gives random bits.
 fn new_replid() -> String {
-    let mut rng = Rng::new();
-    (0..40)
-        .map(|_| char::from_digit(rng.below(16) as u32, 16).unwrap_or('0'))
-        .collect()
+    let hex: String = (0..3u64)
+        .map(|i| {
+            let mut hasher = RandomState::new().build_hasher();
+            hasher.write_u64(i);
+            format!("{:016x}", hasher.finish())
+        })
+        .collect();
+    hex[..40].to_string()
 }

@@ -254,7 +254,8 @@ pub fn ttl(keyspace: &Keyspace, key: &[u8], form: TtlForm, now: i64) -> Reply {
         // TTL rounds to the nearest second, as Redis does.
         TtlForm::Seconds => (left + 500) / 1000,
         TtlForm::Millis => left,
-        TtlForm::UnixSeconds => deadline / 1000,
+        // EXPIRETIME rounds like TTL; i128 because the deadline may be i64::MAX.
+        TtlForm::UnixSeconds => ((i128::from(deadline) + 500) / 1000) as i64,
         TtlForm::UnixMillis => deadline,
     })
 }
