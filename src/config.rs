@@ -1,92 +1,360 @@
-//! The command line, read the way redis-server reads it: `--name value...`,
-//! where an option takes every argument up to the next `--`.
+//! Configuration, read the way redis-server reads it: an optional config
+//! file as the first argument, then `--name value ...` options, which win.
+//!
+//! Like Redis, the options are turned into config lines (`--port 7000`
+//! becomes the line `port 7000`) appended to the file's text, and the whole
+//! is parsed line by line; a mistake is reported with its line number and
+//! the line, in Redis's words.
 
 use crate::error::Error;
+use crate::inline;
 
 /// Everything the server can be told at start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address to listen on (`--bind`), 127.0.0.1 by default, as in Redis.
-    pub bind: String,
-    /// Port to listen on (`--port`), 6379 by default.
+    /// Addresses to listen on (`bind`), 127.0.0.1 by default.
+    pub bind: Vec<String>,
+    /// Port to listen on (`port`), 6379 by default.
     pub port: u16,
-    /// The master to replicate (`--replicaof HOST PORT`), if any.
+    /// The master to replicate (`replicaof HOST PORT`), if any.
     pub replicaof: Option<(String, u16)>,
-    /// Where the dump lives (`--dir`); the server makes it its working
-    /// directory at start, as Redis does.
+    /// Where the dump lives (`dir`); the server makes it its working directory.
     pub dir: String,
-    /// The dump's file name (`--dbfilename`), `dump.rdb` by default.
+    /// The dump's file name (`dbfilename`).
     pub dbfilename: String,
-    /// Save points (`--save "3600 1 300 100"`): save after this many
-    /// seconds if at least this many changes were made. Empty: never.
+    /// Save points: after this many seconds if at least this many changes.
     pub save: Vec<(u64, u64)>,
+    /// Compress long strings in dumps (`rdbcompression`).
+    pub rdbcompression: bool,
+    /// The password clients must AUTH with (`requirepass`); empty: none.
+    pub requirepass: String,
+    /// How many databases (`databases`), 16 by default.
+    pub databases: usize,
+    /// Most clients at once (`maxclients`), 10000 by default.
+    pub maxclients: usize,
+    /// Close a client idle this many seconds (`timeout`); 0: never.
+    pub timeout: u64,
+    /// Largest bulk string a client may send (`proto-max-bulk-len`).
+    pub proto_max_bulk_len: i64,
+    /// Largest unprocessed input of one client (`client-query-buffer-limit`).
+    pub client_query_buffer_limit: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            bind: "127.0.0.1".to_string(),
+            bind: vec!["127.0.0.1".to_string()],
             port: 6379,
             replicaof: None,
             dir: ".".to_string(),
             dbfilename: "dump.rdb".to_string(),
-            // Redis's defaults: an hour for one change, five minutes for
-            // a hundred, a minute for ten thousand.
             save: vec![(3600, 1), (300, 100), (60, 10000)],
+            rdbcompression: true,
+            requirepass: String::new(),
+            databases: 16,
+            maxclients: 10000,
+            timeout: 0,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
         }
     }
 }
 
+/// Directives of redis.conf that this server accepts and ignores, so that
+/// a stock config file starts it.
+const IGNORED: &[&str] = &[
+    "protected-mode",
+    "tcp-backlog",
+    "tcp-keepalive",
+    "daemonize",
+    "supervised",
+    "pidfile",
+    "loglevel",
+    "logfile",
+    "syslog-enabled",
+    "always-show-logo",
+    "set-proc-title",
+    "proc-title-template",
+    "stop-writes-on-bgsave-error",
+    "rdbchecksum",
+    "rdb-del-sync-files",
+    "replica-serve-stale-data",
+    "replica-read-only",
+    "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+    "repl-diskless-sync-max-replicas",
+    "repl-diskless-load",
+    "repl-disable-tcp-nodelay",
+    "replica-priority",
+    "acllog-max-len",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "replica-lazy-flush",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "oom-score-adj",
+    "oom-score-adj-values",
+    "disable-thp",
+    "appendfilename",
+    "appenddirname",
+    "appendfsync",
+    "no-appendfsync-on-rewrite",
+    "auto-aof-rewrite-percentage",
+    "auto-aof-rewrite-min-size",
+    "aof-load-truncated",
+    "aof-use-rdb-preamble",
+    "aof-timestamp-enabled",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "latency-monitor-threshold",
+    "notify-keyspace-events",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "list-max-listpack-size",
+    "list-compress-depth",
+    "set-max-intset-entries",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "hll-sparse-max-bytes",
+    "stream-node-max-bytes",
+    "stream-node-max-entries",
+    "activerehashing",
+    "client-output-buffer-limit",
+    "hz",
+    "dynamic-hz",
+    "aof-rewrite-incremental-fsync",
+    "rdb-save-incremental-fsync",
+    "jemalloc-bg-thread",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "enable-debug-command",
+    "enable-protected-configs",
+    "enable-module-command",
+    "locale-collate",
+    "crash-log-enabled",
+    "crash-memcheck-enabled",
+    "lua-time-limit",
+    "busy-reply-threshold",
+    "io-threads",
+];
+
 impl Config {
+    /// Reads the command line: `[config-file] [--name value ...]`.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, Error> {
+        let mut args = args.into_iter().peekable();
+        let mut text = String::new();
+        if let Some(file) = args.next_if(|arg| !arg.starts_with("--")) {
+            text = std::fs::read_to_string(&file).map_err(|e| {
+                Error::Config(format!("Fatal error, can't open config file '{file}': {e}"))
+            })?;
+        }
+        // The options become lines after the file's, each value quoted as
+        // Redis's sdscatrepr would.
+        let mut options = String::new();
+        for arg in args {
+            if let Some(name) = arg.strip_prefix("--") {
+                if !options.is_empty() {
+                    options.push('\n');
+                }
+                options.push_str(name);
+                options.push(' ');
+            } else {
+                options.push_str(&format!("{:?} ", arg));
+            }
+        }
+        if !options.is_empty() {
+            text.push('\n');
+            text.push_str(&options);
+        }
+        Config::parse(&text)
+    }
+
+    /// Parses config text, one directive a line.
+    pub fn parse(text: &str) -> Result<Config, Error> {
+        let mut config = Config::default();
+        let mut save_given = false;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let fail = |msg: &str| {
+                Error::Config(format!(
+                    "\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\nReading the configuration file, at line {}\n>>> '{line}'\n{msg}",
+                    number + 1
+                ))
+            };
+            let words = inline::split_args(line.as_bytes())
+                .ok_or_else(|| fail("Unbalanced quotes in configuration line"))?;
+            let words: Vec<String> = words
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            let name = words[0].to_ascii_lowercase();
+            config
+                .apply(&name, &words[1..], &mut save_given)
+                .map_err(|msg| fail(&msg))?;
+        }
+        Ok(config)
+    }
+
+    /// Applies one directive; the error is Redis's message for it.
+    fn apply(
+        &mut self,
+        name: &str,
+        values: &[String],
+        save_given: &mut bool,
+    ) -> Result<(), String> {
+        const BAD: &str = "Bad directive or wrong number of arguments";
+        let one = || match values {
+            [value] => Ok(value.as_str()),
+            _ => Err(BAD.to_string()),
+        };
+        match name {
+            "bind" if !values.is_empty() => {
+                // `-` marks an address that may be missing; we try them all.
+                self.bind = values
+                    .iter()
+                    .map(|a| a.trim_start_matches('-').to_string())
+                    .collect();
+            }
+            "port" => self.port = number(one()?, 0, 65535)? as u16,
+            "dir" => self.dir = one()?.to_string(),
+            "dbfilename" => {
+                let file = one()?;
+                if file.contains('/') {
+                    return Err("dbfilename can't be a path, just a filename".into());
+                }
+                self.dbfilename = file.to_string();
+            }
+            "save" => {
+                if !*save_given {
+                    self.save.clear();
+                    *save_given = true;
+                }
+                let words: Vec<&str> = values.iter().flat_map(|v| v.split_whitespace()).collect();
+                if !words.len().is_multiple_of(2) {
+                    return Err("Invalid save parameters".into());
+                }
+                for pair in words.chunks(2) {
+                    let seconds = pair[0].parse().map_err(|_| "Invalid save parameters")?;
+                    let changes = pair[1].parse().map_err(|_| "Invalid save parameters")?;
+                    self.save.push((seconds, changes));
+                }
+            }
+            "replicaof" | "slaveof" => {
+                let words: Vec<&str> = values.iter().flat_map(|v| v.split_whitespace()).collect();
+                let [host, port] = words.as_slice() else {
+                    return Err(BAD.into());
+                };
+                let port = number(port, 0, 65535)? as u16;
+                self.replicaof = Some((host.to_string(), port));
+            }
+            "requirepass" => self.requirepass = one()?.to_string(),
+            "databases" => self.databases = number(one()?, 1, i32::MAX as i64)? as usize,
+            "maxclients" => self.maxclients = number(one()?, 1, u32::MAX as i64)? as usize,
+            "timeout" => self.timeout = number(one()?, 0, i32::MAX as i64)? as u64,
+            "proto-max-bulk-len" => {
+                self.proto_max_bulk_len = number(one()?, 1024 * 1024, i64::MAX)?
+            }
+            "client-query-buffer-limit" => {
+                self.client_query_buffer_limit = number(one()?, 1024 * 1024, i64::MAX)? as usize;
+            }
+            "rdbcompression" => self.rdbcompression = yes_no(one()?)?,
+            "appendonly" => {
+                if yes_no(one()?)? {
+                    return Err("appendonly yes: this server has no AOF, only RDB snapshots".into());
+                }
+            }
+            _ if IGNORED.contains(&name) => {}
+            _ => return Err(BAD.into()),
+        }
+        Ok(())
+    }
+
     /// The save points as CONFIG GET shows them: `3600 1 300 100 60 10000`.
     pub fn save_points(&self) -> String {
         let words: Vec<String> = self.save.iter().map(|(s, c)| format!("{s} {c}")).collect();
         words.join(" ")
     }
+}
 
-    /// Reads the options from the arguments after the program name.
-    /// `--replicaof` accepts its host and port as two arguments or as one
-    /// (`--replicaof "127.0.0.1 6379"`), as redis-server does.
-    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, Error> {
-        let mut config = Config::default();
-        let mut save_given = false;
-        let mut args = args.into_iter().peekable();
-        while let Some(flag) = args.next() {
-            let Some(name) = flag.strip_prefix("--") else {
-                return Err(Error::Config(format!("unexpected argument '{flag}'")));
-            };
-            let mut values = Vec::new();
-            while let Some(value) = args.next_if(|arg| !arg.starts_with("--")) {
-                values.extend(value.split_whitespace().map(str::to_string));
-            }
-            let bad = || Error::Config(format!("bad value for '--{name}': '{}'", values.join(" ")));
-            match (name, values.as_slice()) {
-                ("port", [port]) => config.port = port.parse().map_err(|_| bad())?,
-                ("bind", [addr]) => config.bind = addr.clone(),
-                ("replicaof" | "slaveof", [host, port]) => {
-                    config.replicaof = Some((host.clone(), port.parse().map_err(|_| bad())?));
-                }
-                ("dir", [dir]) => config.dir = dir.clone(),
-                ("dbfilename", [name]) => config.dbfilename = name.clone(),
-                // `--save ""` turns saving off; the first --save replaces
-                // the defaults, later ones add to it.
-                ("save", pairs) if pairs.len() % 2 == 0 => {
-                    if !save_given {
-                        config.save.clear();
-                        save_given = true;
-                    }
-                    for pair in pairs.chunks(2) {
-                        let seconds = pair[0].parse().map_err(|_| bad())?;
-                        let changes = pair[1].parse().map_err(|_| bad())?;
-                        config.save.push((seconds, changes));
-                    }
-                }
-                ("port" | "bind" | "replicaof" | "slaveof" | "dir" | "dbfilename" | "save", _) => {
-                    return Err(bad())
-                }
-                _ => return Err(Error::Config(format!("unknown option '--{name}'"))),
-            }
-        }
-        Ok(config)
+/// Parses a number within bounds, with Redis's messages.
+fn number(text: &str, min: i64, max: i64) -> Result<i64, String> {
+    let n: i64 = text
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+fn yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Config, Error> {
+        Config::from_args(list.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn options_override_defaults() {
+        let config = args(&[
+            "--port",
+            "7000",
+            "--save",
+            "",
+            "--replicaof",
+            "127.0.0.1 6379",
+        ])
+        .unwrap();
+        assert_eq!(config.port, 7000);
+        assert!(config.save.is_empty());
+        assert_eq!(config.replicaof, Some(("127.0.0.1".to_string(), 6379)));
+        let config = args(&["--replicaof", "10.0.0.1", "6380", "--save", "60", "1"]).unwrap();
+        assert_eq!(config.replicaof, Some(("10.0.0.1".to_string(), 6380)));
+        assert_eq!(config.save, vec![(60, 1)]);
+    }
+
+    #[test]
+    fn errors_read_like_redis() {
+        let Err(Error::Config(msg)) = args(&["--port", "1", "--foo", "bar"]) else {
+            panic!("expected an error");
+        };
+        assert!(
+            msg.contains(
+                "at line 3\n>>> 'foo \"bar\"'\nBad directive or wrong number of arguments"
+            ),
+            "{msg}"
+        );
+        let Err(Error::Config(msg)) = args(&["--port", "abc"]) else {
+            panic!("expected an error");
+        };
+        assert!(
+            msg.ends_with("argument couldn't be parsed into an integer"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn config_file_syntax() {
+        let config =
+            Config::parse("# comment\nport 7001\nsave \"\"\nrequirepass \"p w\"\n").unwrap();
+        assert_eq!(config.port, 7001);
+        assert!(config.save.is_empty());
+        assert_eq!(config.requirepass, "p w");
     }
 }

@@ -6,40 +6,77 @@
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
+use crate::clients::{lock, Registration};
 use crate::cmd::{self, Command, Op, ReplConf, Session};
 use crate::error::Error;
+use crate::log;
 use crate::master;
-use crate::resp::{self, ReadError, Reply};
+use crate::resp::{self, Limits, ReadError, Reply};
 use crate::server::Server;
 
 /// Size of the read and write buffers; Redis reads 16 KiB at a time too.
 const BUFFER: usize = 16 * 1024;
 
-/// Serves one client until it leaves, sends QUIT or breaks the protocol.
-pub fn serve(stream: TcpStream, server: Server) -> Result<(), Error> {
-    let mut session = Session::default();
-    let result = serve_requests(stream, &server, &mut session);
+/// How a request loop ended.
+enum End {
+    /// The client left, sent QUIT, or broke the protocol.
+    Closed,
+    /// The client became a MONITOR: stream it the commands.
+    Monitor(BufWriter<TcpStream>),
+}
+
+/// Serves one client until it leaves.
+pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) -> Result<(), Error> {
+    let mut session = Session {
+        id: registration.client.id,
+        authenticated: server.config.requirepass.is_empty(),
+        client: Some(registration.client.clone()),
+        ..Session::default()
+    };
+    if server.config.timeout > 0 {
+        stream.set_read_timeout(Some(Duration::from_secs(server.config.timeout)))?;
+    }
+    let result = serve_requests(stream, server, &mut session);
     // The keyspace must forget a departed client's watched keys.
-    cmd::unwatch(&server, &mut session);
-    result
+    cmd::unwatch(server, &mut session);
+    match result? {
+        End::Closed => Ok(()),
+        End::Monitor(writer) => monitor(server, &session, writer),
+    }
 }
 
 /// The request loop of [`serve`].
-fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> Result<(), Error> {
+fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> Result<End, Error> {
     let mut reader = BufReader::with_capacity(BUFFER, stream.try_clone()?);
     let mut writer = BufWriter::with_capacity(BUFFER, stream.try_clone()?);
+    let client = session.client.clone().expect("serve sets the client");
     loop {
         // About to wait for the client: send what we owe it first.
         if reader.buffer().is_empty() {
             writer.flush()?;
         }
-        let args = match resp::read_request(&mut reader) {
+        let limits = Limits {
+            max_bulk: server.config.proto_max_bulk_len,
+            authenticated: session.authenticated,
+        };
+        let args = match resp::read_request(&mut reader, limits) {
             Ok(Some(args)) => args,
-            Ok(None) => return Ok(()),
-            // The client went away mid-request: nothing to answer.
-            Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(None) => return Ok(End::Closed),
+            // The client went away mid-request, or stayed idle past `timeout`.
+            Err(ReadError::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(End::Closed)
+            }
             Err(ReadError::Io(e)) => return Err(e.into()),
             Err(ReadError::Protocol(msg)) => {
                 let mut error = b"ERR Protocol error: ".to_vec();
@@ -47,12 +84,25 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
                 Reply::Error(error).write_to(&mut writer)?;
                 writer.flush()?;
                 close_after_reply(&stream);
-                return Ok(());
+                return Ok(End::Closed);
             }
         };
         if args.is_empty() {
             continue; // an empty line, or `*0`: Redis ignores those
         }
+        // A web browser tricked into talking to us: Redis's defence against
+        // cross-protocol attacks is to hang up at once.
+        if args[0].eq_ignore_ascii_case(b"post") || args[0].eq_ignore_ascii_case(b"host:") {
+            log::warning("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection aborted.");
+            return Ok(End::Closed);
+        }
+        server
+            .clients
+            .commands_processed
+            .fetch_add(1, Ordering::Relaxed);
+        server
+            .clients
+            .feed_monitors(session.db, &client.addr, &args);
         // Inside MULTI most requests are queued, not run.
         let args = match cmd::queue(server, session, args) {
             Ok(reply) => {
@@ -61,36 +111,80 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
             }
             Err(args) => args,
         };
-        let reply = match Command::parse(args) {
-            Ok(Command { op: Op::Quit, .. }) => {
+        let command = match Command::parse(args) {
+            Ok(command) => command,
+            Err(error) => {
+                error.write_to(&mut writer)?;
+                continue;
+            }
+        };
+        {
+            let mut state = lock(&client.state);
+            state.last_command = command.spec.name;
+            state.last_active = Instant::now();
+        }
+        if !session.authenticated && !command.spec.flags.contains(&"no_auth") {
+            Reply::error("NOAUTH Authentication required.").write_to(&mut writer)?;
+            continue;
+        }
+        let reply = match command.op {
+            Op::Quit => {
                 Reply::ok().write_to(&mut writer)?;
                 writer.flush()?;
                 close_after_reply(&stream);
-                return Ok(());
+                return Ok(End::Closed);
             }
             // ACKs and GETACKs get no reply on a client connection.
-            Ok(Command {
-                op: Op::ReplConf(ReplConf::Ack(_) | ReplConf::GetAck),
-                ..
-            }) => continue,
+            Op::ReplConf(ReplConf::Ack(_) | ReplConf::GetAck) => continue,
             // A replica asks to sync: from now on this connection is its link.
-            Ok(Command {
-                op: Op::Sync(request),
-                ..
-            }) => {
+            Op::Sync(request) => {
                 if server.replication.is_replica() {
                     Reply::error("ERR this replica cannot serve replicas of its own")
                 } else {
                     writer.flush()?;
+                    lock(&client.state).flags = "S";
                     let port = session.listening_port;
-                    return master::serve_replica(server, stream, reader, request, port);
+                    master::serve_replica(server, stream, reader, request, port)?;
+                    return Ok(End::Closed);
                 }
             }
-            Ok(command) => cmd::execute(command, server, session),
-            Err(error) => error,
+            _ => {
+                let reply = cmd::execute(command, server, session);
+                if session.monitor {
+                    reply.write_to(&mut writer)?;
+                    return Ok(End::Monitor(writer));
+                }
+                reply
+            }
         };
+        lock(&client.state).db = session.db;
         reply.write_to(&mut writer)?;
     }
+}
+
+/// MONITOR: from now on the client only receives every command the server
+/// runs, until it goes away.
+fn monitor(
+    server: &Server,
+    session: &Session,
+    mut writer: BufWriter<TcpStream>,
+) -> Result<(), Error> {
+    writer.flush()?;
+    let (sender, receiver) = mpsc::channel();
+    server.clients.add_monitor(session.id, sender);
+    if let Some(client) = &session.client {
+        lock(&client.state).flags = "O";
+    }
+    // A write to a client that left fails, and that ends the loop; the
+    // registry drops our sender when its next send fails.
+    while let Ok(line) = receiver.recv() {
+        writer.write_all(&line)?;
+        while let Ok(more) = receiver.try_recv() {
+            writer.write_all(&more)?;
+        }
+        writer.flush()?;
+    }
+    Ok(())
 }
 
 /// Closes the connection so that the client still reads our last reply.

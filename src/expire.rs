@@ -7,8 +7,6 @@
 //! whole keyspace: it samples, and keeps sampling only while the samples
 //! say that many keys are expired.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,17 +41,22 @@ pub fn spawn_cycle(server: Server) -> std::io::Result<()> {
     thread::Builder::new()
         .name("active-expire".into())
         .spawn(move || {
-            let mut rng = Rng::new();
+            // One cursor per database; the databases share the time budget.
+            let mut cursors = vec![0; server.config.databases];
             loop {
                 let started = Instant::now();
                 if !server.replication.is_replica() {
-                    run_cycle(
-                        &server.db,
-                        &server.replication,
-                        unix_millis,
-                        &mut rng,
-                        budget,
-                    );
+                    for (index, cursor) in cursors.iter_mut().enumerate() {
+                        let left = budget.saturating_sub(started.elapsed());
+                        run_cycle(
+                            &server.db,
+                            index,
+                            &server.replication,
+                            unix_millis,
+                            cursor,
+                            left,
+                        );
+                    }
                 }
                 thread::sleep(period.saturating_sub(started.elapsed()));
             }
@@ -71,38 +74,53 @@ pub struct CycleStats {
 }
 
 /// One cycle of Redis 7.0's active expiry: rounds of `KEYS_PER_ROUND`
-/// random keys with an expiry; delete the expired ones; go on while more
-/// than `ACCEPTABLE_STALE` percent of a round was expired and the time
-/// `budget` lasts. `now` is asked once per round.
+/// keys with an expiry; delete the expired ones; go on while more than
+/// `ACCEPTABLE_STALE` percent of a round was expired and the time `budget`
+/// lasts. `now` is asked once per round.
+///
+/// Like Redis, which walks its table of expiring keys bucket by bucket,
+/// the rounds walk the list of keys with an expiry from `cursor` on, and
+/// the cursor stays where it stopped for the next cycle. So every key is
+/// looked at within a bounded number of rounds, which random picks (that
+/// may miss the same key again and again) would not promise.
 ///
 /// Each round takes the write lock on its own, so clients get their turn
 /// between rounds instead of waiting for the whole cycle. The deletions go
 /// to the replicas as DELs, before the lock is released.
 pub fn run_cycle(
     db: &Db,
+    index: usize,
     replication: &Replication,
     now: impl Fn() -> i64,
-    rng: &mut Rng,
+    cursor: &mut usize,
     budget: Duration,
 ) -> CycleStats {
     let started = Instant::now();
     let mut stats = CycleStats::default();
     loop {
         let (sampled, expired) = {
-            let mut keyspace = db.write();
+            let mut dbs = db.write();
+            let keyspace = &mut dbs[index];
             let now = now();
             let sampled = KEYS_PER_ROUND.min(keyspace.volatile_len());
             let mut expired = 0;
             for _ in 0..sampled {
-                let index = rng.below(keyspace.volatile_len());
-                let Some(key) = keyspace.volatile_key(index).map(<[u8]>::to_vec) else {
+                if keyspace.volatile_len() == 0 {
                     break; // every volatile key was deleted this round
-                };
+                }
+                let index = *cursor % keyspace.volatile_len();
+                let key = keyspace
+                    .volatile_key(index)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
                 if keyspace.remove_if_expired(&key, now) {
+                    // The last key moved into `index`: look there next.
                     expired += 1;
+                } else {
+                    *cursor = index + 1;
                 }
             }
-            replication.propagate(&keyspace.take_changes());
+            replication.propagate(&dbs.take_changes());
             (sampled, expired)
         };
         stats.sampled += sampled;
@@ -114,38 +132,13 @@ pub fn run_cycle(
     }
 }
 
-/// A small random number generator (xorshift64*), enough to pick samples.
-/// std has no public RNG, but its `RandomState` is seeded randomly per
-/// process, so hashing nothing with it gives a random seed.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator with a random seed.
-    pub fn new() -> Rng {
-        Rng::with_seed(RandomState::new().build_hasher().finish())
-    }
-
-    /// A generator with a fixed seed, for tests.
-    pub fn with_seed(seed: u64) -> Rng {
-        Rng(seed | 1) // xorshift must not start at zero
-    }
-
-    /// A number in `0..n`; `n` must be positive.
-    pub fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let x = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        (x % n as u64) as usize
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn fill(db: &Db, count: u32, expires_at: Option<i64>) {
-        let mut keyspace = db.write();
+        let mut dbs = db.write();
+        let keyspace = &mut dbs[0];
         for i in 0..count {
             let key = format!("key:{i}").into_bytes();
             keyspace.set(key, b"v".to_vec(), expires_at);
@@ -154,15 +147,16 @@ mod tests {
 
     #[test]
     fn deletes_expired_keys_nobody_reads() {
-        let db = Db::default();
+        let db = Db::new(1);
         fill(&db, 1000, Some(100));
-        let mut rng = Rng::with_seed(7);
+        let mut cursor = 0;
         // Before the deadline nothing goes, and one round is enough to know.
         let stats = run_cycle(
             &db,
+            0,
             &Replication::new(),
             || 99,
-            &mut rng,
+            &mut cursor,
             Duration::from_secs(10),
         );
         assert_eq!(
@@ -175,26 +169,28 @@ mod tests {
         // After it, rounds go on until (nearly) everything is gone.
         let stats = run_cycle(
             &db,
+            0,
             &Replication::new(),
             || 100,
-            &mut rng,
+            &mut cursor,
             Duration::from_secs(10),
         );
         assert!(stats.expired > 900, "{stats:?}");
-        assert!(db.read().len() < 100);
+        assert!(db.read()[0].len() < 100);
     }
 
     #[test]
     fn stops_when_few_sampled_keys_are_expired() {
-        let db = Db::default();
+        let db = Db::new(1);
         fill(&db, 1000, Some(1_000_000));
-        db.write().set(b"old".to_vec(), b"v".to_vec(), Some(10));
-        let mut rng = Rng::with_seed(3);
+        db.write()[0].set(b"old".to_vec(), b"v".to_vec(), Some(10));
+        let mut cursor = 0;
         let stats = run_cycle(
             &db,
+            0,
             &Replication::new(),
             || 500,
-            &mut rng,
+            &mut cursor,
             Duration::from_secs(10),
         );
         assert_eq!(stats.sampled, 20);
@@ -203,16 +199,17 @@ mod tests {
 
     #[test]
     fn keys_without_expiry_are_never_sampled() {
-        let db = Db::default();
+        let db = Db::new(1);
         fill(&db, 100, None);
         let stats = run_cycle(
             &db,
+            0,
             &Replication::new(),
             || i64::MAX,
-            &mut Rng::with_seed(1),
+            &mut 0,
             Duration::from_secs(1),
         );
         assert_eq!(stats, CycleStats::default());
-        assert_eq!(db.read().len(), 100);
+        assert_eq!(db.read()[0].len(), 100);
     }
 }

@@ -1,10 +1,11 @@
-//! A Redis server that keeps its data across restarts: RDB snapshots with
-//! SAVE, BGSAVE and save points, written crash-safely and loaded at start,
-//! in Redis's own format.
+//! redis-from-scratch: a Redis 7.0 server for strings and keys, in
+//! std-only Rust, one thread per connection.
 //!
-//! Usage: `ch07-persistence [--port 6379] [--bind 127.0.0.1] [--dir DIR]
-//! [--dbfilename dump.rdb] [--save "3600 1 300 100 60 10000"] [--replicaof HOST PORT]`.
+//! Usage, as redis-server's: `redis-from-scratch [redis.conf] [--port 6379]
+//! [--bind 127.0.0.1] [--dir DIR] [--dbfilename dump.rdb] [--save "..."]
+//! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16] ...`.
 
+mod clients;
 mod cmd;
 mod config;
 mod connection;
@@ -12,7 +13,9 @@ mod crc64;
 mod db;
 mod error;
 mod expire;
+mod glob;
 mod inline;
+mod keyspace;
 mod log;
 mod lzf;
 mod master;
@@ -33,6 +36,12 @@ fn main() -> ExitCode {
         // Like Redis, work in the dump's directory.
         std::env::set_current_dir(&config.dir)
             .map_err(|e| error::Error::Config(format!("can't chdir to '{}': {e}", config.dir)))?;
+        log::notice("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
+        log::notice(format!(
+            "redis-from-scratch {}, Redis 7.0.15 compatible, pid={}",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        ));
         let server = Server::new(config);
         persist::load(&server)
             .map_err(|e| error::Error::Config(format!("error loading the DB: {e}")))?;
@@ -48,6 +57,11 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Config errors are printed as Redis prints them: as they are.
+        Err(e @ error::Error::Config(_)) if e.to_string().starts_with('\n') => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             log::warning(format!("Fatal: {e}"));
             ExitCode::FAILURE

@@ -11,7 +11,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::thread;
 
-use crate::db::Keyspace;
+use crate::db::Databases;
 use crate::error::Error;
 use crate::log;
 use crate::persist;
@@ -60,11 +60,12 @@ pub fn serve_replica(
             // The snapshot and the subscription are taken under one lock, so
             // the stream carries exactly the changes made after the snapshot.
             let (snapshot, subscription, offset) = {
-                let mut keyspace = server.db.write();
-                keyspace.start_recording();
+                let mut dbs = server.db.write();
+                dbs.start_recording();
                 let (subscription, offset) = replication.subscribe(ip, listening_port);
                 let replid = replication.lock().replid.clone();
-                (snapshot(&keyspace, &replid, offset)?, subscription, offset)
+                let rdb = snapshot(&dbs, server.config.rdbcompression, &replid, offset)?;
+                (rdb, subscription, offset)
             };
             if request.psync.is_some() {
                 let replid = replication.lock().replid.clone();
@@ -127,7 +128,7 @@ fn read_acks(
     mut reader: BufReader<TcpStream>,
     stream: &TcpStream,
 ) {
-    while let Ok(Some(args)) = resp::read_request(&mut reader) {
+    while let Ok(Some(args)) = resp::read_request(&mut reader, resp::Limits::default()) {
         let is_ack = args.len() == 3
             && args[0].eq_ignore_ascii_case(b"REPLCONF")
             && args[1].eq_ignore_ascii_case(b"ACK");
@@ -141,13 +142,13 @@ fn read_acks(
 
 /// The whole keyspace as an RDB, in memory, with the replication fields
 /// a replica uses to know where the stream starts.
-fn snapshot(keyspace: &Keyspace, replid: &str, offset: i64) -> Result<Vec<u8>, Error> {
+fn snapshot(dbs: &Databases, compress: bool, replid: &str, offset: i64) -> Result<Vec<u8>, Error> {
     let repl = [
         ("repl-stream-db", AuxValue::Int(0)),
         ("repl-id", AuxValue::Str(replid.as_bytes().to_vec())),
         ("repl-offset", AuxValue::Int(offset)),
     ];
-    Ok(persist::snapshot(keyspace, &repl)?)
+    Ok(persist::snapshot(dbs, compress, &repl)?)
 }
 
 /// Starts the thread that pings replicas every `PING_PERIOD`.

@@ -19,8 +19,9 @@ use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::db::Keyspace;
+use crate::db::Databases;
 use crate::expire::unix_millis;
+use crate::keyspace::Keyspace;
 use crate::log;
 use crate::rdb::{self, AuxValue, RdbError, RdbWriter};
 use crate::server::Server;
@@ -60,14 +61,28 @@ impl Persistence {
         self.lock().last_save
     }
 
+    /// Is a background save running?
+    pub fn in_progress(&self) -> bool {
+        self.lock().in_progress
+    }
+
+    /// Did the last save fail?
+    pub fn last_failed(&self) -> bool {
+        self.lock().failed_at.is_some()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, SaveState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Encodes the whole keyspace as an RDB, with compression as Redis does
-/// by default; `extra` AUX fields follow the standard ones.
-pub fn snapshot(keyspace: &Keyspace, extra: &[(&str, AuxValue)]) -> io::Result<Vec<u8>> {
+/// Encodes every database as an RDB, compressed unless `compress` is off;
+/// `extra` AUX fields follow the standard ones.
+pub fn snapshot(
+    dbs: &Databases,
+    compress: bool,
+    extra: &[(&str, AuxValue)],
+) -> io::Result<Vec<u8>> {
     let mut aux = vec![
         ("redis-ver", AuxValue::Str(b"7.0.15".to_vec())),
         ("redis-bits", AuxValue::Int(64)),
@@ -76,12 +91,14 @@ pub fn snapshot(keyspace: &Keyspace, extra: &[(&str, AuxValue)]) -> io::Result<V
     ];
     aux.extend(extra.iter().cloned());
     aux.push(("aof-base", AuxValue::Int(0)));
-    let mut rdb = RdbWriter::new(Vec::new(), true);
+    let mut rdb = RdbWriter::new(Vec::new(), compress);
     rdb.header(&aux)?;
-    if keyspace.len() > 0 {
-        rdb.select_db(0, keyspace.len(), keyspace.volatile_len())?;
-        for (key, entry) in keyspace.iter() {
-            rdb.entry(key, &entry.value, entry.expires_at())?;
+    for (index, keyspace) in dbs.iter().enumerate() {
+        if keyspace.len() > 0 {
+            rdb.select_db(index, keyspace.len(), keyspace.volatile_len())?;
+            for (key, entry) in keyspace.iter() {
+                rdb.entry(key, &entry.value, entry.expires_at())?;
+            }
         }
     }
     rdb.finish()
@@ -122,15 +139,15 @@ pub fn bgsave(server: &Server) -> Result<(), String> {
 fn write_dump(server: &Server) -> Result<(), String> {
     let started = Instant::now();
     let encoded = {
-        let keyspace = server.db.read();
-        snapshot(&keyspace, &[]).map(|bytes| (bytes, keyspace.dirty()))
+        let dbs = server.db.read();
+        snapshot(&dbs, server.config.rdbcompression, &[]).map(|bytes| (bytes, dbs.dirty()))
     };
     let path = Path::new(&server.config.dbfilename);
     let result = encoded.and_then(|(bytes, dirty)| write_atomically(path, &bytes).map(|()| dirty));
     let mut state = server.persistence.lock();
     match result {
         Ok(dirty) => {
-            server.db.write().mark_saved(dirty);
+            server.db.write().mark_saved(&dirty);
             state.last_save = unix_millis() / 1000;
             state.failed_at = None;
             log::notice(format!(
@@ -180,15 +197,18 @@ pub fn load(server: &Server) -> Result<(), String> {
     };
     let started = Instant::now();
     let now = unix_millis();
-    let mut keyspace = Keyspace::default();
-    let mut expired = 0;
+    let count = server.config.databases;
+    let mut dbs: Vec<Keyspace> = (0..count).map(|_| Keyspace::default()).collect();
+    let (mut expired, mut loaded) = (0, 0);
     rdb::load(&mut BufReader::new(file), |db, key, value, expires_at| {
-        if db != 0 {
+        let Some(keyspace) = dbs.get_mut(db) else {
             return Err(RdbError::new(
                 0,
-                format!("the file holds keys of database {db}; this server has one"),
+                format!(
+                    "the file holds keys of database {db}; this server has {count} (--databases)"
+                ),
             ));
-        }
+        };
         if keyspace.get(&key, i64::MIN).is_some() {
             let key = String::from_utf8_lossy(&key);
             return Err(RdbError::new(0, format!("duplicated key '{key}'")));
@@ -197,17 +217,19 @@ pub fn load(server: &Server) -> Result<(), String> {
             expired += 1;
         } else {
             keyspace.set(key, value, expires_at);
+            loaded += 1;
         }
         Ok(())
     })
     .map_err(|e| format!("{path}: {e}"))?;
-    keyspace.mark_saved(keyspace.dirty());
+    for keyspace in &mut dbs {
+        keyspace.mark_saved(keyspace.dirty());
+    }
     log::notice(format!(
-        "DB loaded from disk: {:.3} seconds, keys loaded: {}, keys expired: {expired}",
+        "DB loaded from disk: {:.3} seconds, keys loaded: {loaded}, keys expired: {expired}",
         started.elapsed().as_secs_f64(),
-        keyspace.len()
     ));
-    *server.db.write() = keyspace;
+    server.db.write().replace(dbs);
     Ok(())
 }
 
@@ -220,7 +242,7 @@ pub fn spawn_save_points(server: Server) -> io::Result<()> {
         .name("save-points".into())
         .spawn(move || loop {
             thread::sleep(Duration::from_millis(100));
-            let dirty = server.db.read().dirty();
+            let dirty: u64 = server.db.read().dirty().iter().sum();
             let (since_save, may_try) = {
                 let state = server.persistence.lock();
                 let since_save = unix_millis() / 1000 - state.last_save;

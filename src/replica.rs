@@ -24,8 +24,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Command, Op};
-use crate::db::Keyspace;
 use crate::error::Error;
+use crate::keyspace::Keyspace;
 use crate::log;
 use crate::rdb;
 use crate::replication::Role;
@@ -156,12 +156,14 @@ fn apply_stream(
     generation: u64,
 ) -> Result<(), Error> {
     let mut transaction: Option<Vec<Op>> = None;
+    let mut db = 0;
     loop {
         let start = reader.count;
-        let Some(args) = resp::read_request(reader).map_err(|e| match e {
-            resp::ReadError::Io(e) => Error::Io(e),
-            resp::ReadError::Protocol(msg) => protocol(&String::from_utf8_lossy(&msg)),
-        })?
+        let Some(args) =
+            resp::read_request(reader, resp::Limits::default()).map_err(|e| match e {
+                resp::ReadError::Io(e) => Error::Io(e),
+                resp::ReadError::Protocol(msg) => protocol(&String::from_utf8_lossy(&msg)),
+            })?
         else {
             return Ok(());
         };
@@ -185,10 +187,18 @@ fn apply_stream(
                 }
                 // A transaction is applied whole, under one lock, as on the master.
                 Op::Multi => transaction = Some(Vec::new()),
-                Op::Exec => cmd::apply_from_master(transaction.take().unwrap_or_default(), server),
+                Op::Exec => {
+                    cmd::apply_from_master(transaction.take().unwrap_or_default(), server, db)
+                }
+                // The database the next commands apply to.
+                Op::Conn(cmd::ConnOp::Select(index)) => {
+                    db = usize::try_from(index)
+                        .unwrap_or(0)
+                        .min(server.config.databases - 1);
+                }
                 _ if spec.is_write() => match &mut transaction {
                     Some(queued) => queued.push(op),
-                    None => cmd::apply_from_master(vec![op], server),
+                    None => cmd::apply_from_master(vec![op], server, db),
                 },
                 // PING, SELECT and the like: nothing to do but count them.
                 _ => {}
@@ -205,14 +215,15 @@ fn apply_stream(
 /// Reads the `$<len>` or `$EOF:<mark>` snapshot and replaces our data with it.
 fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error> {
     let header = read_line(reader)?;
-    let mut fresh = Keyspace::default();
+    let mut fresh: Vec<Keyspace> = (0..server.config.databases)
+        .map(|_| Keyspace::default())
+        .collect();
     let mut skipped = 0;
     let mut store = |db: usize, key, value, expires_at| {
-        // This server has one database; keys of the others are left out.
-        if db == 0 {
-            fresh.set(key, value, expires_at);
-        } else {
-            skipped += 1;
+        // A master with more databases than us: keys beyond ours are left out.
+        match fresh.get_mut(db) {
+            Some(keyspace) => keyspace.set(key, value, expires_at),
+            None => skipped += 1,
         }
         Ok(())
     };
@@ -234,13 +245,13 @@ fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error
         io::copy(&mut body, &mut io::sink())?;
     }
     if skipped > 0 {
-        log::warning(format!("Skipped {skipped} keys of databases other than 0"));
+        log::warning(format!("Skipped {skipped} keys of databases beyond ours"));
     }
+    let keys: usize = fresh.iter().map(Keyspace::len).sum();
     log::notice(format!(
-        "MASTER <-> REPLICA sync: Loading DB in memory ({} keys)",
-        fresh.len()
+        "MASTER <-> REPLICA sync: Loading DB in memory ({keys} keys)"
     ));
-    *server.db.write() = fresh;
+    server.db.write().replace(fresh);
     Ok(())
 }
 

@@ -11,14 +11,17 @@
 //! keyspace's write lock that made it is still held. Two writers can then
 //! never append in the opposite order from the one they applied in.
 
+use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::expire::Rng;
+use crate::db::Change;
+use crate::log;
 use crate::resp::{self, Reply};
 
 /// How much of the stream the backlog keeps for replicas that reconnect.
@@ -51,6 +54,9 @@ pub struct State {
     pub offset: i64,
     backlog: Option<Backlog>,
     replicas: Vec<Link>,
+    /// The database the stream last SELECTed; `None` after a full sync, so
+    /// the next change starts with a SELECT, as Redis does.
+    stream_db: Option<usize>,
     next_link_id: u64,
 }
 
@@ -118,6 +124,7 @@ impl Replication {
             offset: 0,
             backlog: None,
             replicas: Vec::new(),
+            stream_db: None,
             next_link_id: 1,
         };
         Replication {
@@ -143,11 +150,19 @@ impl Replication {
 
     /// Appends changes to the stream and sends them to every replica.
     /// Call it with the keyspace's write lock held. Returns the offset after.
-    pub fn propagate(&self, changes: &[Vec<Vec<u8>>]) -> i64 {
+    pub fn propagate(&self, changes: &[Change]) -> i64 {
         let mut state = self.lock();
         if !changes.is_empty() && matches!(state.role, Role::Master) {
             let mut bytes = Vec::new();
-            for change in changes {
+            for (db, change) in changes {
+                // Replicas apply commands to the last database SELECTed.
+                if let Some(db) = *db {
+                    if state.stream_db != Some(db) {
+                        let select = [b"SELECT".to_vec(), db.to_string().into_bytes()];
+                        resp::encode_command(&select, &mut bytes);
+                        state.stream_db = Some(db);
+                    }
+                }
                 resp::encode_command(change, &mut bytes);
             }
             state.feed(bytes);
@@ -268,6 +283,7 @@ impl Replication {
         }
         state.role = Role::Master;
         state.replid = new_replid();
+        log::set_replica(false);
     }
 
     /// Becomes (or stays) a replica of `host:port`; returns the generation
@@ -288,6 +304,7 @@ impl Replication {
         };
         // Our own replicas followed the old history: let them go.
         state.replicas.clear();
+        log::set_replica(true);
         state.role = Role::Replica(Upstream {
             host: host.to_string(),
             port,
@@ -416,6 +433,7 @@ impl State {
     }
 
     fn add_link(&mut self, ip: IpAddr, port: u16) -> Subscription {
+        self.stream_db = None;
         // The backlog starts with the first replica, at the next byte.
         let offset = self.offset;
         self.backlog.get_or_insert_with(|| Backlog {
@@ -439,10 +457,16 @@ impl State {
     }
 }
 
-/// A new replication id: 40 random hex characters.
+/// A new replication id: 40 random hex characters. std has no random
+/// numbers, but each `RandomState` gets random keys (for hash tables that
+/// resist flooding), so hashing a counter with one gives random bits.
 fn new_replid() -> String {
-    let mut rng = Rng::new();
-    (0..40)
-        .map(|_| char::from_digit(rng.below(16) as u32, 16).unwrap_or('0'))
-        .collect()
+    let hex: String = (0..3u64)
+        .map(|i| {
+            let mut hasher = RandomState::new().build_hasher();
+            hasher.write_u64(i);
+            format!("{:016x}", hasher.finish())
+        })
+        .collect();
+    hex[..40].to_string()
 }

@@ -16,10 +16,27 @@ use crate::inline;
 
 /// Longest inline command, or `*`/`$` header line, Redis buffers (64 KiB).
 pub const MAX_INLINE: usize = 64 * 1024;
-/// Largest bulk argument (`proto-max-bulk-len`, 512 MiB).
-pub const MAX_BULK_LEN: i64 = 512 * 1024 * 1024;
 /// Largest multibulk count Redis accepts (`INT_MAX`).
 pub const MAX_MULTIBULK_LEN: i64 = i32::MAX as i64;
+
+/// What a request may declare before it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest bulk argument (`proto-max-bulk-len`, 512 MiB by default).
+    pub max_bulk: i64,
+    /// Has the client authenticated? Before AUTH, Redis accepts at most 10
+    /// arguments of at most 16 KiB, so a stranger cannot make it allocate.
+    pub authenticated: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk: 512 * 1024 * 1024,
+            authenticated: true,
+        }
+    }
+}
 
 /// Why a request could not be read.
 #[derive(Debug)]
@@ -42,13 +59,16 @@ impl From<io::Error> for ReadError {
 ///
 /// An empty argument list is a valid result (an empty inline line, or `*0`):
 /// Redis ignores those without a reply, and so should the caller.
-pub fn read_request(input: &mut impl BufRead) -> Result<Option<Vec<Vec<u8>>>, ReadError> {
+pub fn read_request(
+    input: &mut impl BufRead,
+    limits: Limits,
+) -> Result<Option<Vec<Vec<u8>>>, ReadError> {
     let first = match input.fill_buf()? {
         [] => return Ok(None),
         buf => buf[0],
     };
     if first == b'*' {
-        read_multibulk(input).map(Some)
+        read_multibulk(input, limits).map(Some)
     } else {
         let line = read_line(input, b'\n', "too big inline request")?;
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
@@ -59,12 +79,15 @@ pub fn read_request(input: &mut impl BufRead) -> Result<Option<Vec<Vec<u8>>>, Re
 }
 
 /// Reads `*<count>\r\n` followed by `count` bulk strings.
-fn read_multibulk(input: &mut impl BufRead) -> Result<Vec<Vec<u8>>, ReadError> {
+fn read_multibulk(input: &mut impl BufRead, limits: Limits) -> Result<Vec<Vec<u8>>, ReadError> {
     let line = read_header(input, "too big mbulk count string")?;
     let count = match parse_int(&line[1..]) {
         Some(n) if n <= MAX_MULTIBULK_LEN => n,
         _ => return Err(protocol("invalid multibulk length")),
     };
+    if count > 10 && !limits.authenticated {
+        return Err(protocol("unauthenticated multibulk length"));
+    }
     // The count comes from the client: trust it for the loop, not for memory.
     let mut args = Vec::with_capacity(count.clamp(0, 1024) as usize);
     for _ in 0..count {
@@ -75,9 +98,12 @@ fn read_multibulk(input: &mut impl BufRead) -> Result<Vec<Vec<u8>>, ReadError> {
             return Err(ReadError::Protocol(msg));
         }
         let len = match parse_int(&line[1..]) {
-            Some(n) if (0..=MAX_BULK_LEN).contains(&n) => n as u64,
+            Some(n) if (0..=limits.max_bulk).contains(&n) => n as u64,
             _ => return Err(protocol("invalid bulk length")),
         };
+        if len > 16384 && !limits.authenticated {
+            return Err(protocol("unauthenticated bulk length"));
+        }
         // `take` + `read_to_end` grows the buffer as bytes arrive, so a client
         // that declares 512 MiB and sends nothing costs nothing.
         let mut arg = Vec::new();
@@ -275,7 +301,7 @@ mod tests {
         let mut input = input;
         let mut out = Vec::new();
         loop {
-            match read_request(&mut input) {
+            match read_request(&mut input, Limits::default()) {
                 Ok(Some(args)) => out.push(Ok(args)),
                 Ok(None) => return out,
                 Err(ReadError::Protocol(msg)) => {

@@ -1,9 +1,14 @@
-//! The accept loop: one thread per connection.
+//! The server as a whole: what every connection shares, and the accept
+//! loops, one thread per connection.
 
-use std::net::TcpListener;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
+use std::time::Instant;
 
+use crate::clients::Clients;
 use crate::config::Config;
 use crate::connection;
 use crate::db::Db;
@@ -12,11 +17,15 @@ use crate::log;
 use crate::persist::Persistence;
 use crate::replication::Replication;
 
-/// What every connection shares: the data, the replication state and the
-/// configuration. Cloning it is cheap and shares them.
+/// Stack size for connection threads. A connection needs little stack, and
+/// the default 2 MiB (virtual, but still reserved) adds up with thousands
+/// of clients.
+const CONNECTION_STACK: usize = 128 * 1024;
+
+/// What every connection shares. Cloning it is cheap and shares the parts.
 #[derive(Clone)]
 pub struct Server {
-    /// The keyspace.
+    /// The databases.
     pub db: Db,
     /// Master or replica, the stream, the replicas.
     pub replication: Replication,
@@ -24,55 +33,107 @@ pub struct Server {
     pub config: Arc<Config>,
     /// When we last saved, and whether a save is running.
     pub persistence: Arc<Persistence>,
+    /// The connected clients and the server's counters.
+    pub clients: Arc<Clients>,
+    /// When the server started.
+    pub started: Instant,
 }
 
 impl Server {
-    /// A fresh master with no data.
+    /// A fresh master with empty databases.
     pub fn new(config: Config) -> Server {
         Server {
-            db: Db::default(),
+            db: Db::new(config.databases),
             replication: Replication::new(),
             config: Arc::new(config),
             persistence: Arc::new(Persistence::new()),
+            clients: Arc::new(Clients::default()),
+            started: Instant::now(),
         }
     }
 }
 
-/// Stack size for connection threads. A connection needs little stack, and
-/// the default 2 MiB (virtual, but still reserved) adds up with thousands
-/// of clients.
-const CONNECTION_STACK: usize = 256 * 1024;
-
-/// Listens and serves until the process is stopped. Every connection
-/// shares `server`.
+/// Listens on every `bind` address and serves until the process ends.
 pub fn run(server: Server) -> Result<(), Error> {
-    let config = &server.config;
-    let listener = TcpListener::bind((config.bind.as_str(), config.port))?;
-    log::notice(format!("Listening on {}", listener.local_addr()?));
-    log::notice("Ready to accept connections tcp");
-
-    for (id, stream) in (1u64..).zip(listener.incoming()) {
-        // A failed accept (for example, out of file descriptors) concerns
-        // one would-be client: log it and keep serving the others.
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(e) => {
-                log::warning(format!("Accepting client connection: {e}"));
-                continue;
+    let mut listeners = Vec::new();
+    for addr in &server.config.bind {
+        match TcpListener::bind((addr.as_str(), server.config.port)) {
+            Ok(listener) => {
+                log::notice(format!("Listening on {}", listener.local_addr()?));
+                listeners.push(listener);
             }
-        };
-        let server = server.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("client-{id}"))
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                if let Err(e) = connection::serve(stream, server) {
-                    log::warning(format!("Client {id}: {e}"));
-                }
-            });
-        if let Err(e) = spawned {
-            log::warning(format!("Cannot start a thread for client {id}: {e}"));
+            // Like Redis, one address that cannot be bound (say, no IPv6)
+            // is not fatal if another can.
+            Err(e) if server.config.bind.len() > 1 => {
+                log::warning(format!(
+                    "Could not create server TCP listening socket {addr}:{}: {e}",
+                    server.config.port
+                ));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
+    if listeners.is_empty() {
+        return Err(Error::Config("no address to listen on".into()));
+    }
+    log::notice("Ready to accept connections tcp");
+    let last = listeners.pop().expect("checked not empty above");
+    for listener in listeners {
+        let server = server.clone();
+        thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || accept_loop(&listener, &server))?;
+    }
+    accept_loop(&last, &server);
     Ok(())
+}
+
+/// Accepts connections and gives each a thread.
+fn accept_loop(listener: &TcpListener, server: &Server) {
+    for stream in listener.incoming() {
+        // A failed accept (for example, out of file descriptors) concerns
+        // one would-be client: log it and keep serving the others.
+        match stream {
+            Ok(stream) => start_connection(stream, server),
+            Err(e) => log::warning(format!("Accepting client connection: {e}")),
+        }
+    }
+}
+
+fn start_connection(mut stream: TcpStream, server: &Server) {
+    if server.clients.count() >= server.config.maxclients {
+        server
+            .clients
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
+        return;
+    }
+    let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
+        return; // gone already
+    };
+    let registration = server.clients.register(addr, laddr);
+    let id = registration.client.id;
+    let server = server.clone();
+    let spawned = thread::Builder::new()
+        .name(format!("client-{id}"))
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || {
+            // A bug that panics must cost one connection, never the server:
+            // catch the unwind, log it, and let the registration go.
+            let served = panic::catch_unwind(AssertUnwindSafe(|| {
+                connection::serve(stream, &server, &registration)
+            }));
+            match served {
+                // A socket error ends one client; Redis logs that only at
+                // verbose level, so do we: not at all.
+                Ok(_) => {}
+                Err(_) => log::warning(format!(
+                    "Client {id}: the connection's thread panicked; connection closed"
+                )),
+            }
+        });
+    if let Err(e) = spawned {
+        log::warning(format!("Cannot start a thread for a client: {e}"));
+    }
 }

@@ -70,7 +70,12 @@ pub struct CycleStats {
 ///
 /// Each round takes the write lock on its own, so clients get their turn
 /// between rounds instead of waiting for the whole cycle.
-pub fn run_cycle(db: &Db, now: impl Fn() -> i64, cursor: &mut usize, budget: Duration) -> CycleStats {
+pub fn run_cycle(
+    db: &Db,
+    now: impl Fn() -> i64,
+    cursor: &mut usize,
+    budget: Duration,
+) -> CycleStats {
     let started = Instant::now();
     let mut stats = CycleStats::default();
     loop {
@@ -84,7 +89,10 @@ pub fn run_cycle(db: &Db, now: impl Fn() -> i64, cursor: &mut usize, budget: Dur
                     break; // every volatile key was deleted this round
                 }
                 let index = *cursor % keyspace.volatile_len();
-                let key = keyspace.volatile_key(index).map(<[u8]>::to_vec).unwrap_or_default();
+                let key = keyspace
+                    .volatile_key(index)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
                 if keyspace.remove_if_expired(&key, now) {
                     // The last key moved into `index`: look there next.
                     expired += 1;
@@ -150,12 +158,7 @@ mod tests {
     fn keys_without_expiry_are_never_sampled() {
         let db = Db::default();
         fill(&db, 100, None);
-        let stats = run_cycle(
-            &db,
-            || i64::MAX,
-            &mut 0,
-            Duration::from_secs(1),
-        );
+        let stats = run_cycle(&db, || i64::MAX, &mut 0, Duration::from_secs(1));
         assert_eq!(stats, CycleStats::default());
         assert_eq!(db.read().len(), 100);
     }

@@ -102,7 +102,10 @@ pub fn run_cycle(
                     break; // every volatile key was deleted this round
                 }
                 let index = *cursor % keyspace.volatile_len();
-                let key = keyspace.volatile_key(index).map(<[u8]>::to_vec).unwrap_or_default();
+                let key = keyspace
+                    .volatile_key(index)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
                 if keyspace.remove_if_expired(&key, now) {
                     // The last key moved into `index`: look there next.
                     expired += 1;

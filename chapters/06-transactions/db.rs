@@ -177,9 +177,16 @@ impl Keyspace {
 
     /// Deletes `key`; says whether it existed (expired or not).
     pub fn remove(&mut self, key: &[u8]) -> bool {
+        self.delete(key, true)
+    }
+
+    /// Deletes `key`, telling its watchers or not.
+    fn delete(&mut self, key: &[u8], tell_watchers: bool) -> bool {
         match self.entries.remove(key) {
             Some(entry) => {
-                touch(&self.watchers, key);
+                if tell_watchers {
+                    touch(&self.watchers, key);
+                }
                 if self.recording {
                     self.changes.push(vec![b"DEL".to_vec(), key.to_vec()]);
                 }
@@ -193,9 +200,13 @@ impl Keyspace {
     }
 
     /// Deletes `key` if its deadline has passed; says whether it did.
+    ///
+    /// Its watchers are not told: a key watched while alive that expired
+    /// since is caught at EXEC anyway (see `Watch::changed`), and a key
+    /// already expired when watched did not change by going away.
     pub fn remove_if_expired(&mut self, key: &[u8], now: i64) -> bool {
         let expired = self.entries.get(key).is_some_and(|e| e.is_expired(now));
-        expired && self.remove(key)
+        expired && self.delete(key, false)
     }
 
     /// Deletes the expired keys that readers met (see [`Keyspace::get`]);

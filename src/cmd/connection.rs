@@ -1,58 +1,374 @@
-//! Connection commands: PING, ECHO, QUIT.
+//! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT.
 
-use super::{Op, Spec};
+use super::{arg, parse_int, Op, Session, Spec};
+use crate::clients::lock;
 use crate::resp::Reply;
+use crate::server::Server;
 
-/// `PING [message]`: `+PONG`, or the message back as a bulk string.
-pub const PING: Spec = Spec {
-    name: "ping",
-    arity: -1,
-    flags: &["fast"],
-    keys: (0, 0, 0),
-    summary: "Ping the server",
-    since: "1.0.0",
-    group: "connection",
-    parse: |args| match args.len() {
-        1 => Ok(Op::Ping(None)),
-        2 => Ok(Op::Ping(args.into_iter().nth(1))),
-        _ => Err(Reply::error(
-            "ERR wrong number of arguments for 'ping' command",
-        )),
+/// A connection command, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnOp {
+    /// `PING [message]`
+    Ping(Option<Vec<u8>>),
+    /// `ECHO message`
+    Echo(Vec<u8>),
+    /// `SELECT index`
+    Select(i64),
+    /// `AUTH [username] password`
+    Auth(Option<Vec<u8>>, Vec<u8>),
+    /// `HELLO [protover [AUTH username password] [SETNAME name]]`
+    Hello {
+        /// The protocol version asked for.
+        protocol: Option<i64>,
+        /// AUTH's username and password.
+        auth: Option<(Vec<u8>, Vec<u8>)>,
+        /// SETNAME's name.
+        name: Option<Vec<u8>>,
     },
-    subcommands: &[],
-};
+    /// `CLIENT ID`
+    ClientId,
+    /// `CLIENT SETNAME name`
+    ClientSetName(Vec<u8>),
+    /// `CLIENT GETNAME`
+    ClientGetName,
+    /// `CLIENT LIST`
+    ClientList,
+    /// `CLIENT INFO`
+    ClientInfo,
+}
 
-/// `ECHO message`: the message back as a bulk string.
-pub const ECHO: Spec = Spec {
-    name: "echo",
-    arity: 2,
-    flags: &["fast"],
-    keys: (0, 0, 0),
-    summary: "Echo the given string",
-    since: "1.0.0",
-    group: "connection",
-    parse: |args| Ok(Op::Echo(args.into_iter().nth(1).unwrap_or_default())),
-    subcommands: &[],
-};
+/// Builds a row of this group.
+macro_rules! spec {
+    ($name:literal, $arity:expr, $flags:expr, $summary:literal, $since:literal, $parse:expr) => {
+        Spec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            keys: (0, 0, 0),
+            summary: $summary,
+            since: $since,
+            group: "connection",
+            parse: $parse,
+            subcommands: &[],
+        }
+    };
+}
 
-/// `QUIT`: `+OK`, then the server closes the connection. Redis 7.0 accepts
-/// it with any number of arguments.
-pub const QUIT: Spec = Spec {
-    name: "quit",
-    arity: -1,
-    flags: &["allow_busy", "fast", "no_auth"],
-    keys: (0, 0, 0),
-    summary: "Close the connection",
-    since: "1.0.0",
-    group: "connection",
-    parse: |_| Ok(Op::Quit),
-    subcommands: &[],
-};
+/// The connection commands' rows of the table.
+pub const COMMANDS: &[Spec] = &[
+    spec!(
+        "ping",
+        -1,
+        &["fast"],
+        "Ping the server",
+        "1.0.0",
+        |args| match args.len() {
+            1 => Ok(Op::Conn(ConnOp::Ping(None))),
+            2 => Ok(Op::Conn(ConnOp::Ping(Some(arg(args, 1))))),
+            _ => Err(Reply::error(
+                "ERR wrong number of arguments for 'ping' command"
+            )),
+        }
+    ),
+    spec!(
+        "echo",
+        2,
+        &["fast"],
+        "Echo the given string",
+        "1.0.0",
+        |args| { Ok(Op::Conn(ConnOp::Echo(arg(args, 1)))) }
+    ),
+    // Redis 7.0 accepts QUIT with any arguments.
+    spec!(
+        "quit",
+        -1,
+        &["allow_busy", "fast", "no_auth"],
+        "Close the connection",
+        "1.0.0",
+        |_| { Ok(Op::Quit) }
+    ),
+    spec!(
+        "select",
+        2,
+        &["loading", "stale", "fast"],
+        "Change the selected database for the current connection",
+        "1.0.0",
+        |args| { Ok(Op::Conn(ConnOp::Select(parse_int(&args[1])?))) }
+    ),
+    spec!(
+        "auth",
+        -2,
+        &[
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy"
+        ],
+        "Authenticate to the server",
+        "1.0.0",
+        |args| {
+            let mut args = args.into_iter().skip(1);
+            match (args.next(), args.next(), args.next()) {
+                (Some(password), None, None) => Ok(Op::Conn(ConnOp::Auth(None, password))),
+                (Some(user), Some(password), None) => {
+                    Ok(Op::Conn(ConnOp::Auth(Some(user), password)))
+                }
+                _ => Err(Reply::error("ERR syntax error")),
+            }
+        }
+    ),
+    spec!(
+        "hello",
+        -1,
+        &[
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy"
+        ],
+        "Handshake with Redis",
+        "6.0.0",
+        parse_hello
+    ),
+    Spec {
+        name: "client",
+        arity: -2,
+        flags: &[],
+        keys: (0, 0, 0),
+        summary: "A container for client connection commands",
+        since: "2.4.0",
+        group: "connection",
+        parse: |_| {
+            Err(Reply::error(
+                "ERR wrong number of arguments for 'client' command",
+            ))
+        },
+        subcommands: &[
+            spec!(
+                "client|id",
+                2,
+                &["noscript", "loading", "stale"],
+                "Returns the client ID for the current connection",
+                "5.0.0",
+                |_| { Ok(Op::Conn(ConnOp::ClientId)) }
+            ),
+            spec!(
+                "client|setname",
+                3,
+                &["noscript", "loading", "stale"],
+                "Set the current connection name",
+                "2.6.9",
+                |args| { Ok(Op::Conn(ConnOp::ClientSetName(arg(args, 2)))) }
+            ),
+            spec!(
+                "client|getname",
+                2,
+                &["noscript", "loading", "stale"],
+                "Get the current connection name",
+                "2.6.9",
+                |_| { Ok(Op::Conn(ConnOp::ClientGetName)) }
+            ),
+            spec!(
+                "client|list",
+                -2,
+                &["admin", "noscript", "loading", "stale"],
+                "Get the list of client connections",
+                "2.4.0",
+                |_| { Ok(Op::Conn(ConnOp::ClientList)) }
+            ),
+            spec!(
+                "client|info",
+                2,
+                &["noscript", "loading", "stale"],
+                "Returns information about the current client connection.",
+                "6.2.0",
+                |_| { Ok(Op::Conn(ConnOp::ClientInfo)) }
+            ),
+        ],
+    },
+];
 
-/// Runs PING.
-pub fn ping(message: Option<Vec<u8>>) -> Reply {
-    match message {
-        None => Reply::Simple("PONG"),
-        Some(message) => Reply::Bulk(message),
+fn parse_hello(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+    let mut args = args.into_iter().skip(1);
+    let protocol = match args.next() {
+        None => None,
+        Some(version) => Some(crate::resp::parse_int(&version).ok_or_else(|| {
+            Reply::error("ERR Protocol version is not an integer or out of range")
+        })?),
+    };
+    let (mut auth, mut name) = (None, None);
+    while let Some(option) = args.next() {
+        let syntax = || {
+            let mut msg = b"ERR Syntax error in HELLO option '".to_vec();
+            msg.extend_from_slice(&option);
+            msg.push(b'\'');
+            Reply::Error(msg)
+        };
+        match option.to_ascii_lowercase().as_slice() {
+            b"auth" => match (args.next(), args.next()) {
+                (Some(user), Some(password)) => auth = Some((user, password)),
+                _ => return Err(syntax()),
+            },
+            b"setname" => name = Some(args.next().ok_or_else(syntax)?),
+            _ => return Err(syntax()),
+        }
+    }
+    Ok(Op::Conn(ConnOp::Hello {
+        protocol,
+        auth,
+        name,
+    }))
+}
+
+/// Runs a connection command.
+pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
+    match op {
+        ConnOp::Ping(None) => Reply::Simple("PONG"),
+        ConnOp::Ping(Some(message)) | ConnOp::Echo(message) => Reply::Bulk(message),
+        ConnOp::Select(index) => match usize::try_from(index) {
+            Ok(index) if index < server.config.databases => {
+                session.db = index;
+                Reply::ok()
+            }
+            _ => Reply::error("ERR DB index is out of range"),
+        },
+        ConnOp::Auth(user, password) => auth(server, session, user.as_deref(), &password),
+        ConnOp::Hello {
+            protocol,
+            auth: credentials,
+            name,
+        } => {
+            if let Some(version) = protocol {
+                // RESP3 is not spoken here: HELLO 3 gets what an old Redis says.
+                if version != 2 {
+                    return Reply::error("NOPROTO unsupported protocol version");
+                }
+            }
+            if let Some((user, password)) = credentials {
+                let reply = auth(server, session, Some(&user), &password);
+                if matches!(reply, Reply::Error(_)) {
+                    return reply;
+                }
+            }
+            if !session.authenticated {
+                return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+            }
+            if let Some(name) = name {
+                if let Err(error) = set_name(session, name) {
+                    return error;
+                }
+            }
+            let role = if server.replication.is_replica() {
+                "slave"
+            } else {
+                "master"
+            };
+            Reply::Array(vec![
+                Reply::bulk("server"),
+                Reply::bulk("redis"),
+                Reply::bulk("version"),
+                Reply::bulk("7.0.15"),
+                Reply::bulk("proto"),
+                Reply::Integer(2),
+                Reply::bulk("id"),
+                Reply::Integer(session.id as i64),
+                Reply::bulk("mode"),
+                Reply::bulk("standalone"),
+                Reply::bulk("role"),
+                Reply::bulk(role),
+                Reply::bulk("modules"),
+                Reply::Array(vec![]),
+            ])
+        }
+        ConnOp::ClientId => Reply::Integer(session.id as i64),
+        ConnOp::ClientSetName(name) => match set_name(session, name) {
+            Ok(()) => Reply::ok(),
+            Err(error) => error,
+        },
+        ConnOp::ClientGetName => match &session.client {
+            Some(client) => {
+                let name = lock(&client.state).name.clone();
+                if name.is_empty() {
+                    Reply::Nil
+                } else {
+                    Reply::Bulk(name)
+                }
+            }
+            None => Reply::Nil,
+        },
+        ConnOp::ClientList => {
+            let mut list = String::new();
+            for client in server.clients.all() {
+                list.push_str(&client.describe());
+                list.push('\n');
+            }
+            Reply::Bulk(list.into_bytes())
+        }
+        ConnOp::ClientInfo => match &session.client {
+            Some(client) => Reply::Bulk(format!("{}\n", client.describe()).into_bytes()),
+            None => Reply::Nil,
+        },
+    }
+}
+
+/// AUTH: only the `default` user exists; its password is `requirepass`.
+fn auth(server: &Server, session: &mut Session, user: Option<&[u8]>, password: &[u8]) -> Reply {
+    let required = server.config.requirepass.as_bytes();
+    if required.is_empty() {
+        return match user {
+            None => Reply::error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
+            // The default user has no password: anything goes, as in Redis.
+            Some(user) if user == b"default" => Reply::ok(),
+            Some(_) => Reply::error("WRONGPASS invalid username-password pair or user is disabled."),
+        };
+    }
+    let user_ok = user.is_none_or(|user| user == b"default");
+    if user_ok & same_bytes(password, required) {
+        session.authenticated = true;
+        Reply::ok()
+    } else {
+        Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
+    }
+}
+
+/// Compares without stopping at the first difference, so the time taken
+/// does not tell an attacker how much of a guess was right.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        difference |= usize::from(x ^ y);
+    }
+    difference == 0
+}
+
+/// CLIENT SETNAME's rule: printable characters but blanks; empty clears.
+fn set_name(session: &Session, name: Vec<u8>) -> Result<(), Reply> {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(Reply::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    if let Some(client) = &session.client {
+        lock(&client.state).name = name;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    #[test]
+    fn comparison() {
+        assert!(same_bytes(b"secret", b"secret"));
+        assert!(!same_bytes(b"secret", b"secreT"));
+        assert!(!same_bytes(b"secret", b"secret1"));
+        assert!(!same_bytes(b"", b"x"));
     }
 }

@@ -6,9 +6,57 @@
 //! seconds) and PEXPIREAT (Unix ms). They share one parser and one runner.
 
 use super::string::invalid_expire_time;
-use super::{parse_int, Op, Spec};
-use crate::db::Keyspace;
+use super::{arg, parse_int, Op, Spec};
+use crate::keyspace::Keyspace;
 use crate::resp::Reply;
+
+/// An expiry command, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpireOp {
+    /// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`
+    Set(ExpireArgs),
+    /// `TTL`, `PTTL`, `EXPIRETIME`, `PEXPIRETIME`
+    Ttl(Vec<u8>, TtlForm),
+    /// `PERSIST key`
+    Persist(Vec<u8>),
+}
+
+/// The expiry commands' rows of the table.
+pub const COMMANDS: &[Spec] = &[
+    EXPIRE,
+    PEXPIRE,
+    EXPIREAT,
+    PEXPIREAT,
+    TTL,
+    PTTL,
+    EXPIRETIME,
+    PEXPIRETIME,
+    PERSIST,
+];
+
+/// Runs an expiry command that only reads.
+pub fn read(op: ExpireOp, keyspace: &Keyspace, now: i64) -> Reply {
+    match op {
+        ExpireOp::Ttl(key, form) => ttl(keyspace, &key, form, now),
+        // Flagged `write` in the table, so never here.
+        ExpireOp::Set(..) | ExpireOp::Persist(..) => {
+            Reply::error("ERR write command run without the write lock")
+        }
+    }
+}
+
+/// Runs an expiry command that may write.
+pub fn write(op: ExpireOp, keyspace: &mut Keyspace, now: i64) -> Reply {
+    match op {
+        ExpireOp::Set(args) => expire(keyspace, args, now),
+        ExpireOp::Persist(key) => persist(keyspace, &key, now),
+        op => {
+            let reply = read(op, keyspace, now);
+            keyspace.purge_stale(now);
+            reply
+        }
+    }
+}
 
 /// EXPIRE and friends, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +155,7 @@ macro_rules! ttl_spec {
             summary: $summary,
             since: $since,
             group: "generic",
-            parse: |args| Ok(Op::Ttl(args.into_iter().nth(1).unwrap_or_default(), $form)),
+            parse: |args| Ok(Op::Expire(ExpireOp::Ttl(arg(args, 1), $form))),
             subcommands: &[],
         }
     };
@@ -151,7 +199,7 @@ pub const PERSIST: Spec = Spec {
     summary: "Remove the expiration from a key",
     since: "2.2.0",
     group: "generic",
-    parse: |args| Ok(Op::Persist(args.into_iter().nth(1).unwrap_or_default())),
+    parse: |args| Ok(Op::Expire(ExpireOp::Persist(arg(args, 1)))),
     subcommands: &[],
 };
 
@@ -204,7 +252,7 @@ fn parse_expire(
         ));
     }
     parsed.time = parse_int(&time)?;
-    Ok(Op::Expire(parsed))
+    Ok(Op::Expire(ExpireOp::Set(parsed)))
 }
 
 /// Runs EXPIRE and friends: 1 if the deadline was set (or the key deleted
@@ -254,7 +302,8 @@ pub fn ttl(keyspace: &Keyspace, key: &[u8], form: TtlForm, now: i64) -> Reply {
         // TTL rounds to the nearest second, as Redis does.
         TtlForm::Seconds => (left + 500) / 1000,
         TtlForm::Millis => left,
-        TtlForm::UnixSeconds => deadline / 1000,
+        // EXPIRETIME rounds like TTL; i128 because the deadline may be i64::MAX.
+        TtlForm::UnixSeconds => ((i128::from(deadline) + 500) / 1000) as i64,
         TtlForm::UnixMillis => deadline,
     })
 }

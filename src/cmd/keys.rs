@@ -1,8 +1,43 @@
 //! Generic key commands: DEL and EXISTS.
 
-use super::{Op, Spec};
-use crate::db::Keyspace;
+use super::{rest, Op, Spec};
+use crate::db::Databases;
+use crate::keyspace::Keyspace;
 use crate::resp::Reply;
+
+/// A generic key command, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOp {
+    /// `DEL key [key ...]`
+    Del(Vec<Vec<u8>>),
+    /// `EXISTS key [key ...]`
+    Exists(Vec<Vec<u8>>),
+}
+
+/// The generic key commands' rows of the table.
+pub const COMMANDS: &[Spec] = &[DEL, EXISTS];
+
+/// Runs a key command that only reads, in database `db`.
+pub fn read(op: KeyOp, dbs: &Databases, db: usize, now: i64) -> Reply {
+    let keyspace = &dbs[db];
+    match op {
+        KeyOp::Exists(keys) => exists(keyspace, &keys, now),
+        // Flagged `write` in the table, so never here.
+        KeyOp::Del(..) => Reply::error("ERR write command run without the write lock"),
+    }
+}
+
+/// Runs a key command that may write, in database `db`.
+pub fn write(op: KeyOp, dbs: &mut Databases, db: usize, now: i64) -> Reply {
+    match op {
+        KeyOp::Del(keys) => del(&mut dbs[db], &keys, now),
+        op => {
+            let reply = read(op, dbs, db, now);
+            dbs[db].purge_stale(now);
+            reply
+        }
+    }
+}
 
 /// `DEL key [key ...]`
 pub const DEL: Spec = Spec {
@@ -13,7 +48,7 @@ pub const DEL: Spec = Spec {
     summary: "Delete a key",
     since: "1.0.0",
     group: "generic",
-    parse: |args| Ok(Op::Del(args.into_iter().skip(1).collect())),
+    parse: |args| Ok(Op::Key(KeyOp::Del(rest(args, 1)))),
     subcommands: &[],
 };
 
@@ -26,7 +61,7 @@ pub const EXISTS: Spec = Spec {
     summary: "Determine if a key exists",
     since: "1.0.0",
     group: "generic",
-    parse: |args| Ok(Op::Exists(args.into_iter().skip(1).collect())),
+    parse: |args| Ok(Op::Key(KeyOp::Exists(rest(args, 1)))),
     subcommands: &[],
 };
 

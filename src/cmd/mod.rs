@@ -1,23 +1,33 @@
 //! Commands: the table that describes them, parsing a request into a typed
-//! [`Command`], and running it against the keyspace.
+//! [`Command`], and running it against the databases.
 //!
 //! As in Redis, what the server knows about each command is data: one row
-//! of [`TABLE`] gives its name, arity, flags and parser. The arity check,
+//! of the table gives its name, arity, flags and parser. The arity check,
 //! the unknown-command error and `COMMAND COUNT` all read the table, so
 //! adding a command is one row plus one function.
+//!
+//! Commands on data live in groups (`string`, `keys`, `expire`, `db`), each
+//! with its own operation type and its own `read` and `write` functions;
+//! this module picks the lock and the database. Commands about the server
+//! or the connection (`connection`, `server`, `replication`,
+//! `transaction`) run without the data lock.
 
+mod command;
 mod connection;
+mod db;
 mod expire;
+mod info;
 mod keys;
 mod replication;
 mod server;
 mod string;
 mod transaction;
 
+pub use connection::ConnOp;
 pub use replication::ReplConf;
 pub use transaction::{queue, unwatch};
 
-use crate::db::Keyspace;
+use crate::db::{Change, Databases};
 use crate::expire::unix_millis;
 use crate::master::SyncRequest;
 use crate::resp::{self, Reply};
@@ -33,38 +43,22 @@ pub struct Command {
 }
 
 /// The operation a command asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    /// `PING [message]`
-    Ping(Option<Vec<u8>>),
-    /// `ECHO message`
-    Echo(Vec<u8>),
+    /// String commands.
+    Str(string::StrOp),
+    /// Generic key commands.
+    Key(keys::KeyOp),
+    /// Expiry commands.
+    Expire(expire::ExpireOp),
+    /// Whole-database commands: DBSIZE, FLUSHDB, FLUSHALL, SWAPDB.
+    Db(db::DbOp),
+    /// Connection commands: PING, ECHO, SELECT, AUTH, HELLO, CLIENT, RESET.
+    Conn(connection::ConnOp),
+    /// Server commands: COMMAND, INFO, CONFIG, TIME, SAVE ... SHUTDOWN, MONITOR.
+    Server(server::ServerOp),
     /// `QUIT`: the connection replies `+OK` and closes.
     Quit,
-    /// `COMMAND` and its subcommands.
-    Describe(server::CommandInfo),
-    /// `GET key`
-    Get(Vec<u8>),
-    /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT time|KEEPTTL]`
-    Set(string::SetArgs),
-    /// `INCR`, `DECR`, `INCRBY`, `DECRBY`: add to the integer at a key.
-    IncrBy(Vec<u8>, i64),
-    /// `DEL key [key ...]`
-    Del(Vec<Vec<u8>>),
-    /// `EXISTS key [key ...]`
-    Exists(Vec<Vec<u8>>),
-    /// `DBSIZE`
-    DbSize,
-    /// `FLUSHDB` and `FLUSHALL`: with one database, the same thing.
-    Flush,
-    /// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`
-    Expire(expire::ExpireArgs),
-    /// `TTL`, `PTTL`, `EXPIRETIME`, `PEXPIRETIME`
-    Ttl(Vec<u8>, expire::TtlForm),
-    /// `PERSIST key`
-    Persist(Vec<u8>),
-    /// `INFO [section ...]`
-    Info(Vec<Vec<u8>>),
     /// `ROLE`
     Role,
     /// `REPLICAOF host port`, or `REPLICAOF NO ONE` (`None`).
@@ -90,21 +84,19 @@ pub enum Op {
     Watch(Vec<Vec<u8>>),
     /// `UNWATCH`
     Unwatch,
-    /// `SAVE`
-    Save,
-    /// `BGSAVE`
-    BgSave,
-    /// `LASTSAVE`
-    LastSave,
-    /// `SHUTDOWN [NOSAVE|SAVE]`: `Some(false)` for NOSAVE, `Some(true)` for SAVE.
-    Shutdown(Option<bool>),
-    /// `CONFIG GET parameter [parameter ...]`
-    ConfigGet(Vec<Vec<u8>>),
 }
 
 /// What a command may know and change about the connection it came from.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Session {
+    /// The client's entry in the registry (CLIENT SETNAME, CLIENT LIST).
+    pub client: Option<std::sync::Arc<crate::clients::Client>>,
+    /// The client's id (CLIENT ID).
+    pub id: u64,
+    /// The selected database.
+    pub db: usize,
+    /// Has the client authenticated (or is no password set)?
+    pub authenticated: bool,
     /// The replication offset after this client's last write: WAIT waits
     /// for replicas to reach it.
     pub last_write_offset: i64,
@@ -116,6 +108,8 @@ pub struct Session {
     pub multi_failed: bool,
     /// The keys WATCH watches.
     pub watch: Option<transaction::Watch>,
+    /// Has the client asked to become a MONITOR?
+    pub monitor: bool,
 }
 
 /// A command's row in the table.
@@ -144,51 +138,22 @@ pub struct Spec {
     pub subcommands: &'static [Spec],
 }
 
-/// Every command this server knows.
-pub static TABLE: &[Spec] = &[
-    connection::PING,
-    connection::ECHO,
-    connection::QUIT,
-    server::COMMAND,
-    server::DBSIZE,
-    server::FLUSHDB,
-    server::FLUSHALL,
-    string::GET,
-    string::SET,
-    string::INCR,
-    string::DECR,
-    string::INCRBY,
-    string::DECRBY,
-    keys::DEL,
-    keys::EXISTS,
-    expire::EXPIRE,
-    expire::PEXPIRE,
-    expire::EXPIREAT,
-    expire::PEXPIREAT,
-    expire::TTL,
-    expire::PTTL,
-    expire::EXPIRETIME,
-    expire::PEXPIRETIME,
-    expire::PERSIST,
-    server::INFO,
-    server::SAVE,
-    server::BGSAVE,
-    server::LASTSAVE,
-    server::SHUTDOWN,
-    server::CONFIG,
-    replication::REPLICAOF,
-    replication::SLAVEOF,
-    replication::ROLE,
-    replication::WAIT,
-    replication::REPLCONF,
-    replication::PSYNC,
-    replication::SYNC,
-    transaction::MULTI,
-    transaction::EXEC,
-    transaction::DISCARD,
-    transaction::WATCH,
-    transaction::UNWATCH,
+/// Every command this server knows, group by group.
+pub static TABLE: &[&[Spec]] = &[
+    connection::COMMANDS,
+    server::COMMANDS,
+    db::COMMANDS,
+    string::COMMANDS,
+    keys::COMMANDS,
+    expire::COMMANDS,
+    replication::COMMANDS,
+    transaction::COMMANDS,
 ];
+
+/// Every row of the table, in order.
+pub fn all_specs() -> impl Iterator<Item = &'static Spec> {
+    TABLE.iter().flat_map(|group| group.iter())
+}
 
 impl Spec {
     /// Does the command change data? Writers take the write lock.
@@ -234,11 +199,11 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         if replica {
             return Reply::error("READONLY You can't write against a read only replica.");
         }
-        let mut keyspace = server.db.write();
-        let reply = apply_write(command.op, &mut keyspace, now);
+        let mut dbs = server.db.write();
+        let reply = apply_write(command.op, &mut dbs, session.db, now);
         // Into the stream while the write lock is still held: the order of
         // the stream is the order in which changes were applied.
-        session.last_write_offset = server.replication.propagate(&keyspace.take_changes());
+        session.last_write_offset = server.replication.propagate(&dbs.take_changes());
         return reply;
     }
     let op = match apply_server(command.op, server, session, true) {
@@ -246,16 +211,16 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         Err(op) => op,
     };
     let (reply, found_stale) = {
-        let keyspace = server.db.read();
-        let reply = apply_read(op, &keyspace, now);
-        (reply, keyspace.has_stale())
+        let dbs = server.db.read();
+        let reply = apply_read(op, &dbs, session.db, now);
+        (reply, dbs[session.db].has_stale())
     };
     // The read met expired keys it could not delete under the read lock.
     // Only a master deletes them; a replica waits for its master's DEL.
     if found_stale && !replica {
-        let mut keyspace = server.db.write();
-        keyspace.purge_stale(now);
-        server.replication.propagate(&keyspace.take_changes());
+        let mut dbs = server.db.write();
+        dbs[session.db].purge_stale(now);
+        server.replication.propagate(&dbs.take_changes());
     }
     reply
 }
@@ -271,7 +236,10 @@ fn apply_server(
 ) -> Result<Reply, Op> {
     let now = unix_millis();
     Ok(match op {
-        Op::Info(sections) => server::info(server, &sections),
+        Op::Conn(op) => connection::run(op, server, session),
+        Op::Server(op) => server::run(op, server, session),
+        // The connection handles QUIT itself: closing is its business.
+        Op::Quit => Reply::ok(),
         Op::Role => server.replication.role_reply(),
         Op::ReplicaOf(target) => replication::replicaof(server, target),
         Op::Wait { needed, timeout } if may_block => {
@@ -284,85 +252,53 @@ fn apply_server(
         Op::Discard => transaction::discard(server, session),
         Op::Watch(keys) => transaction::watch(server, session, keys, now),
         Op::Unwatch => transaction::unwatch(server, session),
-        Op::Save => server::save(server),
-        Op::BgSave => server::bgsave(server),
-        Op::LastSave => Reply::Integer(server.persistence.last_save()),
-        Op::Shutdown(save) => Reply::error(crate::persist::shutdown(server, save)),
-        Op::ConfigGet(patterns) => server::config_get(server, &patterns),
+        Op::Sync(_) => Reply::error("ERR Command not allowed here"),
         op => return Err(op),
     })
 }
 
-/// Applies a write that came down the replication stream. It skips the
-/// READONLY check, and no key counts as expired: only the master decides
-/// that, and it sends a DEL when it does.
-/// Several ops (a transaction) are applied under one lock.
-pub fn apply_from_master(ops: Vec<Op>, server: &Server) {
-    let mut keyspace = server.db.write();
+/// Applies writes that came down the replication stream, in database `db`
+/// (the last SELECT the master sent). It skips the READONLY check, and no
+/// key counts as expired: only the master decides that, and it sends a DEL
+/// when it does. Several ops (a transaction) are applied under one lock.
+pub fn apply_from_master(ops: Vec<Op>, server: &Server, db: usize) {
+    let mut dbs = server.db.write();
     for op in ops {
-        apply_write(op, &mut keyspace, i64::MIN);
+        apply_write(op, &mut dbs, db, i64::MIN);
     }
     // A replica records nothing for replicas of its own (see `Keyspace`).
-    keyspace.take_changes();
+    dbs.take_changes();
 }
 
-/// Runs a command that only reads.
-fn apply_read(op: Op, keyspace: &Keyspace, now: i64) -> Reply {
+/// Runs a command that only reads, in database `db`.
+fn apply_read(op: Op, dbs: &Databases, db: usize, now: i64) -> Reply {
     match op {
-        Op::Ping(message) => connection::ping(message),
-        Op::Echo(message) => Reply::Bulk(message),
-        // The connection handles QUIT itself: closing is its business.
-        Op::Quit => Reply::ok(),
-        Op::Describe(info) => server::command(info),
-        Op::Get(key) => string::get(keyspace, &key, now),
-        Op::Exists(keys) => keys::exists(keyspace, &keys, now),
-        Op::DbSize => Reply::Integer(keyspace.len() as i64),
-        Op::Ttl(key, form) => expire::ttl(keyspace, &key, form, now),
-        // The table flags these `write`, so they never arrive here.
-        Op::Set(..)
-        | Op::IncrBy(..)
-        | Op::Del(..)
-        | Op::Flush
-        | Op::Expire(..)
-        | Op::Persist(..) => Reply::error("ERR write command run without the write lock"),
-        // `execute` runs these, and the connection PSYNC; never here.
-        Op::Info(..)
-        | Op::Role
-        | Op::ReplicaOf(..)
-        | Op::ReplConf(..)
-        | Op::Sync(..)
-        | Op::Wait { .. }
-        | Op::Multi
-        | Op::Exec
-        | Op::Discard
-        | Op::Watch(..)
-        | Op::Unwatch
-        | Op::Save
-        | Op::BgSave
-        | Op::LastSave
-        | Op::Shutdown(..)
-        | Op::ConfigGet(..) => Reply::error("ERR command run in the wrong place"),
+        Op::Str(op) => string::read(op, &dbs[db], now),
+        Op::Key(op) => keys::read(op, dbs, db, now),
+        Op::Expire(op) => expire::read(op, &dbs[db], now),
+        Op::Db(op) => db::read(op, dbs, db),
+        _ => Reply::error("ERR command run in the wrong place"),
     }
 }
 
-/// Runs a command that may write; reads are passed on to `apply_read`.
-fn apply_write(op: Op, keyspace: &mut Keyspace, now: i64) -> Reply {
+/// Runs a command that may write, in database `db`.
+fn apply_write(op: Op, dbs: &mut Databases, db: usize, now: i64) -> Reply {
     match op {
-        Op::Set(args) => string::set(keyspace, args, now),
-        Op::IncrBy(key, delta) => string::incr_by(keyspace, key, delta, now),
-        Op::Del(keys) => keys::del(keyspace, &keys, now),
-        Op::Flush => {
-            keyspace.clear();
-            Reply::ok()
-        }
-        Op::Expire(args) => expire::expire(keyspace, args, now),
-        Op::Persist(key) => expire::persist(keyspace, &key, now),
-        op => {
-            let reply = apply_read(op, keyspace, now);
-            keyspace.purge_stale(now);
-            reply
-        }
+        Op::Str(op) => string::write(op, &mut dbs[db], now),
+        Op::Key(op) => keys::write(op, dbs, db, now),
+        Op::Expire(op) => expire::write(op, &mut dbs[db], now),
+        Op::Db(op) => db::write(op, dbs, db),
+        _ => Reply::error("ERR command run in the wrong place"),
     }
+}
+
+/// Wraps a transaction's changes in MULTI ... EXEC when there are several.
+fn wrap_transaction(mut changes: Vec<Change>) -> Vec<Change> {
+    if changes.len() > 1 {
+        changes.insert(0, (None, vec![b"MULTI".to_vec()]));
+        changes.push((None, vec![b"EXEC".to_vec()]));
+    }
+    changes
 }
 
 /// Parses an integer argument, with Redis's error for anything else.
@@ -370,31 +306,43 @@ pub fn parse_int(arg: &[u8]) -> Result<i64, Reply> {
     resp::parse_int(arg).ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
 }
 
+/// The arguments after the first `skip`, taken by value.
+fn rest(args: Vec<Vec<u8>>, skip: usize) -> Vec<Vec<u8>> {
+    args.into_iter().skip(skip).collect()
+}
+
+/// The argument at `index`, taken by value (the arity check guarantees it).
+fn arg(args: Vec<Vec<u8>>, index: usize) -> Vec<u8> {
+    args.into_iter().nth(index).unwrap_or_default()
+}
+
 /// Finds the spec for a request, descending into subcommands.
 fn lookup(args: &[Vec<u8>]) -> Result<&'static Spec, Reply> {
     let name = &args[0];
-    let Some(spec) = find(TABLE, name) else {
+    let Some(spec) = all_specs().find(|spec| matches(spec, name)) else {
         return Err(unknown_command(args));
     };
     if spec.subcommands.is_empty() || args.len() == 1 {
         return Ok(spec);
     }
-    find(spec.subcommands, &args[1]).ok_or_else(|| {
-        let mut msg = b"ERR unknown subcommand '".to_vec();
-        msg.extend_from_slice(c_string(&args[1], 128));
-        msg.extend_from_slice(b"'. Try ");
-        msg.extend_from_slice(spec.name.to_ascii_uppercase().as_bytes());
-        msg.extend_from_slice(b" HELP.");
-        Reply::Error(one_line(msg))
-    })
+    spec.subcommands
+        .iter()
+        .find(|sub| matches(sub, &args[1]))
+        .ok_or_else(|| {
+            let mut msg = b"ERR unknown subcommand '".to_vec();
+            msg.extend_from_slice(c_string(&args[1], 128));
+            msg.extend_from_slice(b"'. Try ");
+            msg.extend_from_slice(spec.name.to_ascii_uppercase().as_bytes());
+            msg.extend_from_slice(b" HELP.");
+            Reply::Error(one_line(msg))
+        })
 }
 
-/// Finds a command by name, ignoring case; a subcommand by the part after `|`.
-fn find<'a>(specs: &'a [Spec], name: &[u8]) -> Option<&'a Spec> {
-    specs.iter().find(|spec| {
-        let own_name = spec.name.rsplit('|').next().unwrap_or(spec.name);
-        own_name.as_bytes().eq_ignore_ascii_case(name)
-    })
+/// Does `name` name this command (ignoring case)? A subcommand goes by
+/// the part after `|`.
+fn matches(spec: &Spec, name: &[u8]) -> bool {
+    let own_name = spec.name.rsplit('|').next().unwrap_or(spec.name);
+    own_name.as_bytes().eq_ignore_ascii_case(name)
 }
 
 /// Redis's reply to an unknown command: the name as typed, then up to 128
@@ -448,8 +396,11 @@ mod tests {
 
     #[test]
     fn names_are_case_insensitive() {
-        assert_eq!(parse(&["pInG"]), Ok(Op::Ping(None)));
-        assert_eq!(parse(&["echo", "hi"]), Ok(Op::Echo(b"hi".to_vec())));
+        assert_eq!(parse(&["pInG"]), Ok(Op::Conn(ConnOp::Ping(None))));
+        assert_eq!(
+            parse(&["echo", "hi"]),
+            Ok(Op::Conn(ConnOp::Echo(b"hi".to_vec())))
+        );
     }
 
     #[test]
@@ -510,8 +461,17 @@ mod tests {
     }
 
     #[test]
+    fn names_are_unique() {
+        let mut names: Vec<&str> = all_specs().map(|spec| spec.name).collect();
+        names.sort_unstable();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count);
+    }
+
+    #[test]
     fn every_row_has_a_lower_case_name_and_a_nonzero_arity() {
-        for spec in TABLE {
+        for spec in all_specs() {
             assert_eq!(spec.name, spec.name.to_ascii_lowercase());
             assert_ne!(spec.arity, 0);
             for sub in spec.subcommands {

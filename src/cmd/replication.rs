@@ -20,6 +20,9 @@ pub enum ReplConf {
     GetAck,
 }
 
+/// The replication commands' rows of the table.
+pub const COMMANDS: &[Spec] = &[REPLICAOF, SLAVEOF, ROLE, WAIT, REPLCONF, PSYNC, SYNC];
+
 /// `REPLICAOF host port` / `REPLICAOF NO ONE`
 pub const REPLICAOF: Spec = Spec {
     name: "replicaof",

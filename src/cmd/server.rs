@@ -1,139 +1,52 @@
-//! Server commands: `COMMAND` and its subcommands, which describe the
-//! command table to clients (`redis-cli` asks for `COMMAND DOCS` as it
-//! starts and waits for the answer, so even a tiny server must reply);
-//! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole;
-//! INFO; SAVE, BGSAVE, LASTSAVE, SHUTDOWN; CONFIG GET.
+//! Server commands: INFO, CONFIG, TIME, SAVE, BGSAVE, LASTSAVE, SHUTDOWN,
+//! MONITOR, and COMMAND (in `command.rs`).
 
-use super::{Op, Spec, TABLE};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::command::{self, CommandInfo};
+use super::{rest, Op, Session, Spec};
+use crate::glob;
 use crate::persist;
 use crate::resp::Reply;
 use crate::server::Server;
 
-/// What `COMMAND` was asked.
+/// A server command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandInfo {
-    /// `COMMAND`: every command's description.
-    All,
-    /// `COMMAND COUNT`
-    Count,
-    /// `COMMAND LIST`
-    List,
-    /// `COMMAND INFO [name ...]`
+pub enum ServerOp {
+    /// `COMMAND` and its subcommands.
+    Describe(CommandInfo),
+    /// `INFO [section ...]`
     Info(Vec<Vec<u8>>),
-    /// `COMMAND DOCS [name ...]`
-    Docs(Vec<Vec<u8>>),
+    /// `CONFIG GET parameter [parameter ...]`
+    ConfigGet(Vec<Vec<u8>>),
+    /// `CONFIG SET parameter value ...`
+    ConfigSet(Vec<Vec<u8>>),
+    /// `TIME`
+    Time,
+    /// `SAVE`
+    Save,
+    /// `BGSAVE`
+    BgSave,
+    /// `LASTSAVE`
+    LastSave,
+    /// `SHUTDOWN [NOSAVE|SAVE]`: `Some(false)` for NOSAVE, `Some(true)` for SAVE.
+    Shutdown(Option<bool>),
+    /// `MONITOR`
+    Monitor,
 }
 
-/// `COMMAND [subcommand ...]`
-pub const COMMAND: Spec = Spec {
-    name: "command",
-    arity: -1,
-    flags: &["loading", "stale"],
-    keys: (0, 0, 0),
-    summary: "Get array of Redis command details",
-    since: "2.8.13",
-    group: "server",
-    parse: |_| Ok(Op::Describe(CommandInfo::All)),
-    subcommands: &[
-        Spec {
-            name: "command|count",
-            arity: 2,
-            flags: &["loading", "stale"],
-            keys: (0, 0, 0),
-            summary: "Get total number of Redis commands",
-            since: "2.8.13",
-            group: "server",
-            parse: |_| Ok(Op::Describe(CommandInfo::Count)),
-            subcommands: &[],
-        },
-        Spec {
-            name: "command|list",
-            arity: 2,
-            flags: &["loading", "stale"],
-            keys: (0, 0, 0),
-            summary: "Get an array of Redis command names",
-            since: "7.0.0",
-            group: "server",
-            parse: |_| Ok(Op::Describe(CommandInfo::List)),
-            subcommands: &[],
-        },
-        Spec {
-            name: "command|info",
-            arity: -2,
-            flags: &["loading", "stale"],
-            keys: (0, 0, 0),
-            summary:
-                "Get array of specific Redis command details, or all when no argument is given",
-            since: "2.8.13",
-            group: "server",
-            parse: |args| Ok(Op::Describe(CommandInfo::Info(names(args)))),
-            subcommands: &[],
-        },
-        Spec {
-            name: "command|docs",
-            arity: -2,
-            flags: &["loading", "stale"],
-            keys: (0, 0, 0),
-            summary: "Get array of specific Redis command documentation",
-            since: "7.0.0",
-            group: "server",
-            parse: |args| Ok(Op::Describe(CommandInfo::Docs(names(args)))),
-            subcommands: &[],
-        },
-    ],
-};
-
-/// `DBSIZE`: the number of keys.
-pub const DBSIZE: Spec = Spec {
-    name: "dbsize",
-    arity: 1,
-    flags: &["readonly", "fast"],
-    keys: (0, 0, 0),
-    summary: "Return the number of keys in the selected database",
-    since: "1.0.0",
-    group: "server",
-    parse: |_| Ok(Op::DbSize),
-    subcommands: &[],
-};
-
-/// `FLUSHDB [ASYNC|SYNC]`: delete every key.
-pub const FLUSHDB: Spec = Spec {
-    name: "flushdb",
-    arity: -1,
-    flags: &["write"],
-    keys: (0, 0, 0),
-    summary: "Remove all keys from the current database",
-    since: "1.0.0",
-    group: "server",
-    parse: parse_flush,
-    subcommands: &[],
-};
-
-/// `FLUSHALL [ASYNC|SYNC]`: delete every key of every database; this
-/// server has one.
-pub const FLUSHALL: Spec = Spec {
-    name: "flushall",
-    arity: -1,
-    flags: &["write"],
-    keys: (0, 0, 0),
-    summary: "Remove all keys from all databases",
-    since: "1.0.0",
-    group: "server",
-    parse: parse_flush,
-    subcommands: &[],
-};
-
-/// Both flushes take one optional word, ASYNC or SYNC. Freeing memory in the
-/// background is Redis's business; here both mean "now".
-fn parse_flush(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
-    match args.as_slice() {
-        [_] => Ok(Op::Flush),
-        [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {
-            Ok(Op::Flush)
-        }
-        _ => Err(Reply::error("ERR syntax error")),
-    }
-}
+/// The server commands' rows of the table.
+pub const COMMANDS: &[Spec] = &[
+    command::COMMAND,
+    INFO,
+    CONFIG,
+    TIME,
+    SAVE,
+    BGSAVE,
+    LASTSAVE,
+    SHUTDOWN,
+    MONITOR,
+];
 
 /// `INFO [section ...]`
 pub const INFO: Spec = Spec {
@@ -144,24 +57,35 @@ pub const INFO: Spec = Spec {
     summary: "Get information and statistics about the server",
     since: "1.0.0",
     group: "server",
-    parse: |args| Ok(Op::Info(args.into_iter().skip(1).collect())),
+    parse: |args| Ok(Op::Server(ServerOp::Info(rest(args, 1)))),
     subcommands: &[],
 };
 
-/// Runs INFO. This server has one section, `replication`; Redis answers
-/// a section it does not know with nothing, and so do we.
-pub fn info(server: &Server, sections: &[Vec<u8>]) -> Reply {
-    let wanted = |name: &[u8]| {
-        [&b"replication"[..], b"default", b"all", b"everything"]
-            .iter()
-            .any(|section| section.eq_ignore_ascii_case(name))
-    };
-    if sections.is_empty() || sections.iter().any(|s| wanted(s)) {
-        Reply::Bulk(server.replication.info().into_bytes())
-    } else {
-        Reply::Bulk(Vec::new())
-    }
-}
+/// `TIME`
+pub const TIME: Spec = Spec {
+    name: "time",
+    arity: 1,
+    flags: &["loading", "stale", "fast"],
+    keys: (0, 0, 0),
+    summary: "Return the current server time",
+    since: "2.6.0",
+    group: "server",
+    parse: |_| Ok(Op::Server(ServerOp::Time)),
+    subcommands: &[],
+};
+
+/// `MONITOR`
+pub const MONITOR: Spec = Spec {
+    name: "monitor",
+    arity: 1,
+    flags: &["admin", "noscript", "loading", "stale"],
+    keys: (0, 0, 0),
+    summary: "Listen for all requests received by the server in real time",
+    since: "1.0.0",
+    group: "server",
+    parse: |_| Ok(Op::Server(ServerOp::Monitor)),
+    subcommands: &[],
+};
 
 /// `SAVE`: write the dump now.
 pub const SAVE: Spec = Spec {
@@ -172,7 +96,7 @@ pub const SAVE: Spec = Spec {
     summary: "Synchronously save the dataset to disk",
     since: "1.0.0",
     group: "server",
-    parse: |_| Ok(Op::Save),
+    parse: |_| Ok(Op::Server(ServerOp::Save)),
     subcommands: &[],
 };
 
@@ -186,8 +110,8 @@ pub const BGSAVE: Spec = Spec {
     since: "1.0.0",
     group: "server",
     parse: |args| match args.as_slice() {
-        [_] => Ok(Op::BgSave),
-        [_, option] if option.eq_ignore_ascii_case(b"schedule") => Ok(Op::BgSave),
+        [_] => Ok(Op::Server(ServerOp::BgSave)),
+        [_, option] if option.eq_ignore_ascii_case(b"schedule") => Ok(Op::Server(ServerOp::BgSave)),
         _ => Err(Reply::error("ERR syntax error")),
     },
     subcommands: &[],
@@ -202,7 +126,7 @@ pub const LASTSAVE: Spec = Spec {
     summary: "Get the UNIX time stamp of the last successful save to disk",
     since: "1.0.0",
     group: "server",
-    parse: |_| Ok(Op::LastSave),
+    parse: |_| Ok(Op::Server(ServerOp::LastSave)),
     subcommands: &[],
 };
 
@@ -233,7 +157,7 @@ pub const SHUTDOWN: Spec = Spec {
                 _ => return Err(Reply::error("ERR syntax error")),
             }
         }
-        Ok(Op::Shutdown(save))
+        Ok(Op::Server(ServerOp::Shutdown(save)))
     },
     subcommands: &[],
 };
@@ -252,18 +176,63 @@ pub const CONFIG: Spec = Spec {
             "ERR wrong number of arguments for 'config' command",
         ))
     },
-    subcommands: &[Spec {
-        name: "config|get",
-        arity: -3,
-        flags: &["admin", "noscript", "loading", "stale"],
-        keys: (0, 0, 0),
-        summary: "Get the values of configuration parameters",
-        since: "2.0.0",
-        group: "server",
-        parse: |args| Ok(Op::ConfigGet(args.into_iter().skip(2).collect())),
-        subcommands: &[],
-    }],
+    subcommands: &[
+        Spec {
+            name: "config|set",
+            arity: -4,
+            flags: &["admin", "noscript", "loading", "stale"],
+            keys: (0, 0, 0),
+            summary: "Set configuration parameters to the given values",
+            since: "2.0.0",
+            group: "server",
+            parse: |args| Ok(Op::Server(ServerOp::ConfigSet(rest(args, 2)))),
+            subcommands: &[],
+        },
+        Spec {
+            name: "config|get",
+            arity: -3,
+            flags: &["admin", "noscript", "loading", "stale"],
+            keys: (0, 0, 0),
+            summary: "Get the values of configuration parameters",
+            since: "2.0.0",
+            group: "server",
+            parse: |args| Ok(Op::Server(ServerOp::ConfigGet(rest(args, 2)))),
+            subcommands: &[],
+        },
+    ],
 };
+
+/// Runs a server command.
+pub fn run(op: ServerOp, server: &Server, session: &mut Session) -> Reply {
+    match op {
+        ServerOp::Describe(info) => command::command(info),
+        ServerOp::Info(sections) => Reply::Bulk(super::info::info(server, &sections).into_bytes()),
+        ServerOp::ConfigGet(patterns) => config_get(server, &patterns),
+        ServerOp::ConfigSet(args) => {
+            let mut msg = b"ERR Unknown option or number of arguments for CONFIG SET - '".to_vec();
+            msg.extend_from_slice(args.first().map_or(&b""[..], |a| a.as_slice()));
+            msg.push(b'\'');
+            Reply::Error(msg)
+        }
+        ServerOp::Time => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            Reply::Array(vec![
+                Reply::bulk(now.as_secs().to_string()),
+                Reply::bulk(now.subsec_micros().to_string()),
+            ])
+        }
+        ServerOp::Save => save(server),
+        ServerOp::BgSave => bgsave(server),
+        ServerOp::LastSave => Reply::Integer(server.persistence.last_save()),
+        ServerOp::Shutdown(save) => Reply::error(persist::shutdown(server, save)),
+        ServerOp::Monitor => {
+            session.monitor = true;
+            Reply::ok()
+        }
+    }
+}
 
 /// Runs SAVE.
 pub fn save(server: &Server) -> Reply {
@@ -288,126 +257,41 @@ pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
     let config = &server.config;
     // Like Redis, `dir` is the absolute path of the working directory.
     let dir = std::env::current_dir().map_or(config.dir.clone(), |d| d.display().to_string());
+    let yes_no = |on: bool| if on { "yes" } else { "no" }.to_string();
     let parameters = [
-        ("bind", config.bind.clone()),
+        ("appendonly", "no".to_string()),
+        ("bind", config.bind.join(" ")),
+        (
+            "client-query-buffer-limit",
+            config.client_query_buffer_limit.to_string(),
+        ),
+        ("databases", config.databases.to_string()),
         ("dbfilename", config.dbfilename.clone()),
         ("dir", dir),
+        ("maxclients", config.maxclients.to_string()),
         ("port", config.port.to_string()),
+        ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
+        ("rdbcompression", yes_no(config.rdbcompression)),
+        (
+            "replicaof",
+            config
+                .replicaof
+                .as_ref()
+                .map_or(String::new(), |(h, p)| format!("{h} {p}")),
+        ),
+        ("requirepass", config.requirepass.clone()),
         ("save", config.save_points()),
+        ("timeout", config.timeout.to_string()),
     ];
     let mut reply = Vec::new();
     for (name, value) in parameters {
         if patterns
             .iter()
-            .any(|pattern| glob_match(&pattern.to_ascii_lowercase(), name.as_bytes()))
+            .any(|pattern| glob::matches(pattern, name.as_bytes(), true))
         {
             reply.push(Reply::bulk(name));
             reply.push(Reply::bulk(value));
         }
     }
     Reply::Array(reply)
-}
-
-/// Matches `text` against a pattern where `*` stands for any run of
-/// bytes and `?` for any one byte.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    match (pattern.split_first(), text.split_first()) {
-        (None, None) => true,
-        (Some((b'*', rest)), _) => {
-            glob_match(rest, text) || (!text.is_empty() && glob_match(pattern, &text[1..]))
-        }
-        (Some((b'?', rest)), Some((_, text_rest))) => glob_match(rest, text_rest),
-        (Some((p, rest)), Some((t, text_rest))) if p == t => glob_match(rest, text_rest),
-        _ => false,
-    }
-}
-
-/// The command names after `COMMAND INFO` or `COMMAND DOCS`.
-fn names(args: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    args.into_iter().skip(2).collect()
-}
-
-/// Runs `COMMAND` and its subcommands.
-pub fn command(info: CommandInfo) -> Reply {
-    match info {
-        CommandInfo::All => Reply::Array(TABLE.iter().map(describe).collect()),
-        CommandInfo::Count => Reply::Integer(TABLE.len() as i64),
-        CommandInfo::List => {
-            Reply::Array(TABLE.iter().map(|spec| Reply::bulk(spec.name)).collect())
-        }
-        CommandInfo::Info(names) if names.is_empty() => command(CommandInfo::All),
-        CommandInfo::Info(names) => Reply::Array(
-            names
-                .iter()
-                // Redis answers a name it does not know with a null.
-                .map(|name| find_any(name).map_or(Reply::Nil, describe))
-                .collect(),
-        ),
-        CommandInfo::Docs(names) => {
-            let specs: Vec<&Spec> = if names.is_empty() {
-                TABLE.iter().collect()
-            } else {
-                names.iter().filter_map(|name| find_any(name)).collect()
-            };
-            // A map from name to documentation, flattened into an array as
-            // RESP2 does with maps.
-            Reply::Array(
-                specs
-                    .into_iter()
-                    .flat_map(|spec| [Reply::bulk(spec.name), document(spec)])
-                    .collect(),
-            )
-        }
-    }
-}
-
-/// Finds a command, or a subcommand written as `command|count`.
-fn find_any(name: &[u8]) -> Option<&'static Spec> {
-    TABLE
-        .iter()
-        .flat_map(|spec| std::iter::once(spec).chain(spec.subcommands))
-        .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
-}
-
-/// A command's entry in `COMMAND INFO`: name, arity, flags, key positions,
-/// ACL categories, tips, key specs and subcommands, as Redis 7.0 lists them.
-fn describe(spec: &Spec) -> Reply {
-    let status_list = |items: &[&'static str]| {
-        Reply::Array(items.iter().map(|&item| Reply::Simple(item)).collect())
-    };
-    let (first, last, step) = spec.keys;
-    Reply::Array(vec![
-        Reply::bulk(spec.name),
-        Reply::Integer(spec.arity),
-        status_list(spec.flags),
-        Reply::Integer(first),
-        Reply::Integer(last),
-        Reply::Integer(step),
-        Reply::Array(vec![]),
-        Reply::Array(vec![]),
-        Reply::Array(vec![]),
-        Reply::Array(spec.subcommands.iter().map(describe).collect()),
-    ])
-}
-
-/// A command's entry in `COMMAND DOCS`.
-fn document(spec: &Spec) -> Reply {
-    let mut doc = vec![
-        Reply::bulk("summary"),
-        Reply::bulk(spec.summary),
-        Reply::bulk("since"),
-        Reply::bulk(spec.since),
-        Reply::bulk("group"),
-        Reply::bulk(spec.group),
-    ];
-    if !spec.subcommands.is_empty() {
-        doc.push(Reply::bulk("subcommands"));
-        doc.push(Reply::Array(
-            spec.subcommands
-                .iter()
-                .flat_map(|sub| [Reply::bulk(sub.name), document(sub)])
-                .collect(),
-        ));
-    }
-    Reply::Array(doc)
 }

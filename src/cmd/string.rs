@@ -1,9 +1,47 @@
 //! String commands: GET, SET with its options, and the counters INCR,
 //! DECR, INCRBY, DECRBY.
 
-use super::{parse_int, Op, Spec};
-use crate::db::Keyspace;
+use super::{arg, parse_int, Op, Spec};
+use crate::keyspace::Keyspace;
 use crate::resp::Reply;
+
+/// A string command, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrOp {
+    /// `GET key`
+    Get(Vec<u8>),
+    /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT time|KEEPTTL]`
+    Set(SetArgs),
+    /// `INCR`, `DECR`, `INCRBY`, `DECRBY`: add to the integer at a key.
+    IncrBy(Vec<u8>, i64),
+}
+
+/// The string commands' rows of the table.
+pub const COMMANDS: &[Spec] = &[GET, SET, INCR, DECR, INCRBY, DECRBY];
+
+/// Runs a string command that only reads.
+pub fn read(op: StrOp, keyspace: &Keyspace, now: i64) -> Reply {
+    match op {
+        StrOp::Get(key) => get(keyspace, &key, now),
+        // Flagged `write` in the table, so never here.
+        StrOp::Set(..) | StrOp::IncrBy(..) => {
+            Reply::error("ERR write command run without the write lock")
+        }
+    }
+}
+
+/// Runs a string command that may write.
+pub fn write(op: StrOp, keyspace: &mut Keyspace, now: i64) -> Reply {
+    match op {
+        StrOp::Set(args) => set(keyspace, args, now),
+        StrOp::IncrBy(key, delta) => incr_by(keyspace, key, delta, now),
+        op => {
+            let reply = read(op, keyspace, now);
+            keyspace.purge_stale(now);
+            reply
+        }
+    }
+}
 
 /// `GET key`
 pub const GET: Spec = Spec {
@@ -14,7 +52,7 @@ pub const GET: Spec = Spec {
     summary: "Get the value of a key",
     since: "1.0.0",
     group: "string",
-    parse: |args| Ok(Op::Get(args.into_iter().nth(1).unwrap_or_default())),
+    parse: |args| Ok(Op::Str(StrOp::Get(arg(args, 1)))),
     subcommands: &[],
 };
 
@@ -37,7 +75,7 @@ pub const INCR: Spec = counter_spec(
     2,
     "Increment the integer value of a key by one",
     "1.0.0",
-    |args| Ok(Op::IncrBy(args.into_iter().nth(1).unwrap_or_default(), 1)),
+    |args| Ok(Op::Str(StrOp::IncrBy(arg(args, 1), 1))),
 );
 
 /// `DECR key`
@@ -46,7 +84,7 @@ pub const DECR: Spec = counter_spec(
     2,
     "Decrement the integer value of a key by one",
     "1.0.0",
-    |args| Ok(Op::IncrBy(args.into_iter().nth(1).unwrap_or_default(), -1)),
+    |args| Ok(Op::Str(StrOp::IncrBy(arg(args, 1), -1))),
 );
 
 /// `INCRBY key increment`
@@ -57,10 +95,7 @@ pub const INCRBY: Spec = counter_spec(
     "1.0.0",
     |args| {
         let delta = parse_int(&args[2])?;
-        Ok(Op::IncrBy(
-            args.into_iter().nth(1).unwrap_or_default(),
-            delta,
-        ))
+        Ok(Op::Str(StrOp::IncrBy(arg(args, 1), delta)))
     },
 );
 
@@ -76,10 +111,7 @@ pub const DECRBY: Spec = counter_spec(
         let delta = delta
             .checked_neg()
             .ok_or_else(|| Reply::error("ERR decrement would overflow"))?;
-        Ok(Op::IncrBy(
-            args.into_iter().nth(1).unwrap_or_default(),
-            delta,
-        ))
+        Ok(Op::Str(StrOp::IncrBy(arg(args, 1), delta)))
     },
 );
 
@@ -194,7 +226,7 @@ fn parse_set(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
             SetExpiry::In(millis)
         };
     }
-    Ok(Op::Set(set))
+    Ok(Op::Str(StrOp::Set(set)))
 }
 
 fn syntax_error() -> Reply {

@@ -17,7 +17,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{apply_server, apply_write, check, Command, Op, Session, Spec};
+use super::{apply_server, apply_write, check, rest, wrap_transaction, Command, Op, Session, Spec};
+use crate::db::Databases;
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -26,8 +27,8 @@ use crate::server::Server;
 #[derive(Debug, Default)]
 pub struct Watch {
     dirty: Arc<AtomicBool>,
-    /// Each key, and whether it existed when it was watched.
-    keys: Vec<(Vec<u8>, bool)>,
+    /// Each key with its database, and whether it existed when watched.
+    keys: Vec<(usize, Vec<u8>, bool)>,
 }
 
 /// Builds the row of a transaction command: none takes a key or writes.
@@ -46,6 +47,9 @@ macro_rules! transaction_spec {
         }
     };
 }
+
+/// The transaction commands' rows of the table.
+pub const COMMANDS: &[Spec] = &[MULTI, EXEC, DISCARD, WATCH, UNWATCH];
 
 /// `MULTI`
 pub const MULTI: Spec = transaction_spec!(
@@ -79,7 +83,7 @@ pub const WATCH: Spec = Spec {
         -2,
         "Watch the given keys to determine execution of the MULTI/EXEC block",
         "2.2.0",
-        |args| Ok(Op::Watch(args.into_iter().skip(1).collect()))
+        |args| Ok(Op::Watch(rest(args, 1)))
     )
 };
 /// `UNWATCH`
@@ -105,6 +109,15 @@ pub fn queue(
     };
     let spec = match check(&args) {
         Ok(spec) => spec,
+        // A malformed EXEC ends the transaction there and then.
+        Err(Reply::Error(error)) if args[0].eq_ignore_ascii_case(b"exec") => {
+            session.multi = None;
+            session.multi_failed = false;
+            unwatch(server, session);
+            let mut msg = b"EXECABORT Transaction discarded because of: ".to_vec();
+            msg.extend_from_slice(error.strip_prefix(b"ERR ").unwrap_or(&error));
+            return Ok(Reply::Error(msg));
+        }
         Err(error) => {
             session.multi_failed = true;
             return Ok(error);
@@ -156,20 +169,21 @@ pub fn exec(server: &Server, session: &mut Session, now: i64) -> Reply {
         return Reply::error("ERR EXEC without MULTI");
     };
     let watch = session.watch.take();
-    let mut keyspace = server.db.write();
+    let mut dbs = server.db.write();
     if let Some(watch) = &watch {
-        for (key, _) in &watch.keys {
-            keyspace.unwatch(key, &watch.dirty);
-        }
+        watch.forget(&mut dbs);
     }
     if std::mem::take(&mut session.multi_failed) {
         return Reply::error("EXECABORT Transaction discarded because of previous errors.");
     }
-    if watch.is_some_and(|watch| watch.changed(&keyspace, now)) {
+    if watch.is_some_and(|watch| watch.changed(&dbs, now)) {
         return Reply::NilArray;
     }
     let replica = server.replication.is_replica();
     let mut replies = Vec::with_capacity(queued.len());
+    // Changes are collected after each command, so that a SELECT in the
+    // middle of the transaction keeps them in order.
+    let mut changes = Vec::new();
     for args in queued {
         replies.push(match Command::parse(args) {
             Err(error) => error,
@@ -179,17 +193,13 @@ pub fn exec(server: &Server, session: &mut Session, now: i64) -> Reply {
             // WAIT must not block while we hold the lock: it counts, that's all.
             Ok(command) => match apply_server(command.op, server, session, false) {
                 Ok(reply) => reply,
-                Err(op) => apply_write(op, &mut keyspace, now),
+                Err(op) => apply_write(op, &mut dbs, session.db, now),
             },
         });
-    }
-    let mut changes = keyspace.take_changes();
-    if changes.len() > 1 {
-        changes.insert(0, vec![b"MULTI".to_vec()]);
-        changes.push(vec![b"EXEC".to_vec()]);
+        changes.extend(dbs.take_changes());
     }
     if !changes.is_empty() {
-        session.last_write_offset = server.replication.propagate(&changes);
+        session.last_write_offset = server.replication.propagate(&wrap_transaction(changes));
     }
     Reply::Array(replies)
 }
@@ -199,12 +209,13 @@ pub fn watch(server: &Server, session: &mut Session, keys: Vec<Vec<u8>>, now: i6
     if session.multi.is_some() {
         return Reply::error("ERR WATCH inside MULTI is not allowed");
     }
-    let mut keyspace = server.db.write();
+    let mut dbs = server.db.write();
+    let keyspace = &mut dbs[session.db];
     let watch = session.watch.get_or_insert_with(Watch::default);
     for key in keys {
         let exists = keyspace.get(&key, now).is_some();
         keyspace.watch(&key, &watch.dirty);
-        watch.keys.push((key, exists));
+        watch.keys.push((session.db, key, exists));
     }
     Reply::ok()
 }
@@ -212,10 +223,7 @@ pub fn watch(server: &Server, session: &mut Session, keys: Vec<Vec<u8>>, now: i6
 /// Runs UNWATCH, and forgets the watched keys of a connection that ends.
 pub fn unwatch(server: &Server, session: &mut Session) -> Reply {
     if let Some(watch) = session.watch.take() {
-        let mut keyspace = server.db.write();
-        for (key, _) in &watch.keys {
-            keyspace.unwatch(key, &watch.dirty);
-        }
+        watch.forget(&mut server.db.write());
     }
     Reply::ok()
 }
@@ -224,11 +232,18 @@ impl Watch {
     /// Did a watched key change since WATCH? A change raised the flag; a
     /// key that existed then and has expired since (but is not deleted
     /// yet) counts as changed too.
-    fn changed(&self, keyspace: &crate::db::Keyspace, now: i64) -> bool {
+    fn changed(&self, dbs: &Databases, now: i64) -> bool {
         self.dirty.load(Ordering::SeqCst)
             || self
                 .keys
                 .iter()
-                .any(|(key, existed)| *existed && keyspace.get(key, now).is_none())
+                .any(|(db, key, existed)| *existed && dbs[*db].get(key, now).is_none())
+    }
+
+    /// Stops watching every key.
+    fn forget(&self, dbs: &mut Databases) {
+        for (db, key, _) in &self.keys {
+            dbs[*db].unwatch(key, &self.dirty);
+        }
     }
 }

@@ -105,6 +105,15 @@ pub fn queue(
     };
     let spec = match check(&args) {
         Ok(spec) => spec,
+        // A malformed EXEC ends the transaction there and then.
+        Err(Reply::Error(error)) if args[0].eq_ignore_ascii_case(b"exec") => {
+            session.multi = None;
+            session.multi_failed = false;
+            unwatch(server, session);
+            let mut msg = b"EXECABORT Transaction discarded because of: ".to_vec();
+            msg.extend_from_slice(error.strip_prefix(b"ERR ").unwrap_or(&error));
+            return Ok(Reply::Error(msg));
+        }
         Err(error) => {
             session.multi_failed = true;
             return Ok(error);

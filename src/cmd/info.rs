@@ -1,0 +1,171 @@
+//! INFO: the server's sections, in Redis's `name:value` format.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use crate::expire::unix_millis;
+use crate::server::Server;
+
+/// The sections INFO shows by default, in order.
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "keyspace",
+];
+
+/// INFO's text for the asked sections (none: the default ones). A section
+/// Redis knows but this server does not, or any unknown name, adds nothing.
+pub fn info(server: &Server, asked: &[Vec<u8>]) -> String {
+    let wanted: Vec<String> = asked
+        .iter()
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
+    let everything = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| ["all", "everything", "default"].contains(&w.as_str()));
+    let mut sections = Vec::new();
+    for name in DEFAULT {
+        if everything || wanted.iter().any(|w| w == name) {
+            sections.push(section(server, name));
+        }
+    }
+    sections.join("\r\n")
+}
+
+fn section(server: &Server, name: &str) -> String {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push_str("\r\n");
+    };
+    let uptime = server.started.elapsed().as_secs();
+    match name {
+        "server" => {
+            line("# Server".into());
+            line("redis_version:7.0.15".into());
+            line("redis_git_sha1:00000000".into());
+            line("redis_git_dirty:0".into());
+            line("redis_mode:standalone".into());
+            line(format!(
+                "os:{} {}",
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ));
+            line("arch_bits:64".into());
+            line("multiplexing_api:threads".into());
+            line(format!("process_id:{}", std::process::id()));
+            line(format!("tcp_port:{}", server.config.port));
+            line(format!("server_time_usec:{}", unix_millis() * 1000));
+            line(format!("uptime_in_seconds:{uptime}"));
+            line(format!("uptime_in_days:{}", uptime / 86_400));
+            line("hz:10".into());
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            line(format!("executable:{exe}"));
+        }
+        "clients" => {
+            line("# Clients".into());
+            line(format!("connected_clients:{}", server.clients.count()));
+            line(format!("maxclients:{}", server.config.maxclients));
+            line("blocked_clients:0".into());
+        }
+        "memory" => {
+            let rss = resident_bytes();
+            line("# Memory".into());
+            line(format!("used_memory:{rss}"));
+            line(format!("used_memory_human:{}", human(rss)));
+            line(format!("used_memory_rss:{rss}"));
+            line(format!("used_memory_rss_human:{}", human(rss)));
+            line("maxmemory:0".into());
+            line("maxmemory_policy:noeviction".into());
+        }
+        "persistence" => {
+            let dirty: u64 = server.db.read().dirty().iter().sum();
+            line("# Persistence".into());
+            line("loading:0".into());
+            line(format!("rdb_changes_since_last_save:{dirty}"));
+            line(format!(
+                "rdb_bgsave_in_progress:{}",
+                u8::from(server.persistence.in_progress())
+            ));
+            line(format!(
+                "rdb_last_save_time:{}",
+                server.persistence.last_save()
+            ));
+            let status = if server.persistence.last_failed() {
+                "err"
+            } else {
+                "ok"
+            };
+            line(format!("rdb_last_bgsave_status:{status}"));
+            line("aof_enabled:0".into());
+        }
+        "stats" => {
+            let clients = &server.clients;
+            line("# Stats".into());
+            line(format!(
+                "total_connections_received:{}",
+                clients.connections_received.load(Ordering::Relaxed)
+            ));
+            line(format!(
+                "total_commands_processed:{}",
+                clients.commands_processed.load(Ordering::Relaxed)
+            ));
+            line(format!(
+                "rejected_connections:{}",
+                clients.rejected.load(Ordering::Relaxed)
+            ));
+        }
+        "replication" => {
+            // Already ends with CRLF.
+            let text = server.replication.info();
+            return text;
+        }
+        "keyspace" => {
+            line("# Keyspace".into());
+            let dbs = server.db.read();
+            for (index, keyspace) in dbs.iter().enumerate() {
+                if keyspace.len() > 0 {
+                    let mut text = String::new();
+                    let _ = write!(
+                        text,
+                        "db{index}:keys={},expires={},avg_ttl=0",
+                        keyspace.len(),
+                        keyspace.volatile_len()
+                    );
+                    line(text);
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The process's resident memory in bytes, from /proc (0 where absent).
+pub fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Bytes in Redis's human form: `1.50M`.
+fn human(bytes: u64) -> String {
+    let units = [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    for (unit, size) in units {
+        if bytes >= size {
+            return format!("{:.2}{unit}", bytes as f64 / size as f64);
+        }
+    }
+    format!("{bytes}B")
+}
