@@ -62,6 +62,7 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
         let limits = Limits {
             max_bulk: server.config.proto_max_bulk_len,
             authenticated: session.authenticated,
+            max_query: server.config.client_query_buffer_limit,
         };
         let args = match resp::read_request(&mut reader, limits) {
             Ok(Some(args)) => args,
@@ -76,6 +77,10 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
                 ) =>
             {
                 return Ok(End::Closed)
+            }
+            Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::OutOfMemory => {
+                log::warning(format!("Client id={} addr={}: {e}", client.id, client.addr));
+                return Ok(End::Closed);
             }
             Err(ReadError::Io(e)) => return Err(e.into()),
             Err(ReadError::Protocol(msg)) => {

@@ -15,7 +15,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -40,6 +40,9 @@ pub struct Replication {
 
 struct Shared {
     state: Mutex<State>,
+    /// A copy of "is the role Replica?", read on every command without
+    /// taking the lock; written only under it.
+    replica: AtomicBool,
     /// Signalled whenever a replica acknowledges an offset (WAIT sleeps on it).
     acked: Condvar,
 }
@@ -130,6 +133,7 @@ impl Replication {
         Replication {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
+                replica: AtomicBool::new(false),
                 acked: Condvar::new(),
             }),
         }
@@ -145,7 +149,7 @@ impl Replication {
 
     /// Is this server a replica (and so read-only to clients)?
     pub fn is_replica(&self) -> bool {
-        matches!(self.lock().role, Role::Replica(_))
+        self.shared.replica.load(Ordering::Acquire)
     }
 
     /// Appends changes to the stream and sends them to every replica.
@@ -282,6 +286,7 @@ impl Replication {
             }
         }
         state.role = Role::Master;
+        self.shared.replica.store(false, Ordering::Release);
         state.replid = new_replid();
         log::set_replica(false);
     }
@@ -305,6 +310,7 @@ impl Replication {
         // Our own replicas followed the old history: let them go.
         state.replicas.clear();
         log::set_replica(true);
+        self.shared.replica.store(true, Ordering::Release);
         state.role = Role::Replica(Upstream {
             host: host.to_string(),
             port,

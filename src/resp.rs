@@ -27,6 +27,8 @@ pub struct Limits {
     /// Has the client authenticated? Before AUTH, Redis accepts at most 10
     /// arguments of at most 16 KiB, so a stranger cannot make it allocate.
     pub authenticated: bool,
+    /// Most bytes one request may hold in all (`client-query-buffer-limit`).
+    pub max_query: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +36,7 @@ impl Default for Limits {
         Limits {
             max_bulk: 512 * 1024 * 1024,
             authenticated: true,
+            max_query: 1024 * 1024 * 1024,
         }
     }
 }
@@ -90,6 +93,7 @@ fn read_multibulk(input: &mut impl BufRead, limits: Limits) -> Result<Vec<Vec<u8
     }
     // The count comes from the client: trust it for the loop, not for memory.
     let mut args = Vec::with_capacity(count.clamp(0, 1024) as usize);
+    let mut total = 0usize;
     for _ in 0..count {
         let line = read_header(input, "too big bulk count string")?;
         if line[0] != b'$' {
@@ -103,6 +107,15 @@ fn read_multibulk(input: &mut impl BufRead, limits: Limits) -> Result<Vec<Vec<u8
         };
         if len > 16384 && !limits.authenticated {
             return Err(protocol("unauthenticated bulk length"));
+        }
+        // Many arguments, each within bounds, can still add up: Redis
+        // closes a client whose query buffer passes the limit, unanswered.
+        total = total.saturating_add(len as usize + 16);
+        if total > limits.max_query {
+            return Err(ReadError::Io(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "closing client that reached max query buffer length",
+            )));
         }
         // `take` + `read_to_end` grows the buffer as bytes arrive, so a client
         // that declares 512 MiB and sends nothing costs nothing.

@@ -27,6 +27,9 @@ pub use connection::ConnOp;
 pub use replication::ReplConf;
 pub use transaction::{queue, unwatch};
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use crate::db::{Change, Databases};
 use crate::expire::unix_millis;
 use crate::master::SyncRequest;
@@ -318,8 +321,7 @@ fn arg(args: Vec<Vec<u8>>, index: usize) -> Vec<u8> {
 
 /// Finds the spec for a request, descending into subcommands.
 fn lookup(args: &[Vec<u8>]) -> Result<&'static Spec, Reply> {
-    let name = &args[0];
-    let Some(spec) = all_specs().find(|spec| matches(spec, name)) else {
+    let Some(spec) = by_name(&args[0]) else {
         return Err(unknown_command(args));
     };
     if spec.subcommands.is_empty() || args.len() == 1 {
@@ -336,6 +338,26 @@ fn lookup(args: &[Vec<u8>]) -> Result<&'static Spec, Reply> {
             msg.extend_from_slice(b" HELP.");
             Reply::Error(one_line(msg))
         })
+}
+
+/// Finds a command by name, ignoring case. The table is indexed once, on
+/// first use: a linear search of some eighty names on every command would
+/// show up in a profile.
+fn by_name(name: &[u8]) -> Option<&'static Spec> {
+    static INDEX: OnceLock<HashMap<Vec<u8>, &'static Spec>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        all_specs()
+            .map(|spec| (spec.name.as_bytes().to_vec(), spec))
+            .collect()
+    });
+    // Command names are short; lower-case into a buffer on the stack.
+    let mut lower = [0u8; 32];
+    let name = lower.get_mut(..name.len()).map(|buf| {
+        buf.copy_from_slice(name);
+        buf.make_ascii_lowercase();
+        &*buf
+    })?;
+    index.get(name).copied()
 }
 
 /// Does `name` name this command (ignoring case)? A subcommand goes by
