@@ -263,6 +263,7 @@ pub struct Server {
     lease: PortLease,
     dir: PathBuf,
     program: OsString,
+    args: Vec<String>,
 }
 
 /// Why one start attempt failed.
@@ -293,6 +294,64 @@ impl Server {
             program.to_string_lossy(),
             failures.join("\n")
         );
+    }
+
+    /// Starts a program that is not this package's binary under test, such
+    /// as the real `redis-server` used as a peer in interop tests (a path or
+    /// a name on PATH). `REDIS_TEST_SERVER` does not change it.
+    pub fn start_program(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Server {
+        let program = program.as_ref().to_os_string();
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            match Server::launch(&program, reserve_port(), args) {
+                Ok(server) => return server,
+                Err(StartFailure::Exited(report)) => failures.push(report),
+            }
+        }
+        panic!(
+            "{} did not start:\n{}",
+            program.to_string_lossy(),
+            failures.join("\n")
+        );
+    }
+
+    /// Kills the process (SIGKILL) and starts the same program again, with
+    /// the same arguments, on the same port, in the same directory: what a
+    /// crash and a restart look like. Panics if it does not come back.
+    pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// [`Server::restart`] with `extra` arguments added after the original ones.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        self.kill();
+        let port = self.lease.port();
+        let log = File::options()
+            .append(true)
+            .create(true)
+            .open(self.dir.join("server.log"))
+            .expect("cannot open server.log");
+        let log_too = log.try_clone().expect("cannot clone the log file handle");
+        self.child = Command::new(&self.program)
+            .arg("--port")
+            .arg(port.to_string())
+            .args(&self.args)
+            .args(extra)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_too)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.program.to_string_lossy()));
+        poll_until(START_TIMEOUT, || {
+            if let Some(status) = self.child.try_wait().expect("try_wait failed") {
+                panic!("restart: exited ({status}); log:\n{}", self.log());
+            }
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                .ok()
+                .map(|_| ())
+        });
     }
 
     /// Starts `bin` on the port of `lease` (see [`reserve_port`]); panics if
@@ -333,6 +392,7 @@ impl Server {
             lease,
             dir,
             program: program.clone(),
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         let start = Instant::now();
         loop {
