@@ -76,7 +76,7 @@ pub fn run(server: Server) -> Result<(), Error> {
     if listeners.is_empty() {
         return Err(Error::Config("no address to listen on".into()));
     }
-    log::notice("Ready to accept connections tcp");
+    log::notice("Ready to accept connections");
     let last = listeners.pop().expect("checked not empty above");
     for listener in listeners {
         let server = server.clone();

@@ -17,7 +17,7 @@ const CONNECTION_STACK: usize = 256 * 1024;
 pub fn run(config: &Config) -> Result<(), Error> {
     let listener = TcpListener::bind((config.bind.as_str(), config.port))?;
     log::notice(format!("Listening on {}", listener.local_addr()?));
-    log::notice("Ready to accept connections tcp");
+    log::notice("Ready to accept connections");
 
     for (id, stream) in (1u64..).zip(listener.incoming()) {
         // A failed accept (for example, out of file descriptors) concerns

@@ -2,7 +2,7 @@
 //! Redis log can read ours:
 //!
 //! ```text
-//! 4711:M 28 Nov 2026 06:04:00.123 * Ready to accept connections tcp
+//! 4711:M 28 Nov 2026 06:04:00.123 * Ready to accept connections
 //! ```
 //!
 //! The process id, the role (`M` for a master), the time in UTC with

@@ -45,7 +45,7 @@ pub fn run(server: Server) -> Result<(), Error> {
     let config = &server.config;
     let listener = TcpListener::bind((config.bind.as_str(), config.port))?;
     log::notice(format!("Listening on {}", listener.local_addr()?));
-    log::notice("Ready to accept connections tcp");
+    log::notice("Ready to accept connections");
 
     for (id, stream) in (1u64..).zip(listener.incoming()) {
         // A failed accept (for example, out of file descriptors) concerns

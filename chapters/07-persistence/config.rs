@@ -6,7 +6,7 @@ use crate::error::Error;
 /// Everything the server can be told at start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address to listen on (`--bind`), 127.0.0.1 by default, as in Redis.
+    /// Address to listen on (`--bind`), 127.0.0.1 by default, as in the redis.conf that Redis ships.
     pub bind: String,
     /// Port to listen on (`--port`), 6379 by default.
     pub port: u16,

@@ -490,6 +490,12 @@ impl Drop for Server {
 /// package binary `bin` as built by cargo.
 fn program_for(bin: &str) -> OsString {
     match external_server() {
+        // A relative path would be looked up from the server's temporary
+        // working directory: make it absolute first. A bare name is looked
+        // up on PATH, as the shell would.
+        Some(program) if program.contains('/') => std::path::absolute(&program)
+            .unwrap_or_else(|e| panic!("REDIS_TEST_SERVER={program}: {e}"))
+            .into_os_string(),
         Some(program) => program.into(),
         None => assert_cmd::cargo::cargo_bin(bin).into_os_string(),
     }
@@ -858,6 +864,12 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 /// Reads one value, appending its exact bytes to `raw`.
+/// Parses the bytes of one complete reply (as [`Client::read_reply_raw`]
+/// returns them).
+pub fn parse_reply(mut raw: &[u8]) -> Reply {
+    read_value(&mut raw, &mut Vec::new()).expect("a complete reply")
+}
+
 fn read_value(reader: &mut impl BufRead, raw: &mut Vec<u8>) -> io::Result<Reply> {
     let start = raw.len();
     let n = reader.read_until(b'\n', raw)?;
