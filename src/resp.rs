@@ -117,8 +117,18 @@ fn read_multibulk(input: &mut impl BufRead, limits: Limits) -> Result<Vec<Vec<u8
                 "closing client that reached max query buffer length",
             )));
         }
-        // `take` + `read_to_end` grows the buffer as bytes arrive, so a client
-        // that declares 512 MiB and sends nothing costs nothing.
+        // The common case: the argument and its two trailing bytes are
+        // already buffered. Copy them out in one go.
+        let buffered = input.fill_buf()?;
+        if (buffered.len() as u64) >= len + 2 {
+            let len = len as usize;
+            args.push(buffered[..len].to_vec());
+            input.consume(len + 2);
+            continue;
+        }
+        // Otherwise `take` + `read_to_end` grows the buffer as bytes
+        // arrive, so a client that declares 512 MiB and sends nothing costs
+        // nothing.
         let mut arg = Vec::new();
         input.by_ref().take(len).read_to_end(&mut arg)?;
         if (arg.len() as u64) < len {
@@ -190,6 +200,10 @@ fn read_line(input: &mut impl BufRead, end: u8, too_big: &str) -> Result<Vec<u8>
 
 /// Discards `n` bytes, waiting for them if they have not arrived yet.
 fn skip(input: &mut impl BufRead, n: u64) -> io::Result<()> {
+    if input.fill_buf()?.len() as u64 >= n {
+        input.consume(n as usize);
+        return Ok(());
+    }
     let skipped = io::copy(&mut input.by_ref().take(n), &mut io::sink())?;
     if skipped < n {
         return Err(unexpected_eof());
