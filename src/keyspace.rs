@@ -157,6 +157,15 @@ impl Keyspace {
         self.delete(key, true)
     }
 
+    /// Deletes `key` and hands back its value and expiry (expired or not),
+    /// so that RENAME and MOVE can store them elsewhere without a copy.
+    pub fn take(&mut self, key: &[u8]) -> Option<(Vec<u8>, Option<i64>)> {
+        let entry = self.entries.get_mut(key)?;
+        let taken = (std::mem::take(&mut entry.value), entry.expires_at);
+        self.remove(key);
+        Some(taken)
+    }
+
     /// Deletes `key`, telling its watchers or not.
     fn delete(&mut self, key: &[u8], tell_watchers: bool) -> bool {
         match self.entries.remove(key) {

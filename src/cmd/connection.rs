@@ -93,7 +93,16 @@ pub const COMMANDS: &[Spec] = &[
         &["loading", "stale", "fast"],
         "Change the selected database for the current connection",
         "1.0.0",
-        |args| { Ok(Op::Conn(ConnOp::Select(parse_int(&args[1])?))) }
+        |args| {
+            // Redis reads the index as a C int first.
+            let index = parse_int(&args[1])?;
+            if i32::try_from(index).is_err() {
+                return Err(Reply::error(
+                    "ERR value is out of range, value must between -2147483648 and 2147483647",
+                ));
+            }
+            Ok(Op::Conn(ConnOp::Select(index)))
+        }
     ),
     spec!(
         "auth",

@@ -14,13 +14,18 @@
 
 mod command;
 mod connection;
+mod counter;
 mod db;
 mod expire;
 mod info;
 mod keys;
+mod long_double;
 mod replication;
+mod scan;
 mod server;
 mod string;
+mod string_range;
+mod string_set;
 mod transaction;
 
 pub use connection::ConnOp;
@@ -147,7 +152,11 @@ pub static TABLE: &[&[Spec]] = &[
     server::COMMANDS,
     db::COMMANDS,
     string::COMMANDS,
+    string_set::COMMANDS,
+    string_range::COMMANDS,
+    counter::COMMANDS,
     keys::COMMANDS,
+    scan::COMMANDS,
     expire::COMMANDS,
     replication::COMMANDS,
     transaction::COMMANDS,
@@ -206,7 +215,10 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         let reply = apply_write(command.op, &mut dbs, session.db, now);
         // Into the stream while the write lock is still held: the order of
         // the stream is the order in which changes were applied.
-        session.last_write_offset = server.replication.propagate(&dbs.take_changes());
+        // A command that made several changes (MSET, a write that first
+        // deleted an expired key) reaches replicas as one transaction.
+        let changes = wrap_transaction(dbs.take_changes());
+        session.last_write_offset = server.replication.propagate(&changes);
         return reply;
     }
     let op = match apply_server(command.op, server, session, true) {

@@ -1,7 +1,16 @@
-//! String commands: GET, SET with its options, and the counters INCR,
-//! DECR, INCRBY, DECRBY.
+//! String commands, part one: [`StrOp`] and the dispatch for the whole
+//! group, GET and MGET, GETDEL and GETEX, and the helpers the group shares.
+//!
+//! The rest of the group: `string_set` (SET and its relatives: SETNX,
+//! SETEX, PSETEX, GETSET, MSET, MSETNX), `string_range` (APPEND, STRLEN,
+//! GETRANGE, SETRANGE: parts of a value) and `counter` (INCR ...
+//! INCRBYFLOAT).
+//!
+//! A command that changes nothing must not call `Keyspace::set`,
+//! `set_expiry` or `remove`: those record the change for replicas and WATCH.
 
-use super::{arg, parse_int, Op, Spec};
+use super::string_set::{self, Pairs, SetArgs};
+use super::{arg, counter, parse_int, rest, string_range, Op, Spec};
 use crate::keyspace::Keyspace;
 use crate::resp::Reply;
 
@@ -12,29 +21,85 @@ pub enum StrOp {
     Get(Vec<u8>),
     /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT time|KEEPTTL]`
     Set(SetArgs),
+    /// `SETNX key value`
+    SetNx(Vec<u8>, Vec<u8>),
+    /// `SETEX key seconds value`, `PSETEX key milliseconds value`
+    SetEx {
+        /// The command's name, for error messages.
+        command: &'static str,
+        /// The key.
+        key: Vec<u8>,
+        /// The new value.
+        value: Vec<u8>,
+        /// Time to live in milliseconds, already checked to be positive.
+        millis: i64,
+    },
+    /// `GETSET key value`
+    GetSet(Vec<u8>, Vec<u8>),
+    /// `GETDEL key`
+    GetDel(Vec<u8>),
+    /// `GETEX key [EX|PX|EXAT|PXAT time|PERSIST]`
+    GetEx(Vec<u8>, GetExOption),
+    /// `MGET key [key ...]`
+    MGet(Vec<Vec<u8>>),
+    /// `MSET key value [key value ...]`
+    MSet(Pairs),
+    /// `MSETNX key value [key value ...]`
+    MSetNx(Pairs),
+    /// `APPEND key value`
+    Append(Vec<u8>, Vec<u8>),
+    /// `STRLEN key`
+    StrLen(Vec<u8>),
+    /// `GETRANGE key start end` (and `SUBSTR`)
+    GetRange(Vec<u8>, i64, i64),
+    /// `SETRANGE key offset value`, the offset checked to be non-negative.
+    SetRange(Vec<u8>, u64, Vec<u8>),
     /// `INCR`, `DECR`, `INCRBY`, `DECRBY`: add to the integer at a key.
     IncrBy(Vec<u8>, i64),
+    /// `INCRBYFLOAT key increment`, the increment as given: Redis reads
+    /// the key's value before it, so it is checked at run time.
+    IncrByFloat(Vec<u8>, Vec<u8>),
 }
 
-/// The string commands' rows of the table.
-pub const COMMANDS: &[Spec] = &[GET, SET, INCR, DECR, INCRBY, DECRBY];
+/// The rows of this file's commands.
+pub const COMMANDS: &[Spec] = &[GET, MGET, GETDEL, GETEX];
 
 /// Runs a string command that only reads.
 pub fn read(op: StrOp, keyspace: &Keyspace, now: i64) -> Reply {
     match op {
         StrOp::Get(key) => get(keyspace, &key, now),
+        StrOp::MGet(keys) => Reply::Array(keys.iter().map(|key| get(keyspace, key, now)).collect()),
+        StrOp::StrLen(key) => string_range::strlen(keyspace, &key, now),
+        StrOp::GetRange(key, start, end) => string_range::getrange(keyspace, &key, start, end, now),
         // Flagged `write` in the table, so never here.
-        StrOp::Set(..) | StrOp::IncrBy(..) => {
-            Reply::error("ERR write command run without the write lock")
-        }
+        _ => Reply::error("ERR write command run without the write lock"),
     }
 }
 
 /// Runs a string command that may write.
 pub fn write(op: StrOp, keyspace: &mut Keyspace, now: i64) -> Reply {
     match op {
-        StrOp::Set(args) => set(keyspace, args, now),
-        StrOp::IncrBy(key, delta) => incr_by(keyspace, key, delta, now),
+        StrOp::Set(args) => string_set::set(keyspace, args, now),
+        StrOp::SetNx(key, value) => string_set::setnx(keyspace, key, value, now),
+        StrOp::SetEx {
+            command,
+            key,
+            value,
+            millis,
+        } => string_set::setex(keyspace, command, key, value, millis, now),
+        StrOp::GetSet(key, value) => string_set::getset(keyspace, key, value, now),
+        StrOp::GetDel(key) => getdel(keyspace, &key, now),
+        StrOp::GetEx(key, option) => getex(keyspace, &key, option, now),
+        StrOp::MSet(pairs) => string_set::mset(keyspace, pairs, now),
+        StrOp::MSetNx(pairs) => string_set::msetnx(keyspace, pairs, now),
+        StrOp::Append(key, value) => string_range::append(keyspace, key, &value, now),
+        StrOp::SetRange(key, offset, value) => {
+            string_range::setrange(keyspace, key, offset, &value, now)
+        }
+        StrOp::IncrBy(key, delta) => counter::incr_by(keyspace, key, delta, now),
+        StrOp::IncrByFloat(key, increment) => {
+            counter::incr_by_float(keyspace, key, &increment, now)
+        }
         op => {
             let reply = read(op, keyspace, now);
             keyspace.purge_stale(now);
@@ -43,82 +108,11 @@ pub fn write(op: StrOp, keyspace: &mut Keyspace, now: i64) -> Reply {
     }
 }
 
-/// `GET key`
-pub const GET: Spec = Spec {
-    name: "get",
-    arity: 2,
-    flags: &["readonly", "fast"],
-    keys: (1, 1, 1),
-    summary: "Get the value of a key",
-    since: "1.0.0",
-    group: "string",
-    parse: |args| Ok(Op::Str(StrOp::Get(arg(args, 1)))),
-    subcommands: &[],
-};
-
-/// `SET key value [NX|XX] [GET] [EX seconds|PX ms|EXAT unix-s|PXAT unix-ms|KEEPTTL]`
-pub const SET: Spec = Spec {
-    name: "set",
-    arity: -3,
-    flags: &["write", "denyoom"],
-    keys: (1, 1, 1),
-    summary: "Set the string value of a key",
-    since: "1.0.0",
-    group: "string",
-    parse: parse_set,
-    subcommands: &[],
-};
-
-/// `INCR key`
-pub const INCR: Spec = counter_spec(
-    "incr",
-    2,
-    "Increment the integer value of a key by one",
-    "1.0.0",
-    |args| Ok(Op::Str(StrOp::IncrBy(arg(args, 1), 1))),
-);
-
-/// `DECR key`
-pub const DECR: Spec = counter_spec(
-    "decr",
-    2,
-    "Decrement the integer value of a key by one",
-    "1.0.0",
-    |args| Ok(Op::Str(StrOp::IncrBy(arg(args, 1), -1))),
-);
-
-/// `INCRBY key increment`
-pub const INCRBY: Spec = counter_spec(
-    "incrby",
-    3,
-    "Increment the integer value of a key by the given amount",
-    "1.0.0",
-    |args| {
-        let delta = parse_int(&args[2])?;
-        Ok(Op::Str(StrOp::IncrBy(arg(args, 1), delta)))
-    },
-);
-
-/// `DECRBY key decrement`
-pub const DECRBY: Spec = counter_spec(
-    "decrby",
-    3,
-    "Decrement the integer value of a key by the given number",
-    "1.0.0",
-    |args| {
-        let delta = parse_int(&args[2])?;
-        // Negating the smallest i64 overflows.
-        let delta = delta
-            .checked_neg()
-            .ok_or_else(|| Reply::error("ERR decrement would overflow"))?;
-        Ok(Op::Str(StrOp::IncrBy(arg(args, 1), delta)))
-    },
-);
-
-/// The row shared by the four counter commands.
-const fn counter_spec(
+/// The row of a command on one key, in group "string".
+pub(super) const fn string_spec(
     name: &'static str,
     arity: i64,
+    flags: &'static [&'static str],
     summary: &'static str,
     since: &'static str,
     parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
@@ -126,7 +120,7 @@ const fn counter_spec(
     Spec {
         name,
         arity,
-        flags: &["write", "denyoom", "fast"],
+        flags,
         keys: (1, 1, 1),
         summary,
         since,
@@ -136,100 +130,119 @@ const fn counter_spec(
     }
 }
 
-/// SET's arguments, parsed.
+/// `GET key`
+pub const GET: Spec = string_spec(
+    "get",
+    2,
+    &["readonly", "fast"],
+    "Get the value of a key",
+    "1.0.0",
+    |args| Ok(Op::Str(StrOp::Get(arg(args, 1)))),
+);
+
+/// `MGET key [key ...]`
+pub const MGET: Spec = Spec {
+    keys: (1, -1, 1),
+    ..string_spec(
+        "mget",
+        -2,
+        &["readonly", "fast"],
+        "Get the values of all the given keys",
+        "1.0.0",
+        |args| Ok(Op::Str(StrOp::MGet(rest(args, 1)))),
+    )
+};
+
+/// `GETDEL key`
+pub const GETDEL: Spec = string_spec(
+    "getdel",
+    2,
+    &["write", "fast"],
+    "Get the value of a key and delete the key",
+    "6.2.0",
+    |args| Ok(Op::Str(StrOp::GetDel(arg(args, 1)))),
+);
+
+/// `GETEX key [EX seconds|PX ms|EXAT unix-s|PXAT unix-ms|PERSIST]`
+pub const GETEX: Spec = string_spec(
+    "getex",
+    -2,
+    &["write", "fast"],
+    "Get the value of a key and optionally set its expiration",
+    "6.2.0",
+    parse_getex,
+);
+
+/// What GETEX does to the key's expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetArgs {
-    /// The key.
-    pub key: Vec<u8>,
-    /// The new value.
-    pub value: Vec<u8>,
-    /// NX: only if the key does not exist.
-    pub nx: bool,
-    /// XX: only if the key exists.
-    pub xx: bool,
-    /// GET: reply with the old value instead of OK.
-    pub get: bool,
-    /// What happens to the key's expiry.
-    pub expiry: SetExpiry,
-}
-
-/// The expiry a SET gives its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetExpiry {
-    /// No option: the key no longer expires.
-    Clear,
-    /// KEEPTTL: the old expiry stays.
+pub enum GetExOption {
+    /// No option: GETEX is a GET.
     Keep,
-    /// EX or PX: this many milliseconds from now.
-    In(i64),
-    /// EXAT or PXAT: at this Unix time in milliseconds.
-    At(i64),
+    /// PERSIST: the key no longer expires.
+    Persist,
+    /// EX, PX, EXAT or PXAT, with the time as given: Redis checks it only
+    /// once it has found the key, so a missing key answers nil whatever
+    /// the time says.
+    Expire {
+        /// The time argument, unchecked.
+        time: Vec<u8>,
+        /// EX or EXAT: the time is in seconds.
+        seconds: bool,
+        /// EXAT or PXAT: the time is a Unix time, not a time to live.
+        absolute: bool,
+    },
 }
 
-/// Parses SET's options with Redis 7.0's rules. Each option may appear more
-/// than once (the last value wins), but options that contradict each other
-/// (NX with XX, two kinds of expiry, an expiry with KEEPTTL) are a syntax error.
-fn parse_set(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+/// Parses GETEX's options: at most one kind of expiry (repeating the same
+/// one is allowed, the last wins), or PERSIST, which excludes the others.
+fn parse_getex(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
-    let (Some(key), Some(value)) = (args.next(), args.next()) else {
-        return Err(Reply::error(
-            "ERR wrong number of arguments for 'set' command",
-        ));
-    };
-    let mut set = SetArgs {
-        key,
-        value,
-        nx: false,
-        xx: false,
-        get: false,
-        expiry: SetExpiry::Clear,
-    };
-    // Which expiry option was given, if any, and its raw argument.
-    let mut expire_option: Option<(&str, Vec<u8>)> = None;
+    let key = args.next().unwrap_or_default();
+    let mut option = GetExOption::Keep;
+    // The expiry option given so far, by name.
+    let mut kind: Option<Vec<u8>> = None;
     while let Some(arg) = args.next() {
-        let option = arg.to_ascii_uppercase();
-        let kind = expire_option.as_ref().map(|(kind, _)| *kind);
-        let keep = set.expiry == SetExpiry::Keep;
-        match option.as_slice() {
-            b"NX" if !set.xx => set.nx = true,
-            b"XX" if !set.nx => set.xx = true,
-            b"GET" => set.get = true,
-            b"KEEPTTL" if kind.is_none() => set.expiry = SetExpiry::Keep,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !keep => {
-                let name = match option.as_slice() {
-                    b"EX" => "EX",
-                    b"PX" => "PX",
-                    b"EXAT" => "EXAT",
-                    _ => "PXAT",
-                };
-                if kind.is_some_and(|kind| kind != name) {
-                    return Err(syntax_error());
-                }
+        let name = option_name(&arg);
+        match name.as_slice() {
+            b"PERSIST" if kind.is_none() => option = GetExOption::Persist,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT"
+                if option != GetExOption::Persist
+                    && kind.as_ref().is_none_or(|kind| *kind == name) =>
+            {
                 let time = args.next().ok_or_else(syntax_error)?;
-                expire_option = Some((name, time));
+                option = GetExOption::Expire {
+                    time,
+                    seconds: name.starts_with(b"EX"),
+                    absolute: name.ends_with(b"AT"),
+                };
+                kind = Some(name);
             }
             _ => return Err(syntax_error()),
         }
     }
-    if let Some((kind, time)) = expire_option {
-        let time = parse_int(&time)?;
-        let seconds = kind == "EX" || kind == "EXAT";
-        // Zero and negative times are refused, and so are seconds that
-        // would overflow once turned into milliseconds.
-        if time <= 0 || (seconds && time > i64::MAX / 1000) {
-            return Err(invalid_expire_time("set"));
-        }
-        let millis = if seconds { time * 1000 } else { time };
-        set.expiry = if kind.ends_with("AT") {
-            SetExpiry::At(millis)
-        } else {
-            SetExpiry::In(millis)
-        };
-    }
-    Ok(Op::Str(StrOp::Set(set)))
+    Ok(Op::Str(StrOp::GetEx(key, option)))
 }
 
-fn syntax_error() -> Reply {
+/// An option's name in upper case, for matching. Redis compares options
+/// as C strings, so a NUL byte ends the name: `EX\0junk` is `EX`.
+pub(super) fn option_name(arg: &[u8]) -> Vec<u8> {
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
+    arg[..end].to_ascii_uppercase()
+}
+
+/// Checks an expiry argument and converts it to milliseconds, as Redis's
+/// `getExpireMillisecondsOrReply` does before adding the time: it must be
+/// an integer, positive, and not overflow once in milliseconds.
+pub(super) fn expire_millis(time: &[u8], seconds: bool, command: &str) -> Result<i64, Reply> {
+    let time = parse_int(time)?;
+    if time <= 0 || (seconds && time > i64::MAX / 1000) {
+        return Err(invalid_expire_time(command));
+    }
+    Ok(if seconds { time * 1000 } else { time })
+}
+
+/// Redis's reply to options it cannot make sense of.
+pub(super) fn syntax_error() -> Reply {
     Reply::error("ERR syntax error")
 }
 
@@ -245,54 +258,163 @@ pub fn get(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
         .map_or(Reply::Nil, |entry| Reply::bulk(entry.value.as_slice()))
 }
 
-/// Runs SET.
-pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
-    let expires_at = match args.expiry {
-        SetExpiry::In(millis) => match now.checked_add(millis) {
-            Some(deadline) => Some(deadline),
-            None => return invalid_expire_time("set"),
-        },
-        SetExpiry::At(deadline) => Some(deadline),
-        SetExpiry::Clear => None,
-        SetExpiry::Keep => None, // decided below, from the old entry
-    };
-    // A writer deletes an expired key before looking: it is gone.
-    keyspace.remove_if_expired(&args.key, now);
-    let old = keyspace.get(&args.key, now);
-    let found = old.is_some();
-    let old_expiry = old.and_then(|entry| entry.expires_at());
-    // With GET the reply is the old value, whether or not the SET happens.
-    let reply = match (args.get, old) {
-        (true, Some(entry)) => Reply::bulk(entry.value.as_slice()),
-        (true, None) => Reply::Nil,
-        (false, _) => Reply::ok(),
-    };
-    if (args.nx && found) || (args.xx && !found) {
-        return if args.get { reply } else { Reply::Nil };
+/// Runs GETDEL: the value, and the key is gone.
+fn getdel(keyspace: &mut Keyspace, key: &[u8], now: i64) -> Reply {
+    keyspace.remove_if_expired(key, now);
+    let reply = get(keyspace, key, now);
+    if reply != Reply::Nil {
+        keyspace.remove(key);
     }
-    let expires_at = if args.expiry == SetExpiry::Keep {
-        old_expiry
-    } else {
-        expires_at
-    };
-    keyspace.set(args.key, args.value, expires_at);
     reply
 }
 
-/// Runs INCR and friends: the key's value must be an integer (a missing key
-/// counts as 0); the result must fit in 64 bits. The expiry stays.
-pub fn incr_by(keyspace: &mut Keyspace, key: Vec<u8>, delta: i64, now: i64) -> Reply {
-    keyspace.remove_if_expired(&key, now);
-    let (current, expires_at) = match keyspace.get(&key, now) {
-        None => (0, None),
-        Some(entry) => match parse_int(&entry.value) {
-            Ok(n) => (n, entry.expires_at()),
-            Err(error) => return error,
-        },
+/// Runs GETEX: the value, then the expiry changes. The time is checked
+/// after the lookup, as Redis does. A Unix time already past deletes the
+/// key (the reply still carries the value); PERSIST on a key without an
+/// expiry changes nothing.
+fn getex(keyspace: &mut Keyspace, key: &[u8], option: GetExOption, now: i64) -> Reply {
+    keyspace.remove_if_expired(key, now);
+    let Some(entry) = keyspace.get(key, now) else {
+        return Reply::Nil;
     };
-    let Some(new) = current.checked_add(delta) else {
-        return Reply::error("ERR increment or decrement would overflow");
-    };
-    keyspace.set(key, new.to_string().into_bytes(), expires_at);
-    Reply::Integer(new)
+    let reply = Reply::bulk(entry.value.as_slice());
+    let volatile = entry.expires_at().is_some();
+    match option {
+        GetExOption::Keep => {}
+        GetExOption::Persist => {
+            if volatile {
+                keyspace.set_expiry(key, None);
+            }
+        }
+        GetExOption::Expire {
+            time,
+            seconds,
+            absolute,
+        } => {
+            let millis = match expire_millis(&time, seconds, "getex") {
+                Ok(millis) => millis,
+                Err(error) => return error,
+            };
+            let deadline = if absolute {
+                millis
+            } else {
+                match now.checked_add(millis) {
+                    Some(deadline) => deadline,
+                    None => return invalid_expire_time("getex"),
+                }
+            };
+            if absolute && deadline <= now {
+                keyspace.remove(key);
+            } else {
+                keyspace.set_expiry(key, Some(deadline));
+            }
+        }
+    }
+    reply
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// Parses a request given as words, as the server would.
+    pub(in crate::cmd) fn parse(words: &[&str]) -> Result<Op, Reply> {
+        crate::cmd::Command::parse(words.iter().map(|w| w.as_bytes().to_vec()).collect())
+            .map(|command| command.op)
+    }
+
+    pub(in crate::cmd) fn bytes(text: &str) -> Vec<u8> {
+        text.as_bytes().to_vec()
+    }
+
+    /// Runs a string command given as words on `keyspace` at time `now`.
+    pub(in crate::cmd) fn run(keyspace: &mut Keyspace, now: i64, words: &[&str]) -> Reply {
+        match parse(words) {
+            Ok(Op::Str(op)) => write(op, keyspace, now),
+            Ok(op) => panic!("not a string command: {op:?}"),
+            Err(error) => error,
+        }
+    }
+
+    fn expire(time: &str, seconds: bool, absolute: bool) -> GetExOption {
+        GetExOption::Expire {
+            time: bytes(time),
+            seconds,
+            absolute,
+        }
+    }
+
+    #[test]
+    fn getex_options() {
+        let getex = |words: &[&str]| parse(&[&["getex", "k"], words].concat());
+        let ok = |option| Ok(Op::Str(StrOp::GetEx(bytes("k"), option)));
+        assert_eq!(getex(&[]), ok(GetExOption::Keep));
+        assert_eq!(getex(&["persist"]), ok(GetExOption::Persist));
+        assert_eq!(getex(&["ex", "5"]), ok(expire("5", true, false)));
+        assert_eq!(getex(&["PXAT", "abc"]), ok(expire("abc", false, true)));
+        assert_eq!(getex(&["EX", "5", "ex", "6"]), ok(expire("6", true, false)));
+        assert_eq!(getex(&["EX\0junk", "5"]), ok(expire("5", true, false)));
+        for bad in [
+            &["EX"][..],
+            &["EX", "5", "PX", "5"],
+            &["EX", "5", "PERSIST"],
+            &["PERSIST", "EX", "5"],
+            &["KEEPTTL"],
+            &["NX"],
+            &["GET"],
+        ] {
+            assert_eq!(getex(bad), Err(syntax_error()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn getex_sets_clears_and_deletes() {
+        let mut ks = Keyspace::default();
+        ks.set(bytes("k"), bytes("v"), None);
+        // A missing key answers nil, however wrong the time.
+        assert_eq!(
+            run(&mut ks, 1000, &["getex", "nokey", "EX", "0"]),
+            Reply::Nil
+        );
+        assert_eq!(
+            run(&mut ks, 1000, &["getex", "k", "EX", "0"]),
+            invalid_expire_time("getex")
+        );
+        assert_eq!(
+            run(&mut ks, 1000, &["getex", "k", "PX", "20"]),
+            Reply::bulk("v")
+        );
+        assert_eq!(ks.get(b"k", 1000).and_then(|e| e.expires_at()), Some(1020));
+        assert_eq!(
+            run(&mut ks, 1000, &["getex", "k", "PERSIST"]),
+            Reply::bulk("v")
+        );
+        assert_eq!(ks.get(b"k", 1000).and_then(|e| e.expires_at()), None);
+        // A Unix time already past: the value, and the key is gone.
+        assert_eq!(
+            run(&mut ks, 1000, &["getex", "k", "PXAT", "999"]),
+            Reply::bulk("v")
+        );
+        assert_eq!(ks.len(), 0);
+    }
+
+    #[test]
+    fn getdel_mget_and_reads_that_record_nothing() {
+        let mut ks = Keyspace::default();
+        ks.set(bytes("a"), bytes("1"), None);
+        ks.start_recording();
+        assert_eq!(
+            run(&mut ks, 0, &["getex", "a", "persist"]),
+            Reply::bulk("1")
+        );
+        assert_eq!(run(&mut ks, 0, &["getex", "a"]), Reply::bulk("1"));
+        assert_eq!(run(&mut ks, 0, &["getdel", "nokey"]), Reply::Nil);
+        assert!(ks.take_changes().is_empty());
+        assert_eq!(
+            run(&mut ks, 0, &["mget", "a", "nokey", "a"]),
+            Reply::Array(vec![Reply::bulk("1"), Reply::Nil, Reply::bulk("1")])
+        );
+        assert_eq!(run(&mut ks, 0, &["getdel", "a"]), Reply::bulk("1"));
+        assert_eq!(ks.len(), 0);
+    }
 }

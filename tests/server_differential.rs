@@ -1,0 +1,383 @@
+//! The final server against real Redis, reply for reply: the same script
+//! of commands goes to a real redis-server 7.0 and to `redis-from-scratch`,
+//! and every reply must be the same bytes.
+//!
+//! The script is below, one command per line, words split as redis-cli
+//! splits them. A line may start with a marker:
+//! - `sorted:` the reply is an array whose order is not defined (KEYS):
+//!   compare its elements sorted;
+//! - `shape:` the reply varies by nature (TIME, RANDOMKEY): compare its type.
+//!
+//! It runs whenever redis-server is on PATH (CI installs it).
+
+mod common;
+
+use common::{Client, Reply, Server};
+
+const SCRIPT: &str = r#"
+# --- connection
+PING
+PING hello
+PING a b
+ECHO "binary \x00\xff bytes"
+ECHO
+SELECT 1
+SELECT 16
+SELECT -1
+SELECT abc
+SELECT 0
+AUTH x
+AUTH default x
+AUTH a b c
+CLIENT SETNAME "bad name"
+CLIENT SETNAME good-name
+CLIENT GETNAME
+CLIENT SETNAME ""
+CLIENT GETNAME
+CLIENT FOO
+CLIENT
+HELLO 2 SETNAME
+HELLO 4
+HELLO abc
+NOSUCHCOMMAND a b c
+shape: TIME
+TIME x
+# --- strings: SET and GET
+FLUSHALL
+SET k v
+GET k
+GET nokey
+GET
+SET k
+SET k v XX NX
+SET k v EX 10 PX 10
+SET k v KEEPTTL EX 10
+SET k v EX
+SET k v FOO
+SET k v EX abc
+SET k v EX 1.5
+SET k v EX 0
+SET k v EX -1
+SET k v PX 0
+SET k v PXAT 0
+SET k v EXAT -1
+SET k v EX 9999999999999999
+SET k v PX 9223372036854775807
+SET k v EX 10 EX 20
+TTL k
+SET k v2 GET
+SET k v3 NX GET
+SET nk v3 XX GET
+SET nk v NX GET
+SET k v EX 100
+SET k v2 KEEPTTL
+TTL k
+SET k v3
+TTL k
+SET gone v PXAT 1
+EXISTS gone
+# --- strings: the rest
+GETDEL k
+GETDEL k
+SET k v
+GETEX k EX 100
+TTL k
+GETEX k PERSIST
+TTL k
+GETEX k EX 0
+GETEX k EX 10 PX 10
+GETEX k FOO
+GETEX nokey EX 10
+GETSET k new
+GETSET nokey2 v
+SETNX k x
+SETNX fresh x
+SETEX s 100 v
+TTL s
+SETEX s 0 v
+SETEX s abc v
+PSETEX p 100000 v
+PSETEX p -5 v
+MSET a 1 b 2 c 3
+MSET a 1 b
+MGET a b nokey c
+MSETNX a 1 z 2
+MSETNX y 1 z 2
+MGET y z
+APPEND a xyz
+APPEND newappend abc
+STRLEN a
+STRLEN nokey
+SET r "Hello World"
+GETRANGE r 0 4
+GETRANGE r -5 -1
+GETRANGE r 5 2
+GETRANGE r 0 100
+GETRANGE r abc 1
+GETRANGE nokey 0 1
+SUBSTR r 0 4
+SETRANGE r 6 Redis
+GET r
+SETRANGE r -1 x
+SETRANGE r 20 padded
+GET r
+SETRANGE nokey3 0 ""
+EXISTS nokey3
+SETRANGE r 536870912 x
+INCR n
+INCR n
+DECR n
+INCRBY n 10
+INCRBY n abc
+DECRBY n 5
+DECRBY n -9223372036854775808
+SET big 9223372036854775807
+INCR big
+SET small -9223372036854775808
+DECR small
+SET str abc
+INCR str
+SET f 1.5
+INCR f
+SET sp " 1"
+INCR sp
+INCRBYFLOAT f 1.1
+INCRBYFLOAT f -0.5
+INCRBYFLOAT f abc
+INCRBYFLOAT str 1
+INCRBYFLOAT nofloat 3.0e3
+INCRBYFLOAT nofloat 10.5
+INCRBYFLOAT nofloat 0.1
+SET fe 5.0e3
+INCRBYFLOAT fe 1
+INCRBYFLOAT fe inf
+# --- keys
+FLUSHALL
+MSET k1 1 k2 2 k3 3 other x
+DEL k1 nokey k1
+UNLINK k2 nokey
+EXISTS k1 k2 k3 k3
+TYPE k3
+TYPE nokey
+RENAME k3 k4
+RENAME nokey k5
+RENAME k4 k4
+RENAMENX k4 other
+RENAMENX k4 k6
+GET k6
+sorted: KEYS *
+sorted: KEYS k*
+sorted: KEYS ?6
+sorted: KEYS [ko]*
+KEYS nomatch*
+SCAN abc
+SCAN 0 COUNT 0
+SCAN 0 FOO bar
+SCAN 0 MATCH
+shape: RANDOMKEY
+MOVE k6 1
+MOVE k6 1
+MOVE other 0
+MOVE other 16
+MOVE other abc
+SELECT 1
+GET k6
+SELECT 0
+SWAPDB 0 1
+GET k6
+SWAPDB 0 99
+SWAPDB a 0
+SWAPDB 0 b
+SWAPDB 0 1
+DBSIZE
+FLUSHDB foo
+FLUSHDB ASYNC
+DBSIZE
+# --- expiry
+SET e v
+EXPIRE e 100
+TTL e
+PTTL nokey
+TTL nokey
+EXPIRE e 200 NX
+EXPIRE e 200 XX
+EXPIRE e 50 GT
+EXPIRE e 500 GT
+EXPIRE e 50 LT
+TTL e
+EXPIRE e 10 FOO
+EXPIRE e 10 NX XX
+EXPIRE e 10 GT LT
+EXPIRE e abc
+EXPIRE e 9223372036854775807
+PEXPIRE e 9223372036854775807
+EXPIREAT e 9223372036854775807
+EXPIRE nokey 10
+PERSIST e
+PERSIST e
+PERSIST nokey
+PEXPIREAT e 5000000000000
+PEXPIRETIME e
+EXPIRETIME e
+EXPIRETIME nokey
+PEXPIREAT e 4102444800600
+EXPIRETIME e
+EXPIRE e 0
+EXISTS e
+SET e v
+EXPIREAT e 1
+EXISTS e
+EXPIRE
+TTL a b
+# --- transactions
+MULTI
+SET t 1
+INCR t
+GET t
+EXEC
+MULTI
+SET t 1
+NOSUCH
+EXEC
+MULTI
+MULTI
+DISCARD
+EXEC
+DISCARD
+MULTI
+WATCH t
+EXEC
+WATCH t
+UNWATCH
+MULTI
+SET t x
+INCR t
+SET t v BADOPT
+EXEC
+GET t
+MULTI
+SYNC
+EXEC
+# --- server
+DBSIZE
+CONFIG GET dbfilename
+CONFIG GET maxclients
+CONFIG GET
+CONFIG FOO
+CONFIG SET nosuchoption 1
+COMMAND COUNT x
+COMMAND FOO
+INFO nosuchsection
+SAVE x
+LASTSAVE x
+REPLCONF foo bar
+REPLCONF listening-port
+WAIT 0 abc
+WAIT x 0
+WAIT 0 -1
+WAIT 0 0
+REPLICAOF a b
+ROLE x
+"#;
+
+/// Splits a script line into words with redis-cli's quoting rules.
+fn words(line: &str) -> Vec<Vec<u8>> {
+    let mut args = Vec::new();
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        if i == bytes.len() {
+            break;
+        }
+        let mut arg = Vec::new();
+        if bytes[i] == b'"' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'x') {
+                    let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).expect("ascii");
+                    arg.push(u8::from_str_radix(hex, 16).expect("hex escape"));
+                    i += 4;
+                } else {
+                    arg.push(bytes[i]);
+                    i += 1;
+                }
+            }
+            i += 1;
+        } else {
+            while i < bytes.len() && bytes[i] != b' ' {
+                arg.push(bytes[i]);
+                i += 1;
+            }
+        }
+        args.push(arg);
+    }
+    args
+}
+
+/// Sends one command and returns its reply, raw and parsed.
+fn run(client: &mut Client, args: &[Vec<u8>]) -> (Vec<u8>, Reply) {
+    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    client.send(&common::encode_command(&args));
+    let raw = client.read_reply_raw();
+    let parsed = common::parse_reply(&raw);
+    (raw, parsed)
+}
+
+#[test]
+fn replies_are_byte_for_byte_those_of_redis() {
+    skip_if_external!();
+    let redis_path = require_redis_server!();
+    let ours = Server::start_with("redis-from-scratch", &["--save", ""]);
+    let redis = Server::start_program(&redis_path, &["--save", "", "--appendonly", "no"]);
+    let (mut a, mut b) = (ours.client(), redis.client());
+    let mut differences = Vec::new();
+    let mut compared = 0;
+    for line in SCRIPT.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (mode, command) = match line.split_once(": ") {
+            Some((mode @ ("sorted" | "shape"), command)) => (mode, command),
+            _ => ("bytes", line),
+        };
+        let args = words(command);
+        let ((ours_raw, ours_reply), (redis_raw, redis_reply)) =
+            (run(&mut a, &args), run(&mut b, &args));
+        compared += 1;
+        let same = match mode {
+            "sorted" => match (sorted(&ours_reply), sorted(&redis_reply)) {
+                (Some(ours), Some(redis)) => ours == redis,
+                _ => ours_raw == redis_raw,
+            },
+            "shape" => ours_raw.first() == redis_raw.first(),
+            _ => ours_raw == redis_raw,
+        };
+        if !same {
+            differences.push(format!(
+                "{command}\n    ours:  {}\n    redis: {}",
+                common::show(&ours_raw),
+                common::show(&redis_raw)
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {compared} replies differ from real Redis:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    eprintln!("{compared} replies compared with real Redis: all identical");
+}
+
+/// An array reply's elements in sorted order; `None` if it is no array.
+fn sorted(reply: &Reply) -> Option<Vec<Vec<u8>>> {
+    let Reply::Array(items) = reply else {
+        return None;
+    };
+    let mut items: Vec<Vec<u8>> = items.iter().map(|item| item.as_bulk().to_vec()).collect();
+    items.sort();
+    Some(items)
+}
