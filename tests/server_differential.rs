@@ -278,9 +278,291 @@ WAIT 0 -1
 WAIT 0 0
 REPLICAOF a b
 ROLE x
+# --- generic key commands in depth
+flushall
+# --- arity
+del
+unlink
+exists
+touch
+type
+type a b
+rename a
+rename a b c
+renamenx a
+move a
+move a 1 2
+copy a
+sorted: keys
+sorted: keys a b
+shape: scan
+shape: randomkey x
+# --- empty db
+shape: randomkey
+sorted: keys *
+shape: scan 0
+shape: scan 0
+type nokey
+rename nokey x
+rename nokey nokey
+renamenx nokey x
+renamenx nokey nokey
+move nokey 1
+copy nokey x
+copy nokey nokey db 1
+touch nokey
+unlink nokey
+# --- basic
+set a 1
+set b 2
+type a
+type A
+rename a a
+renamenx a a
+renamenx a b
+rename a c
+exists a c
+get c
+rename c b
+get b
+exists c
+renamenx b a
+get a
+# TTL kept by RENAME / RENAMENX / MOVE / COPY
+expire a 100
+rename a x
+ttl x
+renamenx x y
+ttl y
+set z 0
+rename y z
+ttl z
+persist z
+set p 5 ex 200
+copy p q
+ttl q
+copy p q
+copy p q replace
+ttl q
+# --- MOVE
+move z 99999999999
+move z -99999999999
+move z 2147483648
+move z -2147483649
+move z 2147483647
+move z -2147483648
+move z abc
+move z 1.5
+move z ''
+move z 01
+move z +1
+move z 16
+move z -1
+move z 0
+move nokey 0
+move nokey 16
+move nokey abc
+move z 1
+move z 1
+exists z
+select 1
+exists z
+get z
+set p other
+select 0
+move p 1
+get p
+select 1
+get p
+move p 0
+move z 0
+select 0
+get z
+# --- COPY
+copy a b db 99 foo
+copy a b foo db 99
+copy a b db 1 db 99
+copy a b db 99 db x
+copy a b db x db 99
+copy a b db
+copy a b db 0 db 0
+copy a b DB 1 REPLACE REPLACE
+copy a a
+copy z z
+copy z z db 0
+copy z z db 1
+copy z z db 1 replace
+copy z z db 16 replace
+copy z z db -1
+copy z z db 2147483648
+copy z z replace db abc
+copy z z replace foo
+copy z w replace
+copy z w
+copy nokey w replace
+get w
+select 1
+get z
+select 0
+# --- SCAN parse errors
+shape: scan abc
+shape: scan ''
+shape: scan +0
+shape: scan -0
+shape: scan -1
+shape: scan 18446744073709551615
+shape: scan 18446744073709551616
+shape: scan 99999999999999999999999
+shape: scan -18446744073709551615
+shape: scan -18446744073709551616
+shape: scan 0x10
+shape: scan 1a
+shape: scan 00
+shape: scan +
+shape: scan -
+shape: scan 0 count 0
+shape: scan 0 count -1
+shape: scan 0 count x
+shape: scan 0 count 1.5
+shape: scan 0 count 9223372036854775807
+shape: scan 0 count 9223372036854775808
+shape: scan 0 count
+shape: scan 0 match
+shape: scan 0 type
+shape: scan 0 foo
+shape: scan 0 foo bar
+shape: scan 0 COUNT 0 MATCH
+shape: scan 0 match * count
+shape: scan abc count 0
+shape: scan 0 count 0 foo bar
+shape: scan 0 foo bar count 0
+shape: scan 0 type STRING
+shape: scan 0 type hash
+shape: scan 0 type none
+shape: scan 0 match * type string count 1
+shape: scan 0 MATCH w* COUNT 2 match z*
+shape: scan 0 type hash type string
+# --- KEYS patterns
+mset h1 1 hello 1 hallo 1 hxllo 1 hllo 1 heeeello 1 h*llo 1 h[llo 1 a\b 1 -x 1 ab 1 aB 1
+sorted: keys *
+sorted: keys h?llo
+sorted: keys h*llo
+sorted: keys h[ae]llo
+sorted: keys h[^e]llo
+sorted: keys h[a-b]llo
+sorted: keys h[b-a]llo
+sorted: keys h\*llo
+sorted: keys h\[llo
+sorted: keys h[llo
+sorted: keys a\\b
+sorted: keys a\
+sorted: keys [
+sorted: keys [a-
+sorted: keys a[B]
+sorted: keys a[b]
+sorted: keys ''
+sorted: keys nomatch*
+sorted: keys *ll*
+sorted: keys ???
+sorted: keys [-]x
+shape: scan 0 match h?llo
+shape: scan 0 match h*llo count 1
+# --- expired keys are hidden
+flushdb
+set e1 v px 30
+set e2 v px 30
+set live v
+sleep 0.1
+sorted: keys *
+sorted: keys e*
+shape: scan 0
+shape: scan 0 match e*
+shape: randomkey
+shape: randomkey
+shape: randomkey
+type e1
+rename e1 x
+renamenx e2 x
+move e1 1
+copy e1 x
+touch e1 e2 live
+exists e1
+unlink e1 e2
+del e1
+dbsize
+set e3 v px 30
+set e4 v px 30
+set live2 v
+sleep 0.1
+set live v
+rename live e3
+get e3
+ttl e3
+renamenx live2 e4
+get e4
+set m v
+select 1
+set m old px 30
+sleep 0.1
+select 0
+move m 1
+select 1
+get m
+ttl m
+select 0
+set s v
+set t old px 30
+sleep 0.1
+copy s t
+get t
+# only expired keys left
+flushdb
+set e5 v px 30
+sleep 0.1
+shape: randomkey
+shape: randomkey
+sorted: keys *
+shape: scan 0
+dbsize
+# --- a single key: RANDOMKEY deterministic
+set only 1
+shape: randomkey
+shape: scan 0
+shape: scan 0 count 1
+sorted: keys *
+# --- in MULTI
+multi
+rename nokey x
+move only 99
+copy only only
+shape: scan abc
+sorted: keys *
+type only
+shape: exec
+# --- DEL/UNLINK
+mset d1 1 d2 2 d3 3
+unlink d1 d1 d2 nokey
+del d3 d3
+exists d1 d2 d3
+touch d1 only only
+# --- SELECT across dbs
+select 15
+set fifteen 1
+move fifteen 14
+move fifteen 15
+select 14
+get fifteen
+copy fifteen fifteen db 15
+select 15
+get fifteen
+rename fifteen fifteen
+select 16
+select 0
 "#;
 
-/// Splits a script line into words with redis-cli's quoting rules.
+/// Splits a script line into words: blanks separate them; `"..."` may hold
+/// blanks and `\xHH` escapes; `'...'` is literal; outside quotes a
+/// backslash takes the next character as it is.
 fn words(line: &str) -> Vec<Vec<u8>> {
     let mut args = Vec::new();
     let bytes = line.as_bytes();
@@ -293,7 +575,14 @@ fn words(line: &str) -> Vec<Vec<u8>> {
             break;
         }
         let mut arg = Vec::new();
-        if bytes[i] == b'"' {
+        if bytes[i] == b'\'' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'\'' {
+                arg.push(bytes[i]);
+                i += 1;
+            }
+            i += 1;
+        } else if bytes[i] == b'"' {
             i += 1;
             while i < bytes.len() && bytes[i] != b'"' {
                 if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'x') {
@@ -308,6 +597,9 @@ fn words(line: &str) -> Vec<Vec<u8>> {
             i += 1;
         } else {
             while i < bytes.len() && bytes[i] != b' ' {
+                if bytes[i] == b'\\' && i + 1 < bytes.len() {
+                    i += 1;
+                }
                 arg.push(bytes[i]);
                 i += 1;
             }
