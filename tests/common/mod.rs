@@ -114,6 +114,35 @@ macro_rules! require_redis_server {
     };
 }
 
+/// The program `name` found on `PATH` (an executable file), if any: the
+/// real Redis tools, `script`, `python3`...
+pub fn program_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// Evaluates to the path of the program named `$name` on PATH, or returns
+/// from the current test with `skipped: <name> not on PATH` on stderr.
+#[macro_export]
+macro_rules! require_program {
+    ($name:expr) => {
+        match $crate::common::program_path($name) {
+            Some(path) => path,
+            None => {
+                eprintln!("skipped: {} not on PATH", $name);
+                return;
+            }
+        }
+    };
+}
+
 /// Asserts that two byte strings are equal, printing both escaped on failure.
 /// An optional format string and arguments describe the case.
 #[macro_export]
