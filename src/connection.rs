@@ -111,7 +111,7 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
         // Inside MULTI most requests are queued, not run.
         let args = match cmd::queue(server, session, args) {
             Ok(reply) => {
-                reply.write_to(&mut writer)?;
+                reply.write_in(&mut writer, session.protocol)?;
                 continue;
             }
             Err(args) => args,
@@ -156,14 +156,14 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
             _ => {
                 let reply = cmd::execute(command, server, session);
                 if session.monitor {
-                    reply.write_to(&mut writer)?;
+                    reply.write_in(&mut writer, session.protocol)?;
                     return Ok(End::Monitor(writer));
                 }
                 reply
             }
         };
         lock(&client.state).db = session.db;
-        reply.write_to(&mut writer)?;
+        reply.write_in(&mut writer, session.protocol)?;
     }
 }
 

@@ -258,7 +258,17 @@ pub fn encode_command(args: &[Vec<u8>], out: &mut Vec<u8>) {
     }
 }
 
-/// A reply, in the RESP2 types a command can answer with.
+/// The protocol a connection speaks: RESP2 until HELLO 3 says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// RESP2, every client's start.
+    #[default]
+    Resp2,
+    /// RESP3, after `HELLO 3`.
+    Resp3,
+}
+
+/// A reply, in the types a command can answer with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// `+OK`: a short status line.
@@ -274,8 +284,9 @@ pub enum Reply {
     /// `*2\r\n...`: any replies, nested as deep as needed.
     Array(Vec<Reply>),
     /// `*-1`: a missing array (EXEC's answer when a watched key changed).
-    #[allow(dead_code)]
     NilArray,
+    /// Pairs: in RESP3 a map (`%2`), in RESP2 a flat array of keys and values.
+    Map(Vec<(Reply, Reply)>),
 }
 
 impl Reply {
@@ -296,7 +307,29 @@ impl Reply {
 
     /// Writes the reply in RESP2.
     pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        self.write_in(out, Protocol::Resp2)
+    }
+
+    /// Writes the reply in the protocol the client chose with HELLO. RESP3
+    /// differs from RESP2, for this server's replies, in how it writes a
+    /// null (`_`) and a map (`%`).
+    pub fn write_in(&self, out: &mut impl Write, protocol: Protocol) -> io::Result<()> {
         match self {
+            Reply::Nil | Reply::NilArray if protocol == Protocol::Resp3 => out.write_all(b"_\r\n"),
+            Reply::Map(pairs) if protocol == Protocol::Resp3 => {
+                write!(out, "%{}\r\n", pairs.len())?;
+                pairs.iter().try_for_each(|(key, value)| {
+                    key.write_in(out, protocol)?;
+                    value.write_in(out, protocol)
+                })
+            }
+            Reply::Map(pairs) => {
+                write!(out, "*{}\r\n", pairs.len() * 2)?;
+                pairs.iter().try_for_each(|(key, value)| {
+                    key.write_in(out, protocol)?;
+                    value.write_in(out, protocol)
+                })
+            }
             Reply::Simple(s) => write!(out, "+{s}\r\n"),
             Reply::Error(msg) => {
                 out.write_all(b"-")?;
@@ -312,7 +345,9 @@ impl Reply {
             Reply::Nil => out.write_all(b"$-1\r\n"),
             Reply::Array(items) => {
                 write!(out, "*{}\r\n", items.len())?;
-                items.iter().try_for_each(|item| item.write_to(out))
+                items
+                    .iter()
+                    .try_for_each(|item| item.write_in(out, protocol))
             }
             Reply::NilArray => out.write_all(b"*-1\r\n"),
         }

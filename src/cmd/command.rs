@@ -108,12 +108,11 @@ pub fn command(info: CommandInfo) -> Reply {
             } else {
                 names.iter().filter_map(|name| find_any(name)).collect()
             };
-            // A map from name to documentation, flattened into an array as
-            // RESP2 does with maps.
-            Reply::Array(
+            // A map from name to documentation.
+            Reply::Map(
                 specs
                     .into_iter()
-                    .flat_map(|spec| [Reply::bulk(spec.name), document(spec)])
+                    .map(|spec| (Reply::bulk(spec.name), document(spec)))
                     .collect(),
             )
         }
@@ -151,21 +150,19 @@ fn describe(spec: &Spec) -> Reply {
 /// A command's entry in `COMMAND DOCS`.
 fn document(spec: &Spec) -> Reply {
     let mut doc = vec![
-        Reply::bulk("summary"),
-        Reply::bulk(spec.summary),
-        Reply::bulk("since"),
-        Reply::bulk(spec.since),
-        Reply::bulk("group"),
-        Reply::bulk(spec.group),
+        (Reply::bulk("summary"), Reply::bulk(spec.summary)),
+        (Reply::bulk("since"), Reply::bulk(spec.since)),
+        (Reply::bulk("group"), Reply::bulk(spec.group)),
     ];
     if !spec.subcommands.is_empty() {
-        doc.push(Reply::bulk("subcommands"));
-        doc.push(Reply::Array(
-            spec.subcommands
-                .iter()
-                .flat_map(|sub| [Reply::bulk(sub.name), document(sub)])
-                .collect(),
+        let subcommands = spec
+            .subcommands
+            .iter()
+            .map(|sub| (Reply::bulk(sub.name), document(sub)));
+        doc.push((
+            Reply::bulk("subcommands"),
+            Reply::Map(subcommands.collect()),
         ));
     }
-    Reply::Array(doc)
+    Reply::Map(doc)
 }

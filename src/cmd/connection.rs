@@ -2,7 +2,7 @@
 
 use super::{arg, parse_int, Op, Session, Spec};
 use crate::clients::lock;
-use crate::resp::Reply;
+use crate::resp::{Protocol, Reply};
 use crate::server::Server;
 
 /// A connection command, parsed.
@@ -251,12 +251,12 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
             auth: credentials,
             name,
         } => {
-            if let Some(version) = protocol {
-                // RESP3 is not spoken here: HELLO 3 gets what an old Redis says.
-                if version != 2 {
-                    return Reply::error("NOPROTO unsupported protocol version");
-                }
-            }
+            let protocol = match protocol {
+                None => session.protocol,
+                Some(2) => Protocol::Resp2,
+                Some(3) => Protocol::Resp3,
+                Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
+            };
             if let Some((user, password)) = credentials {
                 let reply = auth(server, session, Some(&user), &password);
                 if matches!(reply, Reply::Error(_)) {
@@ -271,26 +271,21 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
                     return error;
                 }
             }
+            session.protocol = protocol;
             let role = if server.replication.is_replica() {
                 "slave"
             } else {
                 "master"
             };
-            Reply::Array(vec![
-                Reply::bulk("server"),
-                Reply::bulk("redis"),
-                Reply::bulk("version"),
-                Reply::bulk("7.0.15"),
-                Reply::bulk("proto"),
-                Reply::Integer(2),
-                Reply::bulk("id"),
-                Reply::Integer(session.id as i64),
-                Reply::bulk("mode"),
-                Reply::bulk("standalone"),
-                Reply::bulk("role"),
-                Reply::bulk(role),
-                Reply::bulk("modules"),
-                Reply::Array(vec![]),
+            let version = if protocol == Protocol::Resp3 { 3 } else { 2 };
+            Reply::Map(vec![
+                (Reply::bulk("server"), Reply::bulk("redis")),
+                (Reply::bulk("version"), Reply::bulk("7.0.15")),
+                (Reply::bulk("proto"), Reply::Integer(version)),
+                (Reply::bulk("id"), Reply::Integer(session.id as i64)),
+                (Reply::bulk("mode"), Reply::bulk("standalone")),
+                (Reply::bulk("role"), Reply::bulk(role)),
+                (Reply::bulk("modules"), Reply::Array(vec![])),
             ])
         }
         ConnOp::ClientId => Reply::Integer(session.id as i64),

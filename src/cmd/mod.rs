@@ -118,6 +118,8 @@ pub struct Session {
     pub watch: Option<transaction::Watch>,
     /// Has the client asked to become a MONITOR?
     pub monitor: bool,
+    /// RESP2, or RESP3 after HELLO 3.
+    pub protocol: crate::resp::Protocol,
 }
 
 /// A command's row in the table.

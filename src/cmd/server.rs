@@ -289,9 +289,8 @@ pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
             .iter()
             .any(|pattern| glob::matches(pattern, name.as_bytes(), true))
         {
-            reply.push(Reply::bulk(name));
-            reply.push(Reply::bulk(value));
+            reply.push((Reply::bulk(name), Reply::bulk(value)));
         }
     }
-    Reply::Array(reply)
+    Reply::Map(reply)
 }
