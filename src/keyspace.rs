@@ -9,41 +9,104 @@
 //! at this level catches every change, whoever makes it: a command, lazy
 //! expiry or the active expiry thread.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// A stored value and when it expires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A key, its value and when it expires: one entry of the hash table.
+///
+/// Every key costs one entry, so the entry is kept small. The key and the
+/// value share one allocation (`data` is the key's bytes, then the value's),
+/// and the table is a `HashSet` of entries looked up by their key part
+/// (see the `Borrow` impl below): 32 bytes in the table plus one block on
+/// the heap per key, where a `HashMap<Vec<u8>, Vec<u8>>` plus an expiry
+/// needs 72 bytes and two blocks. docs/performance.md has the numbers.
+///
+/// The deadline and the slot change in place, under the write lock, through
+/// a shared reference (a `HashSet` hands out no others): atomics make that
+/// allowed, at no cost, since nothing else touches them at the same time.
+#[derive(Debug)]
 pub struct Entry {
-    /// The value: bytes, as Redis strings are.
-    pub value: Vec<u8>,
-    /// When the key expires, in Unix milliseconds; `None` means never.
-    expires_at: Option<i64>,
+    data: Box<[u8]>,
+    key_len: u32,
     /// Where the key sits in `Keyspace::volatile`; meaningful only while
-    /// `expires_at` is set.
-    slot: usize,
+    /// the key has an expiry.
+    slot: AtomicU32,
+    /// When the key expires, in Unix milliseconds; `NO_EXPIRY` for never.
+    expires_at: AtomicI64,
 }
 
+/// The deadline of a key that never expires.
+const NO_EXPIRY: i64 = i64::MIN;
+
 impl Entry {
+    fn new(key: &[u8], value: &[u8], expires_at: Option<i64>, slot: usize) -> Entry {
+        Entry {
+            data: [key, value].concat().into_boxed_slice(),
+            key_len: key.len() as u32,
+            slot: AtomicU32::new(slot as u32),
+            expires_at: AtomicI64::new(expires_at.unwrap_or(NO_EXPIRY)),
+        }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &[u8] {
+        &self.data[..self.key_len as usize]
+    }
+
+    /// The value: bytes, as Redis strings are.
+    pub fn value(&self) -> &[u8] {
+        &self.data[self.key_len as usize..]
+    }
+
     /// When the key expires, in Unix milliseconds; `None` means never.
     pub fn expires_at(&self) -> Option<i64> {
-        self.expires_at
+        let deadline = self.expires_at.load(Relaxed);
+        (deadline != NO_EXPIRY).then_some(deadline)
     }
 
     /// Has the deadline passed? A key is gone at its deadline, not after.
     pub fn is_expired(&self, now: i64) -> bool {
-        self.expires_at.is_some_and(|deadline| deadline <= now)
+        self.expires_at().is_some_and(|deadline| deadline <= now)
+    }
+
+    fn slot(&self) -> usize {
+        self.slot.load(Relaxed) as usize
+    }
+}
+
+// An entry is found by its key: it hashes and compares as its key alone,
+// so `HashSet<Entry>::get(&[u8])` works.
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Entry {}
+
+impl Borrow<[u8]> for Entry {
+    fn borrow(&self) -> &[u8] {
+        self.key()
     }
 }
 
 /// The keys, their values and their expiries.
 #[derive(Default)]
 pub struct Keyspace {
-    entries: HashMap<Vec<u8>, Entry>,
+    entries: HashSet<Entry>,
     /// The keys that have an expiry, in no order, so that the active expiry
-    /// cycle can pick random ones in O(1) without scanning the whole map.
-    volatile: Vec<Vec<u8>>,
+    /// cycle can walk them without scanning the whole map.
+    volatile: Vec<Box<[u8]>>,
     /// Expired keys that readers found but could not delete: a read lock
     /// does not allow it. The reader's caller deletes them afterwards.
     stale: Mutex<Vec<Vec<u8>>>,
@@ -72,9 +135,9 @@ impl Keyspace {
     }
 
     /// The live entry at `key`, for a writer: an expired key is deleted first.
-    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+    pub fn get_live(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
         self.remove_if_expired(key, now);
-        self.entries.get_mut(key)
+        self.entries.get(key)
     }
 
     /// Stores `value` at `key` with the given expiry, replacing any old
@@ -92,13 +155,13 @@ impl Keyspace {
         let old_slot = self
             .entries
             .get(key.as_slice())
-            .map(|e| (e.expires_at, e.slot));
+            .map(|e| (e.expires_at(), e.slot()));
         let slot = match (old_slot, expires_at) {
             // Already tracked, and still volatile: keep its place.
             (Some((Some(_), slot)), Some(_)) => slot,
             // Newly volatile: track it.
             (_, Some(_)) => {
-                self.volatile.push(key.clone());
+                self.volatile.push(key.clone().into_boxed_slice());
                 self.volatile.len() - 1
             }
             // Was volatile, is no longer: stop tracking it.
@@ -108,21 +171,27 @@ impl Keyspace {
             }
             (_, None) => 0,
         };
-        self.entries.insert(
-            key,
-            Entry {
-                value,
-                expires_at,
-                slot,
-            },
-        );
+        self.entries
+            .replace(Entry::new(&key, &value, expires_at, slot));
     }
 
     /// Sets or clears the expiry of an existing key; says whether the key exists.
     pub fn set_expiry(&mut self, key: &[u8], expires_at: Option<i64>) -> bool {
-        let Some(entry) = self.entries.get_mut(key) else {
+        let Some(entry) = self.entries.get(key) else {
             return false;
         };
+        let (was, slot) = (entry.expires_at(), entry.slot());
+        entry
+            .expires_at
+            .store(expires_at.unwrap_or(NO_EXPIRY), Relaxed);
+        match (was, expires_at) {
+            (None, Some(_)) => {
+                entry.slot.store(self.volatile.len() as u32, Relaxed);
+                self.volatile.push(key.into());
+            }
+            (Some(_), None) => self.untrack(slot),
+            _ => {}
+        }
         touch(&self.watchers, key);
         self.dirty += 1;
         if self.recording {
@@ -135,55 +204,35 @@ impl Keyspace {
                 None => vec![b"PERSIST".to_vec(), key.to_vec()],
             });
         }
-        match (entry.expires_at, expires_at) {
-            (None, Some(_)) => {
-                entry.slot = self.volatile.len();
-                self.volatile.push(key.to_vec());
-            }
-            (Some(_), None) => {
-                let slot = entry.slot;
-                self.untrack(slot);
-            }
-            _ => {}
-        }
-        if let Some(entry) = self.entries.get_mut(key) {
-            entry.expires_at = expires_at;
-        }
         true
     }
 
     /// Deletes `key`; says whether it existed (expired or not).
     pub fn remove(&mut self, key: &[u8]) -> bool {
-        self.delete(key, true)
+        self.delete(key, true).is_some()
     }
 
     /// Deletes `key` and hands back its value and expiry (expired or not),
-    /// so that RENAME and MOVE can store them elsewhere without a copy.
+    /// so that RENAME and MOVE can store them elsewhere.
     pub fn take(&mut self, key: &[u8]) -> Option<(Vec<u8>, Option<i64>)> {
-        let entry = self.entries.get_mut(key)?;
-        let taken = (std::mem::take(&mut entry.value), entry.expires_at);
-        self.remove(key);
-        Some(taken)
+        let entry = self.delete(key, true)?;
+        Some((entry.value().to_vec(), entry.expires_at()))
     }
 
-    /// Deletes `key`, telling its watchers or not.
-    fn delete(&mut self, key: &[u8], tell_watchers: bool) -> bool {
-        match self.entries.remove(key) {
-            Some(entry) => {
-                if tell_watchers {
-                    touch(&self.watchers, key);
-                }
-                self.dirty += 1;
-                if self.recording {
-                    self.changes.push(vec![b"DEL".to_vec(), key.to_vec()]);
-                }
-                if entry.expires_at.is_some() {
-                    self.untrack(entry.slot);
-                }
-                true
-            }
-            None => false,
+    /// Deletes `key`, telling its watchers or not; hands back the entry.
+    fn delete(&mut self, key: &[u8], tell_watchers: bool) -> Option<Entry> {
+        let entry = self.entries.take(key)?;
+        if tell_watchers {
+            touch(&self.watchers, key);
         }
+        self.dirty += 1;
+        if self.recording {
+            self.changes.push(vec![b"DEL".to_vec(), key.to_vec()]);
+        }
+        if entry.expires_at().is_some() {
+            self.untrack(entry.slot());
+        }
+        Some(entry)
     }
 
     /// Deletes `key` if its deadline has passed; says whether it did.
@@ -193,7 +242,7 @@ impl Keyspace {
     /// already expired when watched did not change by going away.
     pub fn remove_if_expired(&mut self, key: &[u8], now: i64) -> bool {
         let expired = self.entries.get(key).is_some_and(|e| e.is_expired(now));
-        expired && self.delete(key, false)
+        expired && self.delete(key, false).is_some()
     }
 
     /// Deletes the expired keys that readers met (see [`Keyspace::get`]);
@@ -226,7 +275,7 @@ impl Keyspace {
 
     /// The key at position `index` among those with an expiry.
     pub fn volatile_key(&self, index: usize) -> Option<&[u8]> {
-        self.volatile.get(index).map(Vec::as_slice)
+        self.volatile.get(index).map(|key| &**key)
     }
 
     /// Deletes every key.
@@ -237,7 +286,7 @@ impl Keyspace {
         self.dirty += self.entries.len() as u64;
         // A flush changes every watched key that existed.
         for (key, flags) in &self.watchers {
-            if self.entries.contains_key(key) {
+            if self.entries.contains(key.as_slice()) {
                 flags
                     .iter()
                     .for_each(|flag| flag.store(true, Ordering::SeqCst));
@@ -255,7 +304,8 @@ impl Keyspace {
         std::mem::swap(&mut self.dirty, &mut other.dirty);
         for keyspace in [&*self, &*other] {
             for (key, flags) in &keyspace.watchers {
-                let existed = self.entries.contains_key(key) || other.entries.contains_key(key);
+                let existed =
+                    self.entries.contains(key.as_slice()) || other.entries.contains(key.as_slice());
                 if existed {
                     flags
                         .iter()
@@ -267,9 +317,7 @@ impl Keyspace {
 
     /// Every key with its entry, expired ones included, in no order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.entries
-            .iter()
-            .map(|(key, entry)| (key.as_slice(), entry))
+        self.entries.iter().map(|entry| (entry.key(), entry))
     }
 
     /// Changes made since the last save.
@@ -316,8 +364,8 @@ impl Keyspace {
     fn untrack(&mut self, slot: usize) {
         self.volatile.swap_remove(slot);
         if let Some(moved) = self.volatile.get(slot) {
-            if let Some(entry) = self.entries.get_mut(moved.as_slice()) {
-                entry.slot = slot;
+            if let Some(entry) = self.entries.get(&**moved) {
+                entry.slot.store(slot as u32, Relaxed);
             }
         }
     }
@@ -341,12 +389,12 @@ mod tests {
     fn check_index(ks: &Keyspace) {
         let volatile = ks
             .entries
-            .values()
-            .filter(|e| e.expires_at.is_some())
+            .iter()
+            .filter(|e| e.expires_at().is_some())
             .count();
         assert_eq!(ks.volatile.len(), volatile);
         for (slot, key) in ks.volatile.iter().enumerate() {
-            assert_eq!(ks.entries[key].slot, slot);
+            assert_eq!(ks.entries.get(&**key).map(Entry::slot), Some(slot));
         }
     }
 
@@ -369,10 +417,7 @@ mod tests {
         assert!(ks.get(b"k", 20).is_none());
         ks.set(b"k".to_vec(), b"new".to_vec(), None);
         assert!(ks.purge_stale(20).is_empty());
-        assert_eq!(
-            ks.get(b"k", 20).map(|e| e.value.as_slice()),
-            Some(&b"new"[..])
-        );
+        assert_eq!(ks.get(b"k", 20).map(|e| e.value()), Some(&b"new"[..]));
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn snapshot(
         if keyspace.len() > 0 {
             rdb.select_db(index, keyspace.len(), keyspace.volatile_len())?;
             for (key, entry) in keyspace.iter() {
-                rdb.entry(key, &entry.value, entry.expires_at())?;
+                rdb.entry(key, entry.value(), entry.expires_at())?;
             }
         }
     }

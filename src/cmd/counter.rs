@@ -101,7 +101,7 @@ pub fn incr_by(keyspace: &mut Keyspace, key: Vec<u8>, delta: i64, now: i64) -> R
     keyspace.remove_if_expired(&key, now);
     let (current, expires_at) = match keyspace.get(&key, now) {
         None => (0, None),
-        Some(entry) => match parse_int(&entry.value) {
+        Some(entry) => match parse_int(entry.value()) {
             Ok(n) => (n, entry.expires_at()),
             Err(error) => return error,
         },
@@ -122,7 +122,7 @@ pub fn incr_by_float(keyspace: &mut Keyspace, key: Vec<u8>, increment: &[u8], no
     keyspace.remove_if_expired(&key, now);
     let (current, expires_at) = match keyspace.get(&key, now) {
         None => (LongDouble::ZERO, None),
-        Some(entry) => match LongDouble::parse(&entry.value) {
+        Some(entry) => match LongDouble::parse(entry.value()) {
             Some(value) => (value, entry.expires_at()),
             None => return not_a_float(),
         },

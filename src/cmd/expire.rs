@@ -269,7 +269,7 @@ pub fn expire(keyspace: &mut Keyspace, args: ExpireArgs, now: i64) -> Reply {
     let Some(deadline) = millis.and_then(|ms| ms.checked_add(base)) else {
         return invalid_expire_time(args.command);
     };
-    let Some(entry) = keyspace.get_mut(&args.key, now) else {
+    let Some(entry) = keyspace.get_live(&args.key, now) else {
         return Reply::Integer(0);
     };
     let current = entry.expires_at();
@@ -311,7 +311,7 @@ pub fn ttl(keyspace: &Keyspace, key: &[u8], form: TtlForm, now: i64) -> Reply {
 /// Runs PERSIST: 1 if it removed an expiry, 0 otherwise.
 pub fn persist(keyspace: &mut Keyspace, key: &[u8], now: i64) -> Reply {
     let had_expiry = keyspace
-        .get_mut(key, now)
+        .get_live(key, now)
         .is_some_and(|entry| entry.expires_at().is_some());
     if had_expiry {
         keyspace.set_expiry(key, None);

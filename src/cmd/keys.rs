@@ -307,7 +307,7 @@ pub fn rename(keyspace: &mut Keyspace, from: Vec<u8>, to: Vec<u8>, nx: bool, now
         (false, _) => Reply::ok(),
         (true, renamed) => Reply::Integer(i64::from(renamed)),
     };
-    if keyspace.get_mut(&from, now).is_none() {
+    if keyspace.get_live(&from, now).is_none() {
         return Reply::error("ERR no such key");
     }
     if from == to {
@@ -335,7 +335,7 @@ pub fn move_key(dbs: &mut Databases, db: usize, key: &[u8], target: i32, now: i6
     let Some((source, destination)) = dbs.pair_mut(db, target) else {
         return Reply::error("ERR source and destination objects are the same");
     };
-    if source.get_mut(key, now).is_none() {
+    if source.get_live(key, now).is_none() {
         return Reply::Integer(0);
     }
     destination.remove_if_expired(key, now);
@@ -365,11 +365,11 @@ pub fn copy(dbs: &mut Databases, db: usize, args: CopyArgs, now: i64) -> Reply {
     if target == db && args.source == args.destination {
         return Reply::error("ERR source and destination objects are the same");
     }
-    let Some(entry) = dbs[db].get_mut(&args.source, now) else {
+    let Some(entry) = dbs[db].get_live(&args.source, now) else {
         return Reply::Integer(0);
     };
     // A copy is a copy: here, unlike RENAME and MOVE, the bytes are cloned.
-    let (value, expires_at) = (entry.value.clone(), entry.expires_at());
+    let (value, expires_at) = (entry.value().to_vec(), entry.expires_at());
     let destination = &mut dbs[target];
     destination.remove_if_expired(&args.destination, now);
     if !args.replace && destination.get(&args.destination, now).is_some() {

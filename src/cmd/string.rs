@@ -255,7 +255,7 @@ pub fn invalid_expire_time(command: &str) -> Reply {
 pub fn get(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
     keyspace
         .get(key, now)
-        .map_or(Reply::Nil, |entry| Reply::bulk(entry.value.as_slice()))
+        .map_or(Reply::Nil, |entry| Reply::bulk(entry.value()))
 }
 
 /// Runs GETDEL: the value, and the key is gone.
@@ -277,7 +277,7 @@ fn getex(keyspace: &mut Keyspace, key: &[u8], option: GetExOption, now: i64) -> 
     let Some(entry) = keyspace.get(key, now) else {
         return Reply::Nil;
     };
-    let reply = Reply::bulk(entry.value.as_slice());
+    let reply = Reply::bulk(entry.value());
     let volatile = entry.expires_at().is_some();
     match option {
         GetExOption::Keep => {}

@@ -112,10 +112,10 @@ pub fn append(keyspace: &mut Keyspace, key: Vec<u8>, value: &[u8], now: i64) -> 
     let (mut current, expires_at) = match keyspace.get(&key, now) {
         None => (Vec::new(), None),
         Some(entry) => {
-            if let Err(error) = check_length(entry.value.len() as u64, value.len() as u64) {
+            if let Err(error) = check_length(entry.value().len() as u64, value.len() as u64) {
                 return error;
             }
-            (entry.value.clone(), entry.expires_at())
+            (entry.value().to_vec(), entry.expires_at())
         }
     };
     current.extend_from_slice(value);
@@ -129,7 +129,7 @@ pub fn strlen(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
     Reply::Integer(
         keyspace
             .get(key, now)
-            .map_or(0, |entry| entry.value.len() as i64),
+            .map_or(0, |entry| entry.value().len() as i64),
     )
 }
 
@@ -139,7 +139,7 @@ pub fn getrange(keyspace: &Keyspace, key: &[u8], start: i64, end: i64, now: i64)
     let Some(entry) = keyspace.get(key, now) else {
         return Reply::bulk("");
     };
-    let value = &entry.value;
+    let value = entry.value();
     match byte_range(value.len(), start, end) {
         Some((from, to)) => Reply::bulk(&value[from..=to]),
         None => Reply::bulk(""),
@@ -183,7 +183,7 @@ pub fn setrange(
     keyspace.remove_if_expired(&key, now);
     let (mut current, expires_at) = match keyspace.get(&key, now) {
         None => (Vec::new(), None),
-        Some(entry) => (entry.value.clone(), entry.expires_at()),
+        Some(entry) => (entry.value().to_vec(), entry.expires_at()),
     };
     if value.is_empty() {
         return Reply::Integer(current.len() as i64);

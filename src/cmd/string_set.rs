@@ -239,7 +239,7 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     let old_expiry = old.and_then(|entry| entry.expires_at());
     // With GET the reply is the old value, whether or not the SET happens.
     let reply = match (args.get, old) {
-        (true, Some(entry)) => Reply::bulk(entry.value.as_slice()),
+        (true, Some(entry)) => Reply::bulk(entry.value()),
         (true, None) => Reply::Nil,
         (false, _) => Reply::ok(),
     };
