@@ -254,7 +254,7 @@ fn apply_server(
     let now = unix_millis();
     Ok(match op {
         Op::Conn(op) => connection::run(op, server, session),
-        Op::Server(op) => server::run(op, server, session),
+        Op::Server(op) => server::run(op, server, session, !may_block),
         // The connection handles QUIT itself: closing is its business.
         Op::Quit => Reply::ok(),
         Op::Role => server.replication.role_reply(),

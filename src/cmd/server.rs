@@ -203,7 +203,8 @@ pub const CONFIG: Spec = Spec {
 };
 
 /// Runs a server command.
-pub fn run(op: ServerOp, server: &Server, session: &mut Session) -> Reply {
+/// `in_exec` says the command runs inside EXEC.
+pub fn run(op: ServerOp, server: &Server, session: &mut Session, in_exec: bool) -> Reply {
     match op {
         ServerOp::Describe(info) => command::command(info),
         ServerOp::Info(sections) => Reply::Bulk(super::info::info(server, &sections).into_bytes()),
@@ -224,7 +225,7 @@ pub fn run(op: ServerOp, server: &Server, session: &mut Session) -> Reply {
             ])
         }
         ServerOp::Save => save(server),
-        ServerOp::BgSave => bgsave(server),
+        ServerOp::BgSave => bgsave(server, in_exec),
         ServerOp::LastSave => Reply::Integer(server.persistence.last_save()),
         ServerOp::Shutdown(save) => Reply::error(persist::shutdown(server, save)),
         ServerOp::Monitor => {
@@ -244,9 +245,12 @@ pub fn save(server: &Server) -> Reply {
     }
 }
 
-/// Runs BGSAVE.
-pub fn bgsave(server: &Server) -> Reply {
+/// Runs BGSAVE. Inside EXEC, the save can only see the data once the
+/// transaction is over (it waits for the lock EXEC holds), so Redis's
+/// word for that is used: scheduled.
+pub fn bgsave(server: &Server, in_exec: bool) -> Reply {
     match persist::bgsave(server) {
+        Ok(()) if in_exec => Reply::Simple("Background saving scheduled"),
         Ok(()) => Reply::Simple("Background saving started"),
         Err(e) => Reply::error(format!("ERR {e}")),
     }
@@ -283,14 +287,42 @@ pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
         ("save", config.save_points()),
         ("timeout", config.timeout.to_string()),
     ];
-    let mut reply = Vec::new();
-    for (name, value) in parameters {
-        if patterns
-            .iter()
-            .any(|pattern| glob::matches(pattern, name.as_bytes(), true))
-        {
-            reply.push((Reply::bulk(name), Reply::bulk(value)));
+    // A plain name comes back as the client spelled it; a pattern brings
+    // the parameters' own names. Each parameter appears once.
+    let mut found: Vec<(Vec<u8>, &str)> = Vec::new();
+    for pattern in patterns {
+        let plain = !pattern.iter().any(|b| b"[*?".contains(b));
+        for (name, _) in &parameters {
+            let matched = if plain {
+                pattern.eq_ignore_ascii_case(name.as_bytes())
+            } else {
+                glob::matches(pattern, name.as_bytes(), true)
+            };
+            if matched && !found.iter().any(|(_, seen)| seen == name) {
+                let shown = if plain {
+                    pattern.clone()
+                } else {
+                    name.as_bytes().to_vec()
+                };
+                found.push((shown, name));
+            }
         }
     }
-    Reply::Map(reply)
+    let value = |name: &str| {
+        parameters
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    Reply::Map(
+        found
+            .into_iter()
+            .map(|(shown, name)| {
+                (
+                    Reply::Bulk(shown),
+                    Reply::bulk(value(name).unwrap_or_default()),
+                )
+            })
+            .collect(),
+    )
 }

@@ -285,7 +285,7 @@ fn apply_server(
         Op::Watch(keys) => transaction::watch(server, session, keys, now),
         Op::Unwatch => transaction::unwatch(server, session),
         Op::Save => server::save(server),
-        Op::BgSave => server::bgsave(server),
+        Op::BgSave => server::bgsave(server, !may_block),
         Op::LastSave => Reply::Integer(server.persistence.last_save()),
         Op::Shutdown(save) => Reply::error(crate::persist::shutdown(server, save)),
         Op::ConfigGet(patterns) => server::config_get(server, &patterns),

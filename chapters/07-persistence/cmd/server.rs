@@ -275,9 +275,12 @@ pub fn save(server: &Server) -> Reply {
     }
 }
 
-/// Runs BGSAVE.
-pub fn bgsave(server: &Server) -> Reply {
+/// Runs BGSAVE. Inside EXEC, the save can only see the data once the
+/// transaction is over (it waits for the lock EXEC holds), so Redis's
+/// word for that is used: scheduled.
+pub fn bgsave(server: &Server, in_exec: bool) -> Reply {
     match persist::bgsave(server) {
+        Ok(()) if in_exec => Reply::Simple("Background saving scheduled"),
         Ok(()) => Reply::Simple("Background saving started"),
         Err(e) => Reply::error(format!("ERR {e}")),
     }
@@ -295,15 +298,37 @@ pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
         ("port", config.port.to_string()),
         ("save", config.save_points()),
     ];
-    let mut reply = Vec::new();
-    for (name, value) in parameters {
-        if patterns
-            .iter()
-            .any(|pattern| glob_match(&pattern.to_ascii_lowercase(), name.as_bytes()))
-        {
-            reply.push(Reply::bulk(name));
-            reply.push(Reply::bulk(value));
+    // A plain name comes back as the client spelled it; a pattern brings
+    // the parameters' own names. Each parameter appears once.
+    let mut found: Vec<(Vec<u8>, &str)> = Vec::new();
+    for pattern in patterns {
+        let plain = !pattern.iter().any(|b| b"[*?".contains(b));
+        for (name, _) in &parameters {
+            let matched = if plain {
+                pattern.eq_ignore_ascii_case(name.as_bytes())
+            } else {
+                glob_match(&pattern.to_ascii_lowercase(), name.as_bytes())
+            };
+            if matched && !found.iter().any(|(_, seen)| seen == name) {
+                let shown = if plain {
+                    pattern.clone()
+                } else {
+                    name.as_bytes().to_vec()
+                };
+                found.push((shown, name));
+            }
         }
+    }
+    let value = |name: &str| {
+        parameters
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut reply = Vec::new();
+    for (shown, name) in found {
+        reply.push(Reply::Bulk(shown));
+        reply.push(Reply::bulk(value(name).unwrap_or_default()));
     }
     Reply::Array(reply)
 }
