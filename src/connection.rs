@@ -124,9 +124,12 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
             }
         };
         {
+            // What CLIENT LIST shows. The lock is this client's own: no
+            // other thread takes it but to list the clients.
             let mut state = lock(&client.state);
             state.last_command = command.spec.name;
             state.last_active = Instant::now();
+            state.db = session.db;
         }
         if !session.authenticated && !command.spec.flags.contains(&"no_auth") {
             Reply::error("NOAUTH Authentication required.").write_to(&mut writer)?;
@@ -162,7 +165,6 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
                 reply
             }
         };
-        lock(&client.state).db = session.db;
         reply.write_in(&mut writer, session.protocol)?;
     }
 }

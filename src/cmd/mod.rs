@@ -220,7 +220,11 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         // A command that made several changes (MSET, a write that first
         // deleted an expired key) reaches replicas as one transaction.
         let changes = wrap_transaction(dbs.take_changes());
-        session.last_write_offset = server.replication.propagate(&changes);
+        // Nothing recorded (no replica ever attached, or a write that
+        // changed nothing): no need to visit the replication state at all.
+        if !changes.is_empty() {
+            session.last_write_offset = server.replication.propagate(&changes);
+        }
         return reply;
     }
     let op = match apply_server(command.op, server, session, true) {
