@@ -152,7 +152,7 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
                     writer.flush()?;
                     lock(&client.state).flags = "S";
                     let port = session.listening_port;
-                    master::serve_replica(server, stream, reader, request, port)?;
+                    master::serve_replica(server, stream, reader, request, port, session.psync2)?;
                     return Ok(End::Closed);
                 }
             }

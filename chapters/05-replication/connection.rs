@@ -67,7 +67,14 @@ pub fn serve(stream: TcpStream, server: Server) -> Result<(), Error> {
                 } else {
                     writer.flush()?;
                     let port = session.listening_port;
-                    return master::serve_replica(&server, stream, reader, request, port);
+                    return master::serve_replica(
+                        &server,
+                        stream,
+                        reader,
+                        request,
+                        port,
+                        session.psync2,
+                    );
                 }
             }
             Ok(command) => cmd::execute(command, &server, &mut session),

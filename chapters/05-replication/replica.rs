@@ -155,6 +155,7 @@ fn apply_stream(
     writer: &Mutex<TcpStream>,
     generation: u64,
 ) -> Result<(), Error> {
+    let mut selected = 0;
     loop {
         let start = reader.count;
         let Some(args) = resp::read_request(reader).map_err(|e| match e {
@@ -168,6 +169,14 @@ fn apply_stream(
             return Ok(());
         }
         let size = (reader.count - start) as i64;
+        // This server has one database; a master with more sends SELECT
+        // before the changes of each. Those of the others are not ours.
+        if args
+            .first()
+            .is_some_and(|name| name.eq_ignore_ascii_case(b"select"))
+        {
+            selected = args.get(1).and_then(|n| resp::parse_int(n)).unwrap_or(0);
+        }
         if let Some(Command { op, spec }) = (!args.is_empty())
             .then(|| Command::parse(args).ok())
             .flatten()
@@ -182,6 +191,7 @@ fn apply_stream(
                         .unwrap_or_else(PoisonError::into_inner)
                         .write_all(&ack)?;
                 }
+                _ if spec.is_write() && selected != 0 => {}
                 _ if spec.is_write() => cmd::apply_from_master(op, server),
                 // PING, SELECT and the like: nothing to do but count them.
                 _ => {}

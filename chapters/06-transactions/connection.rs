@@ -83,7 +83,14 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
                 } else {
                     writer.flush()?;
                     let port = session.listening_port;
-                    return master::serve_replica(server, stream, reader, request, port);
+                    return master::serve_replica(
+                        server,
+                        stream,
+                        reader,
+                        request,
+                        port,
+                        session.psync2,
+                    );
                 }
             }
             Ok(command) => cmd::execute(command, server, session),

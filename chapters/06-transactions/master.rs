@@ -34,6 +34,7 @@ pub fn serve_replica(
     reader: BufReader<TcpStream>,
     request: SyncRequest,
     listening_port: u16,
+    psync2: bool,
 ) -> Result<(), Error> {
     let ip = stream.peer_addr()?.ip();
     let mut out = BufWriter::new(stream.try_clone()?);
@@ -48,7 +49,12 @@ pub fn serve_replica(
     let subscription = match partial {
         Some((subscription, missed)) => {
             let replid = replication.lock().replid.clone();
-            write!(out, "+CONTINUE {replid}\r\n")?;
+            // Only a PSYNC2 replica expects the id (it may have changed).
+            if psync2 {
+                write!(out, "+CONTINUE {replid}\r\n")?;
+            } else {
+                out.write_all(b"+CONTINUE\r\n")?;
+            }
             out.write_all(&missed)?;
             log::notice(format!(
                 "Partial resynchronization request from {ip}:{listening_port} accepted"

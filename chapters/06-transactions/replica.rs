@@ -156,6 +156,7 @@ fn apply_stream(
     generation: u64,
 ) -> Result<(), Error> {
     let mut transaction: Option<Vec<Op>> = None;
+    let mut selected = 0;
     loop {
         let start = reader.count;
         let Some(args) = resp::read_request(reader).map_err(|e| match e {
@@ -169,6 +170,14 @@ fn apply_stream(
             return Ok(());
         }
         let size = (reader.count - start) as i64;
+        // This server has one database; a master with more sends SELECT
+        // before the changes of each. Those of the others are not ours.
+        if args
+            .first()
+            .is_some_and(|name| name.eq_ignore_ascii_case(b"select"))
+        {
+            selected = args.get(1).and_then(|n| resp::parse_int(n)).unwrap_or(0);
+        }
         if let Some(Command { op, spec }) = (!args.is_empty())
             .then(|| Command::parse(args).ok())
             .flatten()
@@ -186,6 +195,7 @@ fn apply_stream(
                 // A transaction is applied whole, under one lock, as on the master.
                 Op::Multi => transaction = Some(Vec::new()),
                 Op::Exec => cmd::apply_from_master(transaction.take().unwrap_or_default(), server),
+                _ if spec.is_write() && selected != 0 => {}
                 _ if spec.is_write() => match &mut transaction {
                     Some(queued) => queued.push(op),
                     None => cmd::apply_from_master(vec![op], server),

@@ -86,6 +86,9 @@ pub struct Session {
     pub last_write_offset: i64,
     /// The port a replica said it listens on (REPLCONF listening-port).
     pub listening_port: u16,
+    /// Did the replica say `REPLCONF capa psync2`? Then +CONTINUE names
+    /// the replication id.
+    pub psync2: bool,
 }
 
 /// A command's row in the table.

@@ -12,8 +12,9 @@ use crate::server::Server;
 /// What REPLCONF says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplConf {
-    /// `listening-port`, `capa`, `ip-address`: facts about the replica.
-    Options(Option<u16>),
+    /// `listening-port`, `capa`, `ip-address`: facts about the replica:
+    /// its port, and whether it understands PSYNC2 (`capa psync2`).
+    Options(Option<u16>, bool),
     /// `ACK <offset>`: how far the replica got (no reply).
     Ack(i64),
     /// `GETACK *`: the master asks for an ACK now (no reply but the ACK).
@@ -64,13 +65,13 @@ pub const WAIT: Spec = Spec {
     since: "3.0.0",
     group: "generic",
     parse: |args| {
-        // Redis checks the timeout first.
+        // Redis reads numreplicas first, then the timeout.
+        let needed = parse_int(&args[1])?;
         let timeout = match crate::resp::parse_int(&args[2]) {
             None => return Err(Reply::error("ERR timeout is not an integer or out of range")),
             Some(t) if t < 0 => return Err(Reply::error("ERR timeout is negative")),
             Some(t) => t,
         };
-        let needed = parse_int(&args[1])?;
         Ok(Op::Wait { needed, timeout })
     },
     subcommands: &[],
@@ -137,6 +138,7 @@ fn parse_replconf(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
         return Err(Reply::error("ERR syntax error"));
     }
     let mut listening_port = None;
+    let mut psync2 = false;
     for pair in args[1..].chunks(2) {
         let (option, value) = (&pair[0], &pair[1]);
         match option.to_ascii_lowercase().as_slice() {
@@ -146,7 +148,8 @@ fn parse_replconf(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
             }
             b"ack" => return Ok(Op::ReplConf(ReplConf::Ack(parse_int(value)?))),
             b"getack" => return Ok(Op::ReplConf(ReplConf::GetAck)),
-            b"capa" | b"ip-address" | b"rdb-only" => {}
+            b"capa" => psync2 |= value.eq_ignore_ascii_case(b"psync2"),
+            b"ip-address" | b"rdb-only" => {}
             _ => {
                 let mut msg = b"ERR Unrecognized REPLCONF option: ".to_vec();
                 msg.extend_from_slice(option);
@@ -154,7 +157,7 @@ fn parse_replconf(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
             }
         }
     }
-    Ok(Op::ReplConf(ReplConf::Options(listening_port)))
+    Ok(Op::ReplConf(ReplConf::Options(listening_port, psync2)))
 }
 
 /// Runs REPLICAOF.
@@ -189,8 +192,9 @@ pub fn wait(server: &Server, session: &Session, needed: i64, timeout: i64) -> Re
 
 /// Runs REPLCONF's options: remember the replica's port, answer OK.
 pub fn replconf(session: &mut Session, conf: ReplConf) -> Reply {
-    if let ReplConf::Options(Some(port)) = conf {
-        session.listening_port = port;
+    if let ReplConf::Options(port, psync2) = conf {
+        session.listening_port = port.unwrap_or(session.listening_port);
+        session.psync2 |= psync2;
     }
     Reply::ok()
 }

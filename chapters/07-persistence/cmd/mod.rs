@@ -110,6 +110,9 @@ pub struct Session {
     pub last_write_offset: i64,
     /// The port a replica said it listens on (REPLCONF listening-port).
     pub listening_port: u16,
+    /// Did the replica say `REPLCONF capa psync2`? Then +CONTINUE names
+    /// the replication id.
+    pub psync2: bool,
     /// Inside MULTI: the requests queued for EXEC.
     pub multi: Option<Vec<Vec<Vec<u8>>>>,
     /// Did a request fail while queueing? Then EXEC refuses to run.
