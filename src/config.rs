@@ -274,10 +274,10 @@ impl Config {
         Ok(())
     }
 
-    /// The save points as CONFIG GET shows them: `3600 1 300 100 60 10000`.
-    pub fn save_points(&self) -> String {
-        let words: Vec<String> = self.save.iter().map(|(s, c)| format!("{s} {c}")).collect();
-        words.join(" ")
+    /// Applies one `name value` directive, as CONFIG SET does: a `save`
+    /// replaces the save points rather than adding to them.
+    pub fn apply_one(&mut self, name: &str, value: &str) -> Result<(), String> {
+        self.apply(name, &[value.to_string()], &mut false)
     }
 }
 

@@ -33,12 +33,13 @@ enum End {
 pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) -> Result<(), Error> {
     let mut session = Session {
         id: registration.client.id,
-        authenticated: server.config.requirepass.is_empty(),
+        authenticated: server.settings.requirepass().is_empty(),
         client: Some(registration.client.clone()),
         ..Session::default()
     };
-    if server.config.timeout > 0 {
-        stream.set_read_timeout(Some(Duration::from_secs(server.config.timeout)))?;
+    let timeout = server.settings.timeout();
+    if timeout > 0 {
+        stream.set_read_timeout(Some(Duration::from_secs(timeout)))?;
     }
     let result = serve_requests(stream, server, &mut session);
     // The keyspace must forget a departed client's watched keys.
@@ -60,9 +61,9 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
             writer.flush()?;
         }
         let limits = Limits {
-            max_bulk: server.config.proto_max_bulk_len,
+            max_bulk: server.settings.proto_max_bulk_len(),
             authenticated: session.authenticated,
-            max_query: server.config.client_query_buffer_limit,
+            max_query: server.settings.client_query_buffer_limit(),
         };
         let args = match resp::read_request(&mut reader, limits) {
             Ok(Some(args)) => args,

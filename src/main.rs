@@ -25,6 +25,7 @@ mod replica;
 mod replication;
 mod resp;
 mod server;
+mod settings;
 
 use std::process::ExitCode;
 

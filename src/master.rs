@@ -70,7 +70,7 @@ pub fn serve_replica(
                 dbs.start_recording();
                 let (subscription, offset) = replication.subscribe(ip, listening_port);
                 let replid = replication.lock().replid.clone();
-                let rdb = snapshot(&dbs, server.config.rdbcompression, &replid, offset)?;
+                let rdb = snapshot(&dbs, server.settings.rdbcompression(), &replid, offset)?;
                 (rdb, subscription, offset)
             };
             if request.psync.is_some() {

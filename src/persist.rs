@@ -140,7 +140,7 @@ fn write_dump(server: &Server) -> Result<(), String> {
     let started = Instant::now();
     let encoded = {
         let dbs = server.db.read();
-        snapshot(&dbs, server.config.rdbcompression, &[]).map(|bytes| (bytes, dbs.dirty()))
+        snapshot(&dbs, server.settings.rdbcompression(), &[]).map(|bytes| (bytes, dbs.dirty()))
     };
     let path = Path::new(&server.config.dbfilename);
     let result = encoded.and_then(|(bytes, dirty)| write_atomically(path, &bytes).map(|()| dirty));
@@ -235,9 +235,7 @@ pub fn load(server: &Server) -> Result<(), String> {
 
 /// Starts the thread that checks the save points ten times a second.
 pub fn spawn_save_points(server: Server) -> io::Result<()> {
-    if server.config.save.is_empty() {
-        return Ok(());
-    }
+    // The thread runs even with no save points: CONFIG SET may add some.
     thread::Builder::new()
         .name("save-points".into())
         .spawn(move || loop {
@@ -251,8 +249,8 @@ pub fn spawn_save_points(server: Server) -> io::Result<()> {
                 (since_save, may_try)
             };
             let due = server
-                .config
-                .save
+                .settings
+                .save()
                 .iter()
                 .any(|&(seconds, changes)| dirty >= changes && since_save >= seconds as i64);
             if due && may_try {
@@ -266,7 +264,7 @@ pub fn spawn_save_points(server: Server) -> io::Result<()> {
 /// SHUTDOWN: saves when asked to (or by default when save points are
 /// set), then ends the process. Returns only if the save failed.
 pub fn shutdown(server: &Server, save: Option<bool>) -> String {
-    let save = save.unwrap_or(!server.config.save.is_empty());
+    let save = save.unwrap_or(!server.settings.save().is_empty());
     if save {
         log::notice("Saving the final RDB snapshot before exiting.");
         if let Err(e) = write_dump(server) {

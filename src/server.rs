@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::log;
 use crate::persist::Persistence;
 use crate::replication::Replication;
+use crate::settings::Settings;
 
 /// Stack size for connection threads. A connection needs little stack, and
 /// the default 2 MiB (virtual, but still reserved) adds up with thousands
@@ -31,6 +32,8 @@ pub struct Server {
     pub replication: Replication,
     /// The options the server started with.
     pub config: Arc<Config>,
+    /// The options CONFIG SET may change, as they are now.
+    pub settings: Arc<Settings>,
     /// When we last saved, and whether a save is running.
     pub persistence: Arc<Persistence>,
     /// The connected clients and the server's counters.
@@ -45,6 +48,7 @@ impl Server {
         Server {
             db: Db::new(config.databases),
             replication: Replication::new(),
+            settings: Arc::new(Settings::new(&config)),
             config: Arc::new(config),
             persistence: Arc::new(Persistence::new()),
             clients: Arc::new(Clients::default()),
@@ -101,7 +105,7 @@ fn accept_loop(listener: &TcpListener, server: &Server) {
 }
 
 fn start_connection(mut stream: TcpStream, server: &Server) {
-    if server.clients.count() >= server.config.maxclients {
+    if server.clients.count() >= server.settings.maxclients() {
         server
             .clients
             .rejected

@@ -278,6 +278,26 @@ WAIT 0 -1
 WAIT 0 0
 REPLICAOF a b
 ROLE x
+# --- CONFIG SET
+CONFIG SET maxclients 100
+CONFIG GET maxclients
+CONFIG SET maxclients 0
+CONFIG SET maxclients abc
+CONFIG SET maxclients 10000
+CONFIG SET timeout 5 maxclients
+CONFIG SET save "60 1"
+CONFIG GET save
+CONFIG SET save ""
+CONFIG GET save
+CONFIG SET appendonly no
+CONFIG SET rdbcompression no
+CONFIG GET rdbcompression
+CONFIG SET rdbcompression yes
+CONFIG SET dbfilename a.rdb
+CONFIG SET dir /tmp
+CONFIG SET proto-max-bulk-len 100
+CONFIG SET timeout 0 maxclients 10000
+CONFIG GET timeout
 # --- generic key commands in depth
 flushall
 # --- arity

@@ -321,7 +321,8 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
 
 /// AUTH: only the `default` user exists; its password is `requirepass`.
 fn auth(server: &Server, session: &mut Session, user: Option<&[u8]>, password: &[u8]) -> Reply {
-    let required = server.config.requirepass.as_bytes();
+    let required = server.settings.requirepass();
+    let required = required.as_bytes();
     if required.is_empty() {
         return match user {
             None => Reply::error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),

@@ -72,7 +72,7 @@ fn section(server: &Server, name: &str) -> String {
         "clients" => {
             line("# Clients".into());
             line(format!("connected_clients:{}", server.clients.count()));
-            line(format!("maxclients:{}", server.config.maxclients));
+            line(format!("maxclients:{}", server.settings.maxclients()));
             line("blocked_clients:0".into());
         }
         "memory" => {

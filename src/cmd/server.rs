@@ -209,12 +209,7 @@ pub fn run(op: ServerOp, server: &Server, session: &mut Session, in_exec: bool) 
         ServerOp::Describe(info) => command::command(info),
         ServerOp::Info(sections) => Reply::Bulk(super::info::info(server, &sections).into_bytes()),
         ServerOp::ConfigGet(patterns) => config_get(server, &patterns),
-        ServerOp::ConfigSet(args) => {
-            let mut msg = b"ERR Unknown option or number of arguments for CONFIG SET - '".to_vec();
-            msg.extend_from_slice(args.first().map_or(&b""[..], |a| a.as_slice()));
-            msg.push(b'\'');
-            Reply::Error(msg)
-        }
+        ServerOp::ConfigSet(args) => config_set(server, &args),
         ServerOp::Time => {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -256,9 +251,25 @@ pub fn bgsave(server: &Server, in_exec: bool) -> Reply {
     }
 }
 
+/// Runs CONFIG SET parameter value [parameter value ...].
+fn config_set(server: &Server, args: &[Vec<u8>]) -> Reply {
+    if !args.len().is_multiple_of(2) {
+        return Reply::error("ERR syntax error");
+    }
+    let text = |bytes: &Vec<u8>| String::from_utf8_lossy(bytes).into_owned();
+    let pairs: Vec<(String, String)> = args
+        .chunks(2)
+        .map(|pair| (text(&pair[0]).to_ascii_lowercase(), text(&pair[1])))
+        .collect();
+    match server.settings.set(&server.config, &pairs) {
+        Ok(()) => Reply::ok(),
+        Err(msg) => Reply::error(msg),
+    }
+}
+
 /// Runs CONFIG GET: name-value pairs of the parameters matching any pattern.
 pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
-    let config = &server.config;
+    let (config, settings) = (&server.config, &server.settings);
     // Like Redis, `dir` is the absolute path of the working directory.
     let dir = std::env::current_dir().map_or(config.dir.clone(), |d| d.display().to_string());
     let yes_no = |on: bool| if on { "yes" } else { "no" }.to_string();
@@ -267,15 +278,18 @@ pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
         ("bind", config.bind.join(" ")),
         (
             "client-query-buffer-limit",
-            config.client_query_buffer_limit.to_string(),
+            settings.client_query_buffer_limit().to_string(),
         ),
         ("databases", config.databases.to_string()),
         ("dbfilename", config.dbfilename.clone()),
         ("dir", dir),
-        ("maxclients", config.maxclients.to_string()),
+        ("maxclients", settings.maxclients().to_string()),
         ("port", config.port.to_string()),
-        ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
-        ("rdbcompression", yes_no(config.rdbcompression)),
+        (
+            "proto-max-bulk-len",
+            settings.proto_max_bulk_len().to_string(),
+        ),
+        ("rdbcompression", yes_no(settings.rdbcompression())),
         (
             "replicaof",
             config
@@ -283,9 +297,9 @@ pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
                 .as_ref()
                 .map_or(String::new(), |(h, p)| format!("{h} {p}")),
         ),
-        ("requirepass", config.requirepass.clone()),
-        ("save", config.save_points()),
-        ("timeout", config.timeout.to_string()),
+        ("requirepass", settings.requirepass()),
+        ("save", settings.save_points()),
+        ("timeout", settings.timeout().to_string()),
     ];
     // A plain name comes back as the client spelled it; a pattern brings
     // the parameters' own names. Each parameter appears once.

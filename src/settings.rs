@@ -1,0 +1,141 @@
+//! The parameters CONFIG SET may change while the server runs.
+//!
+//! The rest of the configuration (`bind`, `port`, `databases`, `dir`,
+//! `dbfilename`, `replicaof` at start) is fixed once the server is up and stays in the
+//! shared, immutable `Config`. These few live here instead, each readable
+//! without a lock that writers would contend on: numbers are atomics (a
+//! connection reads the protocol limits on every request), strings sit
+//! behind a mutex that is taken only at a connection's start, by AUTH, or
+//! by a save.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use crate::clients::lock;
+use crate::config::Config;
+
+/// The changeable parameters, as they are now.
+pub struct Settings {
+    save: Mutex<Vec<(u64, u64)>>,
+    requirepass: Mutex<String>,
+    rdbcompression: AtomicBool,
+    maxclients: AtomicUsize,
+    timeout: AtomicU64,
+    proto_max_bulk_len: AtomicI64,
+    client_query_buffer_limit: AtomicUsize,
+}
+
+/// The parameters CONFIG SET accepts.
+pub const MUTABLE: &[&str] = &[
+    "save",
+    "requirepass",
+    "rdbcompression",
+    "maxclients",
+    "timeout",
+    "proto-max-bulk-len",
+    "client-query-buffer-limit",
+    "appendonly",
+];
+
+impl Settings {
+    /// The values the server started with.
+    pub fn new(config: &Config) -> Settings {
+        Settings {
+            save: Mutex::new(config.save.clone()),
+            requirepass: Mutex::new(config.requirepass.clone()),
+            rdbcompression: AtomicBool::new(config.rdbcompression),
+            maxclients: AtomicUsize::new(config.maxclients),
+            timeout: AtomicU64::new(config.timeout),
+            proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
+            client_query_buffer_limit: AtomicUsize::new(config.client_query_buffer_limit),
+        }
+    }
+
+    /// Save points: after this many seconds if at least this many changes.
+    pub fn save(&self) -> Vec<(u64, u64)> {
+        lock(&self.save).clone()
+    }
+
+    /// The password clients must AUTH with; empty: none.
+    pub fn requirepass(&self) -> String {
+        lock(&self.requirepass).clone()
+    }
+
+    /// Compress long strings in dumps?
+    pub fn rdbcompression(&self) -> bool {
+        self.rdbcompression.load(Relaxed)
+    }
+
+    /// Most clients at once.
+    pub fn maxclients(&self) -> usize {
+        self.maxclients.load(Relaxed)
+    }
+
+    /// Close a client idle this many seconds; 0: never.
+    pub fn timeout(&self) -> u64 {
+        self.timeout.load(Relaxed)
+    }
+
+    /// Largest bulk string a client may send.
+    pub fn proto_max_bulk_len(&self) -> i64 {
+        self.proto_max_bulk_len.load(Relaxed)
+    }
+
+    /// Most bytes one request may hold.
+    pub fn client_query_buffer_limit(&self) -> usize {
+        self.client_query_buffer_limit.load(Relaxed)
+    }
+
+    /// The save points as CONFIG GET shows them: `3600 1 300 100 60 10000`.
+    pub fn save_points(&self) -> String {
+        let words: Vec<String> = self
+            .save()
+            .iter()
+            .map(|(s, c)| format!("{s} {c}"))
+            .collect();
+        words.join(" ")
+    }
+
+    /// CONFIG SET: checks every pair first, then applies them all, so a
+    /// bad value changes nothing. The error is Redis's.
+    pub fn set(&self, config: &Config, pairs: &[(String, String)]) -> Result<(), String> {
+        // Validate with the same parser as the command line, on a copy.
+        let mut scratch = config.clone();
+        for (name, value) in pairs {
+            // Redis refuses these unless `enable-protected-configs` is set,
+            // which this server never sets: a client must not be able to
+            // point the dump somewhere else on the disk.
+            if ["dir", "dbfilename"].contains(&name.as_str()) {
+                return Err(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
+                ));
+            }
+            if !MUTABLE.contains(&name.as_str()) {
+                let known = Config::parse(&format!("{name} {value:?}")).is_ok();
+                return Err(if known || config_names().contains(&name.as_str()) {
+                    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config")
+                } else {
+                    format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
+                });
+            }
+            scratch.apply_one(name, value).map_err(|e| {
+                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")
+            })?;
+        }
+        *lock(&self.save) = scratch.save;
+        *lock(&self.requirepass) = scratch.requirepass;
+        self.rdbcompression.store(scratch.rdbcompression, Relaxed);
+        self.maxclients.store(scratch.maxclients, Relaxed);
+        self.timeout.store(scratch.timeout, Relaxed);
+        self.proto_max_bulk_len
+            .store(scratch.proto_max_bulk_len, Relaxed);
+        self.client_query_buffer_limit
+            .store(scratch.client_query_buffer_limit, Relaxed);
+        Ok(())
+    }
+}
+
+/// The parameters this server knows but cannot change at run time.
+fn config_names() -> &'static [&'static str] {
+    &["bind", "port", "databases", "dir", "replicaof", "slaveof"]
+}
