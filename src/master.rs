@@ -38,6 +38,10 @@ pub fn serve_replica(
     psync2: bool,
 ) -> Result<(), Error> {
     let ip = stream.peer_addr()?.ip();
+    // A client's idle `timeout` does not apply to a replica: one that is
+    // loading a large snapshot says nothing for a while, and must not be
+    // dropped for it (Redis exempts replicas too).
+    stream.set_read_timeout(None)?;
     let mut out = BufWriter::new(stream.try_clone()?);
     let replication = &server.replication;
 

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use crate::db::Databases;
 use crate::expire::unix_millis;
 use crate::server::Server;
 
@@ -19,7 +20,10 @@ const DEFAULT: &[&str] = &[
 
 /// INFO's text for the asked sections (none: the default ones). A section
 /// Redis knows but this server does not, or any unknown name, adds nothing.
-pub fn info(server: &Server, asked: &[Vec<u8>]) -> String {
+/// `dbs` are the databases, already locked by the caller: EXEC holds
+/// their write lock, and a second lock from the same thread would never
+/// be granted.
+pub fn info(server: &Server, dbs: &Databases, asked: &[Vec<u8>]) -> String {
     let wanted: Vec<String> = asked
         .iter()
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
@@ -31,13 +35,13 @@ pub fn info(server: &Server, asked: &[Vec<u8>]) -> String {
     let mut sections = Vec::new();
     for name in DEFAULT {
         if everything || wanted.iter().any(|w| w == name) {
-            sections.push(section(server, name));
+            sections.push(section(server, dbs, name));
         }
     }
     sections.join("\r\n")
 }
 
-fn section(server: &Server, name: &str) -> String {
+fn section(server: &Server, dbs: &Databases, name: &str) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
@@ -86,7 +90,7 @@ fn section(server: &Server, name: &str) -> String {
             line("maxmemory_policy:noeviction".into());
         }
         "persistence" => {
-            let dirty: u64 = server.db.read().dirty().iter().sum();
+            let dirty: u64 = dbs.dirty().iter().sum();
             line("# Persistence".into());
             line("loading:0".into());
             line(format!("rdb_changes_since_last_save:{dirty}"));
@@ -129,7 +133,6 @@ fn section(server: &Server, name: &str) -> String {
         }
         "keyspace" => {
             line("# Keyspace".into());
-            let dbs = server.db.read();
             for (index, keyspace) in dbs.iter().enumerate() {
                 if keyspace.len() > 0 {
                     let mut text = String::new();

@@ -207,7 +207,10 @@ pub const CONFIG: Spec = Spec {
 pub fn run(op: ServerOp, server: &Server, session: &mut Session, in_exec: bool) -> Reply {
     match op {
         ServerOp::Describe(info) => command::command(info),
-        ServerOp::Info(sections) => Reply::Bulk(super::info::info(server, &sections).into_bytes()),
+        ServerOp::Info(sections) => {
+            let dbs = server.db.read();
+            Reply::Bulk(super::info::info(server, &dbs, &sections).into_bytes())
+        }
         ServerOp::ConfigGet(patterns) => config_get(server, &patterns),
         ServerOp::ConfigSet(args) => config_set(server, &args),
         ServerOp::Time => {

@@ -17,6 +17,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::server::ServerOp;
 use super::{apply_server, apply_write, check, rest, wrap_transaction, Command, Op, Session, Spec};
 use crate::db::Databases;
 use crate::resp::Reply;
@@ -191,6 +192,11 @@ pub fn exec(server: &Server, session: &mut Session, now: i64) -> Reply {
                 Reply::error("READONLY You can't write against a read only replica.")
             }
             // WAIT must not block while we hold the lock: it counts, that's all.
+            // INFO reads the databases: give it the ones EXEC has locked.
+            Ok(Command {
+                op: Op::Server(ServerOp::Info(sections)),
+                ..
+            }) => Reply::Bulk(super::info::info(server, &dbs, &sections).into_bytes()),
             Ok(command) => match apply_server(command.op, server, session, false) {
                 Ok(reply) => reply,
                 Err(op) => apply_write(op, &mut dbs, session.db, now),
