@@ -26,7 +26,7 @@ enum End {
     /// The client left, sent QUIT, or broke the protocol.
     Closed,
     /// The client became a MONITOR: stream it the commands.
-    Monitor(BufWriter<TcpStream>),
+    Monitor,
 }
 
 /// Serves one client until it leaves.
@@ -41,19 +41,25 @@ pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) ->
     if timeout > 0 {
         stream.set_read_timeout(Some(Duration::from_secs(timeout)))?;
     }
-    let result = serve_requests(stream, server, &mut session);
+    let result = serve_requests(&stream, server, &mut session);
     // The keyspace must forget a departed client's watched keys.
     cmd::unwatch(server, &mut session);
     match result? {
         End::Closed => Ok(()),
-        End::Monitor(writer) => monitor(server, &session, writer),
+        End::Monitor => monitor(server, &session, &stream),
     }
 }
 
 /// The request loop of [`serve`].
-fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> Result<End, Error> {
-    let mut reader = BufReader::with_capacity(BUFFER, stream.try_clone()?);
-    let mut writer = BufWriter::with_capacity(BUFFER, stream.try_clone()?);
+fn serve_requests(
+    stream: &TcpStream,
+    server: &Server,
+    session: &mut Session,
+) -> Result<End, Error> {
+    // Reader and writer both borrow the one socket: a file descriptor per
+    // client, not three, which matters with ten thousand clients.
+    let mut reader = BufReader::with_capacity(BUFFER, stream);
+    let mut writer = BufWriter::with_capacity(BUFFER, stream);
     let client = session.client.clone().expect("serve sets the client");
     loop {
         // About to wait for the client: send what we owe it first.
@@ -89,7 +95,7 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
                 error.extend_from_slice(&msg);
                 Reply::Error(error).write_to(&mut writer)?;
                 writer.flush()?;
-                close_after_reply(&stream);
+                close_after_reply(stream);
                 return Ok(End::Closed);
             }
         };
@@ -140,7 +146,7 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
             Op::Quit => {
                 Reply::ok().write_to(&mut writer)?;
                 writer.flush()?;
-                close_after_reply(&stream);
+                close_after_reply(stream);
                 return Ok(End::Closed);
             }
             // ACKs and GETACKs get no reply on a client connection.
@@ -153,7 +159,19 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
                     writer.flush()?;
                     lock(&client.state).flags = "S";
                     let port = session.listening_port;
-                    master::serve_replica(server, stream, reader, request, port, session.psync2)?;
+                    // The link's threads need a reader of their own, which
+                    // starts with whatever this one had buffered.
+                    let leftover = io::Cursor::new(reader.buffer().to_vec());
+                    let link_reader = BufReader::new(leftover.chain(stream.try_clone()?));
+                    let link = stream.try_clone()?;
+                    master::serve_replica(
+                        server,
+                        link,
+                        link_reader,
+                        request,
+                        port,
+                        session.psync2,
+                    )?;
                     return Ok(End::Closed);
                 }
             }
@@ -161,7 +179,8 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
                 let reply = cmd::execute(command, server, session);
                 if session.monitor {
                     reply.write_in(&mut writer, session.protocol)?;
-                    return Ok(End::Monitor(writer));
+                    writer.flush()?;
+                    return Ok(End::Monitor);
                 }
                 reply
             }
@@ -172,12 +191,8 @@ fn serve_requests(stream: TcpStream, server: &Server, session: &mut Session) -> 
 
 /// MONITOR: from now on the client only receives every command the server
 /// runs, until it goes away.
-fn monitor(
-    server: &Server,
-    session: &Session,
-    mut writer: BufWriter<TcpStream>,
-) -> Result<(), Error> {
-    writer.flush()?;
+fn monitor(server: &Server, session: &Session, stream: &TcpStream) -> Result<(), Error> {
+    let mut writer = BufWriter::new(stream);
     let (sender, receiver) = mpsc::channel();
     server.clients.add_monitor(session.id, sender);
     if let Some(client) = &session.client {

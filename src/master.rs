@@ -6,7 +6,7 @@
 //! `REPLCONF ACK <offset>` messages. Neither ever holds a lock while it
 //! writes to the socket: a slow replica only fills its own queue.
 
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufWriter, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::thread;
@@ -32,7 +32,7 @@ pub struct SyncRequest {
 pub fn serve_replica(
     server: &Server,
     stream: TcpStream,
-    reader: BufReader<TcpStream>,
+    reader: impl BufRead + Send + 'static,
     request: SyncRequest,
     listening_port: u16,
     psync2: bool,
@@ -132,12 +132,7 @@ fn stream_to_replica(subscription: Subscription, out: &mut impl Write) -> Result
 
 /// Reads what the replica sends: `REPLCONF ACK <offset>`, and newlines
 /// while it loads. Anything else is ignored.
-fn read_acks(
-    replication: &Replication,
-    id: u64,
-    mut reader: BufReader<TcpStream>,
-    stream: &TcpStream,
-) {
+fn read_acks(replication: &Replication, id: u64, mut reader: impl BufRead, stream: &TcpStream) {
     while let Ok(Some(args)) = resp::read_request(&mut reader, resp::Limits::default()) {
         let is_ack = args.len() == 3
             && args[0].eq_ignore_ascii_case(b"REPLCONF")
