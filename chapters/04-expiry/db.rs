@@ -62,7 +62,7 @@ impl Entry {
 pub struct Keyspace {
     entries: HashMap<Vec<u8>, Entry>,
     /// The keys that have an expiry, in no order, so that the active expiry
-    /// cycle can pick random ones in O(1) without scanning the whole map.
+    /// cycle can walk them without scanning the whole map.
     volatile: Vec<Vec<u8>>,
     /// Expired keys that readers found but could not delete: a read lock
     /// does not allow it. The reader's caller deletes them afterwards.
