@@ -254,6 +254,15 @@ impl Keyspace {
         stale
     }
 
+    /// Forgets the expired keys readers met, without deleting them: what a
+    /// replica does, since only its master deletes keys.
+    pub fn forget_stale(&mut self) {
+        self.stale
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Is any expired key waiting for [`Keyspace::purge_stale`]?
     pub fn has_stale(&self) -> bool {
         !self

@@ -33,6 +33,8 @@ const RETRY_DELAY: Duration = Duration::from_secs(5);
 /// What the server remembers about saving.
 pub struct Persistence {
     state: Mutex<SaveState>,
+    /// Held while a dump is written (SAVE, BGSAVE, SHUTDOWN).
+    writing: Mutex<()>,
 }
 
 struct SaveState {
@@ -53,6 +55,7 @@ impl Persistence {
                 in_progress: false,
                 failed_at: None,
             }),
+            writing: Mutex::new(()),
         }
     }
 
@@ -137,6 +140,12 @@ pub fn bgsave(server: &Server) -> Result<(), String> {
 
 /// Encodes under the read lock, writes with none, and records the result.
 fn write_dump(server: &Server) -> Result<(), String> {
+    // Saves take turns: two at once would share the temp file's name.
+    let _turn = server
+        .persistence
+        .writing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     let started = Instant::now();
     let encoded = {
         let dbs = server.db.read();
@@ -144,10 +153,15 @@ fn write_dump(server: &Server) -> Result<(), String> {
     };
     let path = Path::new(&server.config.dbfilename);
     let result = encoded.and_then(|(bytes, dirty)| write_atomically(path, &bytes).map(|()| dirty));
+    // One lock at a time: the databases' lock is released before the
+    // persistence state is locked, since EXEC holds the first and may ask
+    // for the second (LASTSAVE, BGSAVE inside a transaction).
+    if let Ok(dirty) = &result {
+        server.db.write().mark_saved(dirty);
+    }
     let mut state = server.persistence.lock();
     match result {
-        Ok(dirty) => {
-            server.db.write().mark_saved(&dirty);
+        Ok(_) => {
             state.last_save = unix_millis() / 1000;
             state.failed_at = None;
             log::notice(format!(

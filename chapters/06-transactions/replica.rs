@@ -49,9 +49,12 @@ pub fn start(server: Server, host: String, port: u16, generation: u64) -> io::Re
 /// generation: every broken link is retried, after a pause that grows.
 fn follow(server: &Server, host: &str, port: u16, generation: u64) {
     let mut pause = Duration::from_millis(100);
+    // The database the stream last SELECTed: a partial resync goes on
+    // where the stream was, and the master does not SELECT again.
+    let mut selected = 0;
     while is_current(server, generation) {
         log::notice(format!("Connecting to MASTER {host}:{port}"));
-        match sync(server, host, port, generation) {
+        match sync(server, host, port, generation, &mut selected) {
             Ok(()) => log::notice("MASTER closed the connection"),
             Err(e) => log::warning(format!("Replication with MASTER {host}:{port}: {e}")),
         }
@@ -62,7 +65,13 @@ fn follow(server: &Server, host: &str, port: u16, generation: u64) {
 }
 
 /// One link's life: handshake, snapshot or partial resync, then the stream.
-fn sync(server: &Server, host: &str, port: u16, generation: u64) -> Result<(), Error> {
+fn sync(
+    server: &Server,
+    host: &str,
+    port: u16,
+    generation: u64,
+    selected: &mut usize,
+) -> Result<(), Error> {
     let socket = TcpStream::connect((host, port))?;
     socket.set_read_timeout(Some(MASTER_TIMEOUT))?;
     set_link(server, generation, false, Some(socket.try_clone()?));
@@ -103,6 +112,7 @@ fn sync(server: &Server, host: &str, port: u16, generation: u64) -> Result<(), E
     let words: Vec<&str> = reply.split(' ').collect();
     match words.as_slice() {
         ["+FULLRESYNC", replid, offset] => {
+            *selected = 0;
             let offset = offset.parse().map_err(|_| protocol(&reply))?;
             load_snapshot(server, &mut reader)?;
             let mut state = server.replication.lock();
@@ -140,7 +150,7 @@ fn sync(server: &Server, host: &str, port: u16, generation: u64) -> Result<(), E
                 }
             })?
     };
-    let result = apply_stream(server, &mut reader, &writer, generation);
+    let result = apply_stream(server, &mut reader, &writer, generation, selected);
     alive.store(false, Ordering::Relaxed);
     let _ = socket.shutdown(Shutdown::Both);
     let _ = acker.join();
@@ -154,9 +164,11 @@ fn apply_stream(
     reader: &mut Counted<BufReader<TcpStream>>,
     writer: &Mutex<TcpStream>,
     generation: u64,
+    selected: &mut usize,
 ) -> Result<(), Error> {
     let mut transaction: Option<Vec<Op>> = None;
-    let mut selected = 0;
+    // Bytes of a transaction not applied yet: they count once EXEC applies it.
+    let mut pending = 0;
     loop {
         let start = reader.count;
         let Some(args) = resp::read_request(reader).map_err(|e| match e {
@@ -176,12 +188,20 @@ fn apply_stream(
             .first()
             .is_some_and(|name| name.eq_ignore_ascii_case(b"select"))
         {
-            selected = args.get(1).and_then(|n| resp::parse_int(n)).unwrap_or(0);
+            *selected = args.get(1).and_then(|n| resp::parse_int(n)).unwrap_or(0) as usize;
         }
-        if let Some(Command { op, spec }) = (!args.is_empty())
-            .then(|| Command::parse(args).ok())
-            .flatten()
-        {
+        let name = args
+            .first()
+            .map(|n| String::from_utf8_lossy(n).into_owned());
+        let parsed = (!args.is_empty()).then(|| Command::parse(args)).transpose();
+        if let Err(error) = &parsed {
+            // A master's command this server does not know (a type it lacks,
+            // say): say so, rather than drift silently.
+            log::warning(format!(
+                "Skipped a command from MASTER it cannot run: {name:?}: {error:?}"
+            ));
+        }
+        if let Ok(Some(Command { op, spec })) = parsed {
             match op {
                 // GETACK asks where we were before it: answer, then count it.
                 Op::ReplConf(cmd::ReplConf::GetAck) => {
@@ -195,7 +215,7 @@ fn apply_stream(
                 // A transaction is applied whole, under one lock, as on the master.
                 Op::Multi => transaction = Some(Vec::new()),
                 Op::Exec => cmd::apply_from_master(transaction.take().unwrap_or_default(), server),
-                _ if spec.is_write() && selected != 0 => {}
+                _ if spec.is_write() && *selected != 0 => {}
                 _ if spec.is_write() => match &mut transaction {
                     Some(queued) => queued.push(op),
                     None => cmd::apply_from_master(vec![op], server),
@@ -205,7 +225,12 @@ fn apply_stream(
             }
         }
         let mut state = server.replication.lock();
-        state.offset += size;
+        if transaction.is_some() {
+            pending += size;
+        } else {
+            state.offset += pending + size;
+            pending = 0;
+        }
         if let Role::Replica(upstream) = &mut state.role {
             upstream.last_io = Instant::now();
         }

@@ -240,11 +240,16 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         (reply, dbs[session.db].has_stale())
     };
     // The read met expired keys it could not delete under the read lock.
-    // Only a master deletes them; a replica waits for its master's DEL.
-    if found_stale && !replica {
+    // Only a master deletes them; a replica waits for its master's DEL,
+    // and only forgets them.
+    if found_stale {
         let mut dbs = server.db.write();
-        dbs[session.db].purge_stale(now);
-        server.replication.propagate(&dbs.take_changes());
+        if replica {
+            dbs[session.db].forget_stale();
+        } else {
+            dbs[session.db].purge_stale(now);
+            server.replication.propagate(&dbs.take_changes());
+        }
     }
     reply
 }

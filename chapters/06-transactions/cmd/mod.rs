@@ -239,11 +239,16 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         (reply, keyspace.has_stale())
     };
     // The read met expired keys it could not delete under the read lock.
-    // Only a master deletes them; a replica waits for its master's DEL.
-    if found_stale && !replica {
+    // Only a master deletes them; a replica waits for its master's DEL,
+    // and only forgets them.
+    if found_stale {
         let mut keyspace = server.db.write();
-        keyspace.purge_stale(now);
-        server.replication.propagate(&keyspace.take_changes());
+        if replica {
+            keyspace.forget_stale();
+        } else {
+            keyspace.purge_stale(now);
+            server.replication.propagate(&keyspace.take_changes());
+        }
     }
     reply
 }
