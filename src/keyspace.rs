@@ -10,8 +10,9 @@
 //! expiry or the active expiry thread.
 
 use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -104,9 +105,12 @@ impl Borrow<[u8]> for Entry {
 #[derive(Default)]
 pub struct Keyspace {
     entries: HashSet<Entry>,
-    /// The keys that have an expiry, in no order, so that the active expiry
-    /// cycle can walk them without scanning the whole map.
+    /// The keys that have an expiry, in random order, so that the active
+    /// expiry cycle can walk them without scanning the whole map, and any
+    /// run of them is a fair sample (see `shuffle_in`).
     volatile: Vec<Box<[u8]>>,
+    /// Places each new key with an expiry at a random spot in `volatile`.
+    shuffle: Rng,
     /// Expired keys that readers found but could not delete: a read lock
     /// does not allow it. The reader's caller deletes them afterwards.
     stale: Mutex<Vec<Vec<u8>>>,
@@ -171,8 +175,14 @@ impl Keyspace {
             }
             (_, None) => 0,
         };
+        let newly_tracked = expires_at.is_some()
+            && slot + 1 == self.volatile.len()
+            && old_slot.is_none_or(|(was, _)| was.is_none());
         self.entries
             .replace(Entry::new(&key, &value, expires_at, slot));
+        if newly_tracked {
+            self.shuffle_in();
+        }
     }
 
     /// Sets or clears the expiry of an existing key; says whether the key exists.
@@ -188,6 +198,7 @@ impl Keyspace {
             (None, Some(_)) => {
                 entry.slot.store(self.volatile.len() as u32, Relaxed);
                 self.volatile.push(key.into());
+                self.shuffle_in();
             }
             (Some(_), None) => self.untrack(slot),
             _ => {}
@@ -368,6 +379,25 @@ impl Keyspace {
         std::mem::take(&mut self.changes)
     }
 
+    /// Moves the key just pushed onto `volatile` to a random place, and the
+    /// key that was there to the end: an online Fisher-Yates shuffle, so the
+    /// list is always in random order. The active cycle walks it in runs of
+    /// twenty; in insertion order, a run would be twenty keys set together,
+    /// likely to expire together, and a poor sample of the whole.
+    fn shuffle_in(&mut self) {
+        let last = self.volatile.len() - 1;
+        let other = self.shuffle.below(self.volatile.len());
+        if other == last {
+            return;
+        }
+        self.volatile.swap(other, last);
+        for slot in [other, last] {
+            if let Some(entry) = self.entries.get(&*self.volatile[slot]) {
+                entry.slot.store(slot as u32, Relaxed);
+            }
+        }
+    }
+
     /// Forgets the volatile key at `slot`: swap-remove, then tell the key
     /// that moved into `slot` where it now lives.
     fn untrack(&mut self, slot: usize) {
@@ -387,6 +417,28 @@ fn touch(watchers: &HashMap<Vec<u8>, Vec<Arc<AtomicBool>>>, key: &[u8]) {
         flags
             .iter()
             .for_each(|flag| flag.store(true, Ordering::SeqCst));
+    }
+}
+
+/// A small random number generator (xorshift64*), enough to shuffle.
+/// std has no public one, but each `RandomState` is seeded randomly (for
+/// hash tables that resist flooding): hashing nothing with one gives a seed.
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Default for Rng {
+    fn default() -> Self {
+        Rng(RandomState::new().build_hasher().finish() | 1)
+    }
+}
+
+impl Rng {
+    /// A number in `0..n`; `n` must be positive.
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
     }
 }
 

@@ -187,6 +187,28 @@ mod tests {
     }
 
     #[test]
+    fn keys_set_together_do_not_hide_expired_ones() {
+        // Long-lived keys first, then as many that are already expired:
+        // in insertion order every window of the walk would be all alive,
+        // and the cycle would stop at once. The shuffled list is a fair mix.
+        let db = Db::default();
+        fill(&db, 1000, Some(1_000_000));
+        for i in 0..1000 {
+            let key = format!("short:{i}").into_bytes();
+            db.write().set(key, b"v".to_vec(), Some(1_000));
+        }
+        let mut cursor = 0;
+        let stats = run_cycle(
+            &db,
+            &Replication::new(),
+            || 2_000,
+            &mut cursor,
+            Duration::from_secs(10),
+        );
+        assert!(stats.expired > 900, "{stats:?}");
+    }
+
+    #[test]
     fn keys_without_expiry_are_never_sampled() {
         let db = Db::default();
         fill(&db, 100, None);

@@ -14,7 +14,9 @@
 //! at this level catches every change, whoever makes it: a command, lazy
 //! expiry or the active expiry thread.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -68,9 +70,12 @@ impl Entry {
 #[derive(Default)]
 pub struct Keyspace {
     entries: HashMap<Vec<u8>, Entry>,
-    /// The keys that have an expiry, in no order, so that the active expiry
-    /// cycle can walk them without scanning the whole map.
+    /// The keys that have an expiry, in random order, so that the active
+    /// expiry cycle can walk them without scanning the whole map, and any
+    /// run of them is a fair sample (see `shuffle_in`).
     volatile: Vec<Vec<u8>>,
+    /// Places each new key with an expiry at a random spot in `volatile`.
+    shuffle: Rng,
     /// Expired keys that readers found but could not delete: a read lock
     /// does not allow it. The reader's caller deletes them afterwards.
     stale: Mutex<Vec<Vec<u8>>>,
@@ -132,6 +137,9 @@ impl Keyspace {
             }
             (_, None) => 0,
         };
+        let newly_tracked = expires_at.is_some()
+            && slot + 1 == self.volatile.len()
+            && old_slot.is_none_or(|(was, _)| was.is_none());
         self.entries.insert(
             key,
             Entry {
@@ -140,6 +148,9 @@ impl Keyspace {
                 slot,
             },
         );
+        if newly_tracked {
+            self.shuffle_in();
+        }
     }
 
     /// Sets or clears the expiry of an existing key; says whether the key exists.
@@ -158,10 +169,12 @@ impl Keyspace {
                 None => vec![b"PERSIST".to_vec(), key.to_vec()],
             });
         }
+        let mut newly_tracked = false;
         match (entry.expires_at, expires_at) {
             (None, Some(_)) => {
                 entry.slot = self.volatile.len();
                 self.volatile.push(key.to_vec());
+                newly_tracked = true;
             }
             (Some(_), None) => {
                 let slot = entry.slot;
@@ -171,6 +184,9 @@ impl Keyspace {
         }
         if let Some(entry) = self.entries.get_mut(key) {
             entry.expires_at = expires_at;
+        }
+        if newly_tracked {
+            self.shuffle_in();
         }
         true
     }
@@ -303,6 +319,25 @@ impl Keyspace {
         std::mem::take(&mut self.changes)
     }
 
+    /// Moves the key just pushed onto `volatile` to a random place, and the
+    /// key that was there to the end: an online Fisher-Yates shuffle, so the
+    /// list is always in random order. The active cycle walks it in runs of
+    /// twenty; in insertion order, a run would be twenty keys set together,
+    /// likely to expire together, and a poor sample of the whole.
+    fn shuffle_in(&mut self) {
+        let last = self.volatile.len() - 1;
+        let other = self.shuffle.below(self.volatile.len());
+        if other == last {
+            return;
+        }
+        self.volatile.swap(other, last);
+        for slot in [other, last] {
+            if let Some(entry) = self.entries.get_mut(self.volatile[slot].as_slice()) {
+                entry.slot = slot;
+            }
+        }
+    }
+
     /// Forgets the volatile key at `slot`: swap-remove, then tell the key
     /// that moved into `slot` where it now lives.
     fn untrack(&mut self, slot: usize) {
@@ -322,6 +357,28 @@ fn touch(watchers: &HashMap<Vec<u8>, Vec<Arc<AtomicBool>>>, key: &[u8]) {
         flags
             .iter()
             .for_each(|flag| flag.store(true, Ordering::SeqCst));
+    }
+}
+
+/// A small random number generator (xorshift64*), enough to shuffle.
+/// std has no public one, but each `RandomState` is seeded randomly (for
+/// hash tables that resist flooding): hashing nothing with one gives a seed.
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Default for Rng {
+    fn default() -> Self {
+        Rng(RandomState::new().build_hasher().finish() | 1)
+    }
+}
+
+impl Rng {
+    /// A number in `0..n`; `n` must be positive.
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
     }
 }
 
