@@ -72,7 +72,9 @@ pub enum AuxValue {
 pub struct RdbWriter<W: Write> {
     out: W,
     crc: u64,
-    compress: bool,
+    /// The compressor's table, kept from string to string; `None` when
+    /// compression is off.
+    compress: Option<lzf::Table>,
 }
 
 impl<W: Write> RdbWriter<W> {
@@ -82,7 +84,7 @@ impl<W: Write> RdbWriter<W> {
         RdbWriter {
             out,
             crc: 0,
-            compress,
+            compress: compress.then(lzf::Table::new),
         }
     }
 
@@ -162,13 +164,15 @@ impl<W: Write> RdbWriter<W> {
                 self.write(&n.to_le_bytes())
             };
         }
-        if self.compress && s.len() >= MIN_COMPRESS_LEN {
-            if let Some(packed) = lzf::compress(s, s.len() - 4) {
-                self.write(&[0xc0 | ENC_LZF])?;
-                self.write_len(packed.len() as u64)?;
-                self.write_len(s.len() as u64)?;
-                return self.write(&packed);
-            }
+        let packed = match &mut self.compress {
+            Some(table) if s.len() >= MIN_COMPRESS_LEN => lzf::compress_with(table, s, s.len() - 4),
+            _ => None,
+        };
+        if let Some(packed) = packed {
+            self.write(&[0xc0 | ENC_LZF])?;
+            self.write_len(packed.len() as u64)?;
+            self.write_len(s.len() as u64)?;
+            return self.write(&packed);
         }
         self.write_len(s.len() as u64)?;
         self.write(s)

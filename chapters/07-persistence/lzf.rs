@@ -142,6 +142,21 @@ const MAX_DISTANCE: usize = 1 << 13;
 /// The longest copy one back-reference can ask for.
 const MAX_MATCH: usize = 264;
 
+/// For each hash of 3 bytes, the last position where they were seen. 0
+/// doubles as "never seen", so position 0 is never a match source.
+///
+/// Half a megabyte: zeroing a fresh one for every string would cost more
+/// than compressing a short string, so a writer keeps one and hands it to
+/// [`compress_with`] each time, as Redis keeps its own between calls.
+pub struct Table(Box<[usize]>);
+
+impl Table {
+    /// An empty table.
+    pub fn new() -> Table {
+        Table(vec![0; 1 << HASH_BITS].into_boxed_slice())
+    }
+}
+
 /// Compresses `src` into LZF, or returns `None` if the result might not fit
 /// in `max_len` bytes (Redis passes `len - 4`: compression that saves fewer
 /// than 4 bytes is not worth it) or `src` is empty.
@@ -152,20 +167,24 @@ const MAX_MATCH: usize = 264;
 /// as Redis and gives up on the same strings. (Redis never clears its hash
 /// table, so a stale entry can rarely hand it a match we miss; both outputs
 /// are valid LZF.)
-pub fn compress(src: &[u8], max_len: usize) -> Option<Vec<u8>> {
+///
+/// `table` is the caller's, as the last call left it: its entries may
+/// point anywhere, so every candidate is checked.
+pub fn compress_with(table: &mut Table, src: &[u8], max_len: usize) -> Option<Vec<u8>> {
     if src.is_empty() || max_len == 0 {
         return None;
     }
-    // For each hash of 3 bytes, the last position where they were seen.
-    // 0 doubles as "never seen", so position 0 is never a match source.
-    let mut table = vec![0usize; 1 << HASH_BITS];
+    let table = &mut table.0;
     let mut out = Output::new(max_len.min(src.len() + src.len() / MAX_LITERAL + 1));
     let mut ip = 0;
     while ip + 2 < src.len() {
         let slot = hash_slot([src[ip], src[ip + 1], src[ip + 2]]);
         let candidate = table[slot];
         table[slot] = ip;
+        // A position from an earlier string may lie anywhere: only one
+        // before `ip`, and close enough, can be a match.
         let found = candidate > 0
+            && candidate < ip
             && ip - candidate <= MAX_DISTANCE
             && src[candidate..candidate + 3] == src[ip..ip + 3];
         if !found {
@@ -296,7 +315,12 @@ impl Output {
 #[cfg(test)]
 mod compress_tests {
     use super::tests::XorShift;
-    use super::{compress, decompress};
+    use super::{compress_with, decompress, Table};
+
+    /// Compresses with a fresh table.
+    fn compress(src: &[u8], max_len: usize) -> Option<Vec<u8>> {
+        compress_with(&mut Table::new(), src, max_len)
+    }
 
     fn round_trip(src: &[u8]) -> Option<usize> {
         let packed = compress(src, src.len() * 2 + 16)?;
