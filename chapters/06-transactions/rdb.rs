@@ -139,7 +139,8 @@ impl<W: Write> RdbWriter<W> {
         }
     }
 
-    /// Picks the encoding Redis 7.0 would: integer, then LZF, then raw.
+    /// Picks the encoding Redis 7.0 would: integer, else raw (this writer
+    /// does not compress; a loader must still read LZF, written by Redis).
     fn write_string(&mut self, s: &[u8]) -> io::Result<()> {
         if let Some(n) = as_int32(s) {
             return if let Ok(n) = i8::try_from(n) {
