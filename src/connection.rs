@@ -37,6 +37,9 @@ pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) ->
         client: Some(registration.client.clone()),
         ..Session::default()
     };
+    // As Redis does: send each reply at once, not when Nagle's algorithm
+    // thinks there is enough to fill a packet.
+    let _ = stream.set_nodelay(true);
     let timeout = server.settings.timeout();
     if timeout > 0 {
         stream.set_read_timeout(Some(Duration::from_secs(timeout)))?;
