@@ -1025,6 +1025,34 @@ fn proto_max_bulk_len_is_enforced() {
 }
 
 #[test]
+fn a_request_over_the_query_buffer_limit_is_closed() {
+    skip_if_external!();
+    // Three arguments of 600 KiB: each under proto-max-bulk-len, together
+    // over a 1 MiB query buffer. Redis closes such a client without a
+    // reply, and logs it.
+    let server = start(&["--client-query-buffer-limit", "1048576"]);
+    let mut client = server.client();
+    let chunk = vec![b'x'; 600 * 1024];
+    let request = common::encode_command(&[b"MSET", b"a", &chunk, b"b", &chunk]);
+    // The server may close before it has read everything; that is the point.
+    let _ = client.try_send(&request);
+    client.expect_closed();
+    poll_until(Duration::from_secs(5), || {
+        server
+            .log()
+            .contains("max query buffer length")
+            .then_some(())
+    });
+    // Within the limit, the same command works.
+    let mut client = server.client();
+    let small = vec![b'x'; 100 * 1024];
+    assert_eq!(
+        client.cmd_bytes(&[b"MSET", b"a", &small, b"b", &small]),
+        Reply::ok()
+    );
+}
+
+#[test]
 fn unauthenticated_clients_get_tighter_limits() {
     let server = start(&["--requirepass", "p"]);
     let mut client = server.client();
