@@ -693,3 +693,39 @@ fn sorted(reply: &Reply) -> Option<Vec<Vec<u8>>> {
     items.sort();
     Some(items)
 }
+
+/// MONITOR's lines, from our server and from real Redis: the same format,
+/// with the time, the database and the client's address varying.
+#[test]
+fn monitor_streams_commands_as_redis_does() {
+    skip_if_external!();
+    let redis_path = require_redis_server!();
+    let ours = Server::start_with("redis-from-scratch", &["--save", ""]);
+    let redis = Server::start_program(&redis_path, &["--save", "", "--appendonly", "no"]);
+    for server in [&ours, &redis] {
+        let mut monitor = server.client();
+        assert_eq!(monitor.cmd_raw(&["MONITOR"]), b"+OK\r\n");
+        let mut client = server.client();
+        client.cmd(&["SELECT", "2"]);
+        client.cmd_bytes(&[b"SET", b"k", b"a \"quoted\"\n\x01 value"]);
+        // Redis shows SELECT too; skip to the SET.
+        let line = loop {
+            let line = monitor.read_reply_raw();
+            if line.windows(5).any(|w| w == b"\"SET\"") {
+                break String::from_utf8(line).expect("a MONITOR line is ASCII");
+            }
+        };
+        let port = client.local_addr().port();
+        let (stamp, rest) = line.split_once(' ').expect("a time stamp first");
+        let (secs, micros) = stamp
+            .trim_start_matches('+')
+            .split_once('.')
+            .expect("seconds.micros");
+        assert!(secs.parse::<u64>().is_ok() && micros.len() == 6, "{line:?}");
+        assert_eq!(
+            rest,
+            format!("[2 127.0.0.1:{port}] \"SET\" \"k\" \"a \\\"quoted\\\"\\n\\x01 value\"\r\n"),
+            "{line:?}"
+        );
+    }
+}
