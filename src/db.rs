@@ -125,6 +125,10 @@ impl Databases {
 
     /// The changes made since the last call, each tagged with its database.
     pub fn take_changes(&mut self) -> Vec<Change> {
+        // Nothing is recorded before a replica attaches: skip the walk.
+        if !self.recording {
+            return Vec::new();
+        }
         let mut changes = std::mem::take(&mut self.changes);
         for (index, keyspace) in self.dbs.iter_mut().enumerate() {
             changes.extend(
