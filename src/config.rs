@@ -38,6 +38,9 @@ pub struct Config {
     pub proto_max_bulk_len: i64,
     /// Largest unprocessed input of one client (`client-query-buffer-limit`).
     pub client_query_buffer_limit: usize,
+    /// Stream bytes waiting for a replica before it is dropped: the hard
+    /// limit of `client-output-buffer-limit replica`; 0 for none.
+    pub replica_buffer_limit: usize,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             timeout: 0,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
+            replica_buffer_limit: crate::replication::REPLICA_BUFFER_LIMIT,
         }
     }
 }
@@ -120,7 +124,6 @@ const IGNORED: &[&str] = &[
     "stream-node-max-bytes",
     "stream-node-max-entries",
     "activerehashing",
-    "client-output-buffer-limit",
     "hz",
     "dynamic-hz",
     "aof-rewrite-incremental-fsync",
@@ -263,6 +266,24 @@ impl Config {
                 self.client_query_buffer_limit = number(one()?, 1024 * 1024, i64::MAX)? as usize;
             }
             "rdbcompression" => self.rdbcompression = yes_no(one()?)?,
+            "client-output-buffer-limit" => {
+                // Classes and limits come in fours: class hard soft seconds.
+                // Only the replica class's hard limit means anything here.
+                let words: Vec<&str> = values.iter().flat_map(|v| v.split_whitespace()).collect();
+                if words.is_empty() || !words.len().is_multiple_of(4) {
+                    return Err("Wrong number of arguments in buffer limit configuration.".into());
+                }
+                for class in words.chunks(4) {
+                    let hard = memory(class[1])?;
+                    match class[0].to_ascii_lowercase().as_str() {
+                        "replica" | "slave" => self.replica_buffer_limit = hard,
+                        "normal" | "pubsub" => {}
+                        _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                    }
+                    memory(class[2])?;
+                    number(class[3], 0, i64::MAX)?;
+                }
+            }
             "appendonly" => {
                 if yes_no(one()?)? {
                     return Err("appendonly yes: this server has no AOF, only RDB snapshots".into());
@@ -279,6 +300,30 @@ impl Config {
     pub fn apply_one(&mut self, name: &str, value: &str) -> Result<(), String> {
         self.apply(name, &[value.to_string()], &mut false)
     }
+}
+
+/// Parses a memory size as Redis writes them: `1048576`, `64kb`, `256mb`,
+/// `1gb` (and `k`, `m`, `g` for powers of ten).
+fn memory(text: &str) -> Result<usize, String> {
+    let lower = text.to_ascii_lowercase();
+    let units: [(&str, usize); 7] = [
+        ("kb", 1 << 10),
+        ("mb", 1 << 20),
+        ("gb", 1 << 30),
+        ("k", 1000),
+        ("m", 1_000_000),
+        ("g", 1_000_000_000),
+        ("b", 1),
+    ];
+    let (digits, unit) = units
+        .iter()
+        .find_map(|&(suffix, size)| lower.strip_suffix(suffix).map(|d| (d, size)))
+        .unwrap_or((lower.as_str(), 1));
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())
 }
 
 /// Parses a number within bounds, with Redis's messages.

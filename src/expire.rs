@@ -154,7 +154,7 @@ mod tests {
         let stats = run_cycle(
             &db,
             0,
-            &Replication::new(),
+            &Replication::with_buffer_limit(0),
             || 99,
             &mut cursor,
             Duration::from_secs(10),
@@ -170,7 +170,7 @@ mod tests {
         let stats = run_cycle(
             &db,
             0,
-            &Replication::new(),
+            &Replication::with_buffer_limit(0),
             || 100,
             &mut cursor,
             Duration::from_secs(10),
@@ -188,7 +188,7 @@ mod tests {
         let stats = run_cycle(
             &db,
             0,
-            &Replication::new(),
+            &Replication::with_buffer_limit(0),
             || 500,
             &mut cursor,
             Duration::from_secs(10),
@@ -218,7 +218,7 @@ mod tests {
             let stats = run_cycle(
                 &db,
                 0,
-                &Replication::new(),
+                &Replication::with_buffer_limit(0),
                 || 2_000,
                 &mut cursor,
                 Duration::from_secs(10),
@@ -235,7 +235,7 @@ mod tests {
         let stats = run_cycle(
             &db,
             0,
-            &Replication::new(),
+            &Replication::with_buffer_limit(0),
             || i64::MAX,
             &mut 0,
             Duration::from_secs(1),

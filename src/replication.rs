@@ -26,8 +26,8 @@ use crate::resp::{self, Reply};
 
 /// How much of the stream the backlog keeps for replicas that reconnect.
 pub const BACKLOG_SIZE: usize = 1024 * 1024;
-/// Stream bytes waiting for one replica before we give up on it (Redis's
-/// `client-output-buffer-limit replica 256mb`).
+/// Stream bytes waiting for one replica before we give up on it, unless
+/// configured otherwise (Redis's `client-output-buffer-limit replica 256mb`).
 pub const REPLICA_BUFFER_LIMIT: usize = 256 * 1024 * 1024;
 /// How often a master pings its replicas (`repl-ping-replica-period`).
 pub const PING_PERIOD: Duration = Duration::from_secs(10);
@@ -57,6 +57,8 @@ pub struct State {
     pub offset: i64,
     backlog: Option<Backlog>,
     replicas: Vec<Link>,
+    /// Stream bytes a replica may have waiting before it is dropped; 0: no limit.
+    buffer_limit: usize,
     /// The database the stream last SELECTed; `None` after a full sync, so
     /// the next change starts with a SELECT, as Redis does.
     stream_db: Option<usize>,
@@ -119,9 +121,12 @@ pub struct Subscription {
 }
 
 impl Replication {
-    /// A master with a fresh replication id and an empty stream.
-    pub fn new() -> Replication {
+    /// A master with a fresh replication id and an empty stream, which
+    /// drops a replica with more than `buffer_limit` stream
+    /// bytes waiting for it (0: never).
+    pub fn with_buffer_limit(buffer_limit: usize) -> Replication {
         let state = State {
+            buffer_limit,
             role: Role::Master,
             replid: new_replid(),
             offset: 0,
@@ -434,7 +439,8 @@ impl State {
         let bytes: Arc<[u8]> = bytes.into();
         self.replicas.retain(|link| {
             let queued = link.queued.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
-            queued <= REPLICA_BUFFER_LIMIT && link.sender.send(Arc::clone(&bytes)).is_ok()
+            let within = self.buffer_limit == 0 || queued <= self.buffer_limit;
+            within && link.sender.send(Arc::clone(&bytes)).is_ok()
         });
     }
 

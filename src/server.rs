@@ -47,7 +47,7 @@ impl Server {
     pub fn new(config: Config) -> Server {
         Server {
             db: Db::new(config.databases),
-            replication: Replication::new(),
+            replication: Replication::with_buffer_limit(config.replica_buffer_limit),
             settings: Arc::new(Settings::new(&config)),
             config: Arc::new(config),
             persistence: Arc::new(Persistence::new()),

@@ -964,9 +964,9 @@ fn read_line(client: &mut Client) -> Vec<u8> {
 
 /// `timeout` is for clients: as in Redis, a replica's link is exempt, even
 /// one that stays silent (no REPLCONF ACK) for longer than the timeout.
-#[test]
-fn timeout_does_not_cut_a_replica_link() {
-    let master = start(&["--timeout", "1"]);
+/// Connects to `master` as a replica would, and reads the handshake's
+/// replies and the snapshot: what comes next on it is the stream.
+fn attach_fake_replica(master: &Server) -> Client {
     let mut replica = master.client();
     assert_eq!(replica.cmd(&["PING"]), Reply::pong());
     assert_eq!(
@@ -993,6 +993,42 @@ fn timeout_does_not_cut_a_replica_link() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("snapshot header {:?}", header.escape_ascii().to_string()));
     replica.read_exact(len);
+    replica
+}
+
+#[test]
+fn a_replica_that_stops_reading_is_dropped_and_writers_go_on() {
+    skip_if_external!();
+    // Redis's client-output-buffer-limit for replicas: past the hard limit
+    // the replica is disconnected, and no writer ever waits for it.
+    let master = start(&["--client-output-buffer-limit", "replica", "1mb", "0", "0"]);
+    let _stalled = attach_fake_replica(&master); // never reads again
+    let mut writer = master.client();
+    assert_eq!(
+        info_field(&mut writer, "replication", "connected_slaves").as_deref(),
+        Some("1")
+    );
+    // 32 MiB of writes: past the limit, and past whatever the kernel's
+    // socket buffers take in before the replica's side stops moving.
+    let value = vec![b'x'; 64 * 1024];
+    for i in 0..512 {
+        let key = format!("k{}", i % 16);
+        assert_eq!(
+            writer.cmd_bytes(&[b"SET", key.as_bytes(), &value]),
+            Reply::ok()
+        );
+    }
+    poll_until(Duration::from_secs(10), || {
+        let replicas = info_field(&mut writer, "replication", "connected_slaves");
+        (replicas.as_deref() == Some("0")).then_some(())
+    });
+    assert_eq!(writer.cmd(&["PING"]), Reply::pong());
+}
+
+#[test]
+fn timeout_does_not_cut_a_replica_link() {
+    let master = start(&["--timeout", "1"]);
+    let mut replica = attach_fake_replica(&master);
     // Silent for well over the timeout, as a replica loading a big
     // snapshot is.
     thread::sleep(Duration::from_millis(2500));
