@@ -278,7 +278,12 @@ impl Config {
                     match class[0].to_ascii_lowercase().as_str() {
                         "replica" | "slave" => self.replica_buffer_limit = hard,
                         "normal" | "pubsub" => {}
-                        _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                        _ => {
+                            return Err(
+                                "Invalid client class specified in buffer limit configuration."
+                                    .into(),
+                            )
+                        }
                     }
                     memory(class[2])?;
                     number(class[3], 0, i64::MAX)?;
@@ -323,7 +328,9 @@ fn memory(text: &str) -> Result<usize, String> {
         .parse::<usize>()
         .ok()
         .and_then(|n| n.checked_mul(unit))
-        .ok_or_else(|| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())
+        .ok_or_else(|| {
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string()
+        })
 }
 
 /// Parses a number within bounds, with Redis's messages.
