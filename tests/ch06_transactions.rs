@@ -15,13 +15,7 @@
 
 mod common;
 
-use common::{
-    encode_str_command, poll_until, reserve_port, show, Client, PortLease, Reply, Server,
-};
-use std::fs::{self, File};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use common::{encode_str_command, poll_until, show, Client, Reply, Server};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -1269,75 +1263,6 @@ fn a_transaction_reaches_the_stream_wrapped_in_multi_exec_only_with_two_writes()
     );
 }
 
-/// A real `redis-server` started as a replica of the server on
-/// `master_port`; killed on drop.
-struct RealReplica {
-    child: Child,
-    lease: PortLease,
-    dir: PathBuf,
-}
-
-impl RealReplica {
-    fn start(program: &Path, master_port: u16) -> RealReplica {
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let lease = reserve_port();
-        let dir = std::env::temp_dir().join(format!(
-            "rfs-ch06-replica-{}-{}",
-            std::process::id(),
-            STARTED.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("cannot create the replica's directory");
-        let log = File::create(dir.join("server.log")).expect("cannot create server.log");
-        let log_too = log.try_clone().expect("cannot clone the log handle");
-        let port = lease.port().to_string();
-        let master_port = master_port.to_string();
-        let child = Command::new(program)
-            .args(["--port", &port, "--replicaof", "127.0.0.1", &master_port])
-            .args(["--save", "", "--appendonly", "no"])
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_too)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-        let mut replica = RealReplica { child, lease, dir };
-        let addr = SocketAddr::from(([127, 0, 0, 1], replica.lease.port()));
-        poll_until(Duration::from_secs(10), || {
-            if let Ok(Some(status)) = replica.child.try_wait() {
-                panic!("redis-server exited ({status}):\n{}", replica.log());
-            }
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200))
-                .ok()
-                .map(|_| ())
-        });
-        replica
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(self.lease.port())
-    }
-
-    fn log(&self) -> String {
-        String::from_utf8_lossy(&fs::read(self.dir.join("server.log")).unwrap_or_default())
-            .into_owned()
-    }
-}
-
-impl Drop for RealReplica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if thread::panicking() {
-            eprintln!(
-                "--- log of the redis-server replica ---\n{}\n---",
-                self.log()
-            );
-        }
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[test]
 fn a_real_redis_replica_applies_counters_and_transactions() {
     let program = require_redis_server!();
@@ -1345,7 +1270,19 @@ fn a_real_redis_replica_applies_counters_and_transactions() {
     let mut m = master.client();
     let mut watcher = master.client();
     assert_bytes_eq!(m.cmd_raw(&["SET", "sentinel", "1"]), b"+OK\r\n");
-    let replica = RealReplica::start(&program, master.port());
+    let master_port = master.port().to_string();
+    let replica = Server::start_program(
+        &program,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &master_port,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    );
     let mut r = replica.client();
     wait_for_link(&mut r);
     write_transactions(&mut m, &mut watcher);
