@@ -7,7 +7,8 @@
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clients::{lock, Registration};
@@ -25,8 +26,8 @@ const BUFFER: usize = 16 * 1024;
 enum End {
     /// The client left, sent QUIT, or broke the protocol.
     Closed,
-    /// The client became a MONITOR: stream it the commands.
-    Monitor,
+    /// The client became a MONITOR: stream it the commands that arrive here.
+    Monitor(Receiver<Arc<[u8]>>),
 }
 
 /// Serves one client until it leaves.
@@ -49,7 +50,7 @@ pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) ->
     cmd::unwatch(server, &mut session);
     match result? {
         End::Closed => Ok(()),
-        End::Monitor => monitor(server, &session, &stream),
+        End::Monitor(lines) => monitor(&session, &stream, lines),
     }
 }
 
@@ -181,9 +182,13 @@ fn serve_requests(
             _ => {
                 let reply = cmd::execute(command, server, session);
                 if session.monitor {
+                    // Registered before the +OK goes out, so that every
+                    // command after the client saw +OK reaches it.
+                    let (sender, lines) = mpsc::channel();
+                    server.clients.add_monitor(session.id, sender);
                     reply.write_in(&mut writer, session.protocol)?;
                     writer.flush()?;
-                    return Ok(End::Monitor);
+                    return Ok(End::Monitor(lines));
                 }
                 reply
             }
@@ -194,10 +199,12 @@ fn serve_requests(
 
 /// MONITOR: from now on the client only receives every command the server
 /// runs, until it goes away.
-fn monitor(server: &Server, session: &Session, stream: &TcpStream) -> Result<(), Error> {
+fn monitor(
+    session: &Session,
+    stream: &TcpStream,
+    receiver: Receiver<Arc<[u8]>>,
+) -> Result<(), Error> {
     let mut writer = BufWriter::new(stream);
-    let (sender, receiver) = mpsc::channel();
-    server.clients.add_monitor(session.id, sender);
     if let Some(client) = &session.client {
         lock(&client.state).flags = "O";
     }
