@@ -25,6 +25,10 @@ pub struct Clients {
     pub rejected: AtomicU64,
     /// Commands run since start.
     pub commands_processed: AtomicU64,
+    /// Connection threads not asleep waiting for their client: a thread
+    /// with nothing to do yields the CPU while others are awake, and only
+    /// then sleeps (see `connection.rs`).
+    pub awake: AtomicUsize,
 }
 
 /// One client, as CLIENT LIST describes it.
