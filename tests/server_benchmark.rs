@@ -22,31 +22,78 @@ use std::time::Duration;
 
 use common::{rss_kib, Server};
 
-/// One redis-benchmark run: the tests' names and their requests per second.
-fn benchmark(port: u16, tests: &str, pipeline: u32) -> Vec<(String, f64)> {
-    let output = Command::new("redis-benchmark")
-        .args([
-            "-p",
-            &port.to_string(),
-            "-c",
-            "50",
-            "-n",
-            "200000",
-            "-r",
-            "100000",
-        ])
+/// One redis-benchmark result: the test's name, requests per second and
+/// the 99th percentile of latency in milliseconds.
+type Row = (String, f64, f64);
+
+/// One redis-benchmark run, on the CPUs `cpus` names (taskset's syntax) if
+/// it names any.
+fn benchmark(port: u16, tests: &str, pipeline: u32, cpus: Option<&str>) -> Vec<Row> {
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", cpus, "redis-benchmark"]);
+            taskset
+        }
+        None => Command::new("redis-benchmark"),
+    };
+    let output = command
+        .args(["-p", &port.to_string(), "-c", "50", "-r", "100000"])
+        // Pipelined runs are over sooner: give them more requests.
+        .args(["-n", if pipeline > 1 { "1000000" } else { "200000" }])
         .args(["-P", &pipeline.to_string(), "-t", tests, "--csv"])
         .output()
         .expect("redis-benchmark runs");
-    // CSV: "test","rps","avg_latency_ms",...; the first line is the header.
+    // CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",
+    // "p95_latency_ms","p99_latency_ms","max_latency_ms"; then one line a test.
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .skip(1)
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
-            Some((fields.first()?.to_string(), fields.get(1)?.parse().ok()?))
+            Some((
+                fields.first()?.to_string(),
+                fields.get(1)?.parse().ok()?,
+                fields.get(6)?.parse().ok()?,
+            ))
         })
         .collect()
+}
+
+/// Sets the CPUs every thread of process `pid` may run on, and so every
+/// thread it starts later; false if that cannot be done here.
+fn pin(pid: u32, cpus: &str) -> bool {
+    Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Both servers through the same redis-benchmark runs; one table row per
+/// test: name, ours, theirs.
+fn side_by_side(ours: &Server, redis: &Server, cpus: Option<&str>) -> Vec<(String, Row, Row)> {
+    let mut rows = Vec::new();
+    for (tests, pipeline) in [("ping,set,get", 1), ("set,get", 16)] {
+        let mine = benchmark(ours.port(), tests, pipeline, cpus);
+        let theirs = benchmark(redis.port(), tests, pipeline, cpus);
+        for (a, b) in mine.into_iter().zip(theirs) {
+            rows.push((format!("{} -P {pipeline}", a.0), a, b));
+        }
+    }
+    rows
+}
+
+/// Prints rows from [`side_by_side`] as a Markdown table.
+fn print_table(title: &str, rows: &[(String, Row, Row)]) {
+    eprintln!("\n{title}\n");
+    eprintln!("| test | ours (req/s) | Redis (req/s) | ratio | ours p99 (ms) | Redis p99 (ms) |");
+    eprintln!("|---|---:|---:|---:|---:|---:|");
+    for (name, (_, a, a99), (_, b, b99)) in rows {
+        eprintln!(
+            "| {name} | {a:.0} | {b:.0} | {:.2} | {a99:.2} | {b99:.2} |",
+            a / b
+        );
+    }
 }
 
 /// Loads `count` keys of 16-byte values through a pipeline; returns the
@@ -98,37 +145,55 @@ fn ours_against_redis() {
     let ours = Server::start_with("redis-from-scratch", &args);
     let redis = Server::start_program(&redis_path, &[&args[..], &["--appendonly", "no"]].concat());
 
-    let mut rows = Vec::new();
-    for (tests, pipeline) in [("ping,set,get", 1), ("set,get", 16)] {
-        let mine = benchmark(ours.port(), tests, pipeline);
-        let theirs = benchmark(redis.port(), tests, pipeline);
-        for ((name, a), (_, b)) in mine.into_iter().zip(theirs) {
-            rows.push((format!("{name} -P {pipeline}"), a, b));
-        }
-    }
+    // As the issue asks: the benchmark and the server share the machine.
+    let shared = side_by_side(&ours, &redis, None);
+    // As a server is deployed: its clients elsewhere. The server gets CPU 1
+    // and redis-benchmark CPU 0, so the two no longer compete for a core.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = (cpus >= 2 && pin(ours.pid(), "1") && pin(redis.pid(), "1"))
+        .then(|| side_by_side(&ours, &redis, Some("0")));
+    let all = format!("0-{}", cpus - 1);
+    pin(ours.pid(), &all);
+    pin(redis.pid(), &all);
+
     // The same, with 10,000 idle clients connected to each server.
-    for (server, label) in [(&ours, "ours"), (&redis, "redis")] {
+    let mut idle_rows = Vec::new();
+    for server in [&ours, &redis] {
+        let before = rss_kib(server.pid());
         let idle = idle_connections(server.port(), 10_000);
-        let rss = rss_kib(server.pid());
-        let results = benchmark(server.port(), "set,get", 1);
-        eprintln!(
-            "{label}: with 10,000 idle clients, RSS {} MiB, {results:?}",
-            rss / 1024
-        );
+        // Let the server settle: every connection accepted and asleep.
+        common::poll_until(Duration::from_secs(10), || {
+            (server.client().info_field("clients", "connected_clients")? == "10001").then_some(())
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let per_client = (rss_kib(server.pid()).saturating_sub(before) * 1024) as f64 / 10_000.0;
+        let results = benchmark(server.port(), "set,get", 1, None);
         assert!(server.client().cmd(&["PING"]) == common::Reply::pong());
         drop(idle);
+        idle_rows.push((per_client, results));
     }
     std::thread::sleep(Duration::from_millis(200));
     let mine = memory_per_key(&ours, 1_000_000);
     let theirs = memory_per_key(&redis, 1_000_000);
 
-    eprintln!("\n| test | redis-from-scratch (req/s) | redis-server 7.0 (req/s) | ratio |");
-    eprintln!("|---|---:|---:|---:|");
-    for (name, a, b) in rows {
-        eprintln!("| {name} | {a:.0} | {b:.0} | {:.2} |", a / b);
+    print_table("Sharing the machine's CPUs with redis-benchmark:", &shared);
+    match &pinned {
+        Some(rows) => print_table("Server on CPU 1, redis-benchmark on CPU 0:", rows),
+        None => eprintln!("\n(skipped the pinned runs: no taskset, or a single CPU)"),
     }
-    eprintln!(
-        "| memory per key, 1M keys of 16 bytes | {mine:.0} B | {theirs:.0} B | {:.2} |",
-        mine / theirs
-    );
+    eprintln!("\nWith 10,000 idle clients connected:\n");
+    eprintln!("| server | resident memory per idle client | SET -P 1 (req/s) | GET -P 1 (req/s) |");
+    eprintln!("|---|---:|---:|---:|");
+    for (name, (per_client, results)) in ["ours", "Redis"].iter().zip(&idle_rows) {
+        let rps = |test: &str| results.iter().find(|r| r.0 == test).map_or(0.0, |r| r.1);
+        eprintln!(
+            "| {name} | {:.1} KiB | {:.0} | {:.0} |",
+            per_client / 1024.0,
+            rps("SET"),
+            rps("GET")
+        );
+    }
+    eprintln!("\n| memory per key, 1M keys of 16-byte values | ours | Redis | ratio |");
+    eprintln!("|---|---:|---:|---:|");
+    eprintln!("| | {mine:.0} B | {theirs:.0} B | {:.2} |", mine / theirs);
 }

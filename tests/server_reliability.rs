@@ -42,15 +42,6 @@ fn start(args: &[&str]) -> Server {
     Server::start_with(BIN, &all)
 }
 
-/// The value of `field` in the `section` of INFO.
-fn info_field(client: &mut Client, section: &str, field: &str) -> Option<String> {
-    let reply = client.cmd(&["INFO", section]);
-    let text = String::from_utf8_lossy(reply.as_bulk()).into_owned();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .map(|value| value.trim().to_string())
-}
-
 /// A new connection to `port`, or `None` if it cannot be made now (for
 /// polling a server that is restarting).
 fn try_client(port: u16) -> Option<Client> {
@@ -779,7 +770,7 @@ fn hostile_input_never_disturbs_other_clients_or_the_server() {
     assert!(server.is_running(), "the server died (seed {seed})");
     let mut client = server.client();
     assert_eq!(client.cmd(&["PING"]), Reply::pong());
-    let processed = info_field(&mut client, "stats", "total_commands_processed");
+    let processed = client.info_field("stats", "total_commands_processed");
     println!("hostile input: the server ran {processed:?} commands");
     // The control keys are all there, untouched.
     assert_eq!(
@@ -788,7 +779,7 @@ fn hostile_input_never_disturbs_other_clients_or_the_server() {
     );
     // Every fuzzing connection is gone: no thread or registration leaked.
     poll_until(Duration::from_secs(10), || {
-        let connected = info_field(&mut client, "clients", "connected_clients")?;
+        let connected = client.info_field("clients", "connected_clients")?;
         (connected == "1").then_some(())
     });
     let log = server.log();
@@ -866,7 +857,8 @@ fn declaring_512_mib_and_sending_nothing_costs_almost_no_memory() {
         client.send(b"*2\r\n$3\r\nGET\r\n$536870912\r\nabc");
     }
     poll_until(Duration::from_secs(10), || {
-        let connected: usize = info_field(&mut control, "clients", "connected_clients")?
+        let connected: usize = control
+            .info_field("clients", "connected_clients")?
             .parse()
             .ok()?;
         (connected >= 202).then_some(())
@@ -897,7 +889,7 @@ fn maxclients_refuses_the_eleventh_and_accepts_again_after_a_leave() {
     // The harness's own probe connection may still be registered: wait
     // until we are alone.
     poll_until(Duration::from_secs(10), || {
-        let connected = info_field(&mut first, "clients", "connected_clients")?;
+        let connected = first.info_field("clients", "connected_clients")?;
         (connected == "1").then_some(())
     });
     let mut clients = vec![first];
@@ -1005,7 +997,9 @@ fn a_replica_that_stops_reading_is_dropped_and_writers_go_on() {
     let _stalled = attach_fake_replica(&master); // never reads again
     let mut writer = master.client();
     assert_eq!(
-        info_field(&mut writer, "replication", "connected_slaves").as_deref(),
+        writer
+            .info_field("replication", "connected_slaves")
+            .as_deref(),
         Some("1")
     );
     // 32 MiB of writes: past the limit, and past whatever the kernel's
@@ -1019,7 +1013,7 @@ fn a_replica_that_stops_reading_is_dropped_and_writers_go_on() {
         );
     }
     poll_until(Duration::from_secs(10), || {
-        let replicas = info_field(&mut writer, "replication", "connected_slaves");
+        let replicas = writer.info_field("replication", "connected_slaves");
         (replicas.as_deref() == Some("0")).then_some(())
     });
     assert_eq!(writer.cmd(&["PING"]), Reply::pong());
@@ -1235,7 +1229,7 @@ fn a_replica_killed_during_full_sync_catches_up_after_restart() {
     // that moment is the middle of the full sync.
     let mut control = master.client();
     poll_until(Duration::from_secs(10), || {
-        let slaves = info_field(&mut control, "replication", "connected_slaves")?;
+        let slaves = control.info_field("replication", "connected_slaves")?;
         (slaves == "1").then_some(())
     });
     replica.kill();
@@ -1373,7 +1367,7 @@ fn a_write_acknowledged_by_wait_survives_the_master() {
     let replicas = [start_replica(&master), start_replica(&master)];
     let mut client = master.client();
     poll_until(Duration::from_secs(10), || {
-        let slaves = info_field(&mut client, "replication", "connected_slaves")?;
+        let slaves = client.info_field("replication", "connected_slaves")?;
         (slaves == "2").then_some(())
     });
     for i in 0..20 {
@@ -1528,8 +1522,8 @@ fn bgsave_to_an_unwritable_destination_fails_in_the_log_and_lastsave_stays() {
         &["Failed saving the DB", "Background saving error"],
     );
     poll_until(Duration::from_secs(10), || {
-        let status = info_field(&mut client, "persistence", "rdb_last_bgsave_status")?;
-        let running = info_field(&mut client, "persistence", "rdb_bgsave_in_progress")?;
+        let status = client.info_field("persistence", "rdb_last_bgsave_status")?;
+        let running = client.info_field("persistence", "rdb_bgsave_in_progress")?;
         (status == "err" && running == "0").then_some(())
     });
     assert_eq!(client.cmd(&["LASTSAVE"]), lastsave);

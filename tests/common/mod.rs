@@ -758,6 +758,16 @@ impl Client {
         let _ = self.stream.shutdown(Shutdown::Write);
     }
 
+    /// One field of `INFO section`, if the server gives it.
+    #[track_caller]
+    pub fn info_field(&mut self, section: &str, field: &str) -> Option<String> {
+        let reply = self.cmd(&["INFO", section]);
+        let text = String::from_utf8_lossy(reply.as_bulk()).into_owned();
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
+            .map(|value| value.trim().to_string())
+    }
+
     /// Sends `args` as an array of bulk strings and reads one reply.
     #[track_caller]
     pub fn cmd(&mut self, args: &[&str]) -> Reply {
