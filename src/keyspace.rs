@@ -14,101 +14,123 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// A key, its value and when it expires: one entry of the hash table.
+/// A key and its value: what the hash table stores for each key.
 ///
-/// Every key costs one entry, so the entry is kept small. The key and the
-/// value share one allocation (`data` is the key's bytes, then the value's),
-/// and the table is a `HashSet` of entries looked up by their key part
-/// (see the `Borrow` impl below): 32 bytes in the table plus one block on
-/// the heap per key, where a `HashMap<Vec<u8>, Vec<u8>>` plus an expiry
-/// needs 72 bytes and two blocks. docs/performance.md has the numbers.
+/// Every key costs one of these, so it is kept small: 24 bytes in the
+/// table plus one block on the heap. The key and the value share that
+/// block (`data` is the key's bytes, then the value's), and the table is a
+/// `HashSet` looked up by the key part (see the `Borrow` impl below), where
+/// a `HashMap<Vec<u8>, Vec<u8>>` plus an expiry needs 72 bytes and two
+/// blocks. Deadlines live beside the keys that have one, in
+/// `Keyspace::volatile`, as Redis keeps them in a dictionary of their own:
+/// most keys have none, and should not pay 8 bytes for it. docs/performance.md
+/// has the numbers.
 ///
-/// The deadline and the slot change in place, under the write lock, through
-/// a shared reference (a `HashSet` hands out no others): atomics make that
-/// allowed, at no cost, since nothing else touches them at the same time.
+/// The slot changes in place, under the write lock, through a shared
+/// reference (a `HashSet` hands out no others): an atomic makes that
+/// allowed, at no cost, since nothing else touches it at the same time.
 #[derive(Debug)]
-pub struct Entry {
+struct Stored {
     data: Box<[u8]>,
     key_len: u32,
-    /// Where the key sits in `Keyspace::volatile`; meaningful only while
-    /// the key has an expiry.
+    /// Where the key and its deadline sit in `Keyspace::volatile`, or
+    /// `NOT_VOLATILE` if the key never expires.
     slot: AtomicU32,
-    /// When the key expires, in Unix milliseconds; `NO_EXPIRY` for never.
-    expires_at: AtomicI64,
 }
 
-/// The deadline of a key that never expires.
-const NO_EXPIRY: i64 = i64::MIN;
+/// The slot of a key without an expiry.
+const NOT_VOLATILE: u32 = u32::MAX;
 
-impl Entry {
-    fn new(key: &[u8], value: &[u8], expires_at: Option<i64>, slot: usize) -> Entry {
-        Entry {
+impl Stored {
+    fn new(key: &[u8], value: &[u8], slot: Option<usize>) -> Stored {
+        Stored {
             data: [key, value].concat().into_boxed_slice(),
             key_len: key.len() as u32,
-            slot: AtomicU32::new(slot as u32),
-            expires_at: AtomicI64::new(expires_at.unwrap_or(NO_EXPIRY)),
+            slot: AtomicU32::new(slot.map_or(NOT_VOLATILE, |slot| slot as u32)),
         }
     }
 
-    /// The key.
-    pub fn key(&self) -> &[u8] {
+    fn key(&self) -> &[u8] {
         &self.data[..self.key_len as usize]
     }
 
-    /// The value: bytes, as Redis strings are.
-    pub fn value(&self) -> &[u8] {
-        &self.data[self.key_len as usize..]
+    /// Where the key's deadline is, if it has one.
+    fn slot(&self) -> Option<usize> {
+        let slot = self.slot.load(Relaxed);
+        (slot != NOT_VOLATILE).then_some(slot as usize)
     }
 
-    /// When the key expires, in Unix milliseconds; `None` means never.
-    pub fn expires_at(&self) -> Option<i64> {
-        let deadline = self.expires_at.load(Relaxed);
-        (deadline != NO_EXPIRY).then_some(deadline)
-    }
-
-    /// Has the deadline passed? A key is gone at its deadline, not after.
-    pub fn is_expired(&self, now: i64) -> bool {
-        self.expires_at().is_some_and(|deadline| deadline <= now)
-    }
-
-    fn slot(&self) -> usize {
-        self.slot.load(Relaxed) as usize
+    fn set_slot(&self, slot: Option<usize>) {
+        let slot = slot.map_or(NOT_VOLATILE, |slot| slot as u32);
+        self.slot.store(slot, Relaxed);
     }
 }
 
 // An entry is found by its key: it hashes and compares as its key alone,
-// so `HashSet<Entry>::get(&[u8])` works.
-impl Hash for Entry {
+// so `HashSet<Stored>::get(&[u8])` works.
+impl Hash for Stored {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.key().hash(state);
     }
 }
 
-impl PartialEq for Entry {
+impl PartialEq for Stored {
     fn eq(&self, other: &Self) -> bool {
         self.key() == other.key()
     }
 }
 
-impl Eq for Entry {}
+impl Eq for Stored {}
 
-impl Borrow<[u8]> for Entry {
+impl Borrow<[u8]> for Stored {
     fn borrow(&self) -> &[u8] {
         self.key()
+    }
+}
+
+/// A key with an expiry, and its deadline.
+#[derive(Debug)]
+struct Volatile {
+    key: Box<[u8]>,
+    /// When the key expires, in Unix milliseconds.
+    deadline: i64,
+}
+
+/// A key found in the keyspace: its key, value and expiry, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    stored: &'a Stored,
+    expires_at: Option<i64>,
+}
+
+impl<'a> Entry<'a> {
+    /// The value: bytes, as Redis strings are.
+    pub fn value(&self) -> &'a [u8] {
+        &self.stored.data[self.stored.key_len as usize..]
+    }
+
+    /// When the key expires, in Unix milliseconds; `None` means never.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    /// Has the deadline passed? A key is gone at its deadline, not after.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|deadline| deadline <= now)
     }
 }
 
 /// The keys, their values and their expiries.
 #[derive(Default)]
 pub struct Keyspace {
-    entries: HashSet<Entry>,
-    /// The keys that have an expiry, in random order, so that the active
-    /// expiry cycle can walk them without scanning the whole map, and any
-    /// run of them is a fair sample (see `shuffle_in`).
-    volatile: Vec<Box<[u8]>>,
+    entries: HashSet<Stored>,
+    /// The keys that have an expiry, with their deadlines, in random order,
+    /// so that the active expiry cycle can walk them without scanning the
+    /// whole map, and any run of them is a fair sample (see `shuffle_in`).
+    volatile: Vec<Volatile>,
     /// Places each new key with an expiry at a random spot in `volatile`.
     shuffle: Rng,
     /// Expired keys that readers found but could not delete: a read lock
@@ -128,8 +150,8 @@ pub struct Keyspace {
 impl Keyspace {
     /// The live entry at `key`. An expired key is reported absent and noted
     /// in the stale list, for [`Keyspace::purge_stale`] to delete later.
-    pub fn get(&self, key: &[u8], now: i64) -> Option<&Entry> {
-        let entry = self.entries.get(key)?;
+    pub fn get(&self, key: &[u8], now: i64) -> Option<Entry<'_>> {
+        let entry = self.entry(self.entries.get(key)?);
         if entry.is_expired(now) {
             let mut stale = self.stale.lock().unwrap_or_else(PoisonError::into_inner);
             stale.push(key.to_vec());
@@ -139,9 +161,17 @@ impl Keyspace {
     }
 
     /// The live entry at `key`, for a writer: an expired key is deleted first.
-    pub fn get_live(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
+    pub fn get_live(&mut self, key: &[u8], now: i64) -> Option<Entry<'_>> {
         self.remove_if_expired(key, now);
-        self.entries.get(key)
+        self.entries.get(key).map(|stored| self.entry(stored))
+    }
+
+    /// The view of a stored key, with its deadline looked up.
+    fn entry<'a>(&'a self, stored: &'a Stored) -> Entry<'a> {
+        Entry {
+            stored,
+            expires_at: stored.slot().map(|slot| self.volatile[slot].deadline),
+        }
     }
 
     /// Stores `value` at `key` with the given expiry, replacing any old
@@ -156,30 +186,28 @@ impl Keyspace {
             }
             self.changes.push(change);
         }
-        let old_slot = self
-            .entries
-            .get(key.as_slice())
-            .map(|e| (e.expires_at(), e.slot()));
+        let old_slot = self.entries.get(key.as_slice()).map(Stored::slot);
         let slot = match (old_slot, expires_at) {
             // Already tracked, and still volatile: keep its place.
-            (Some((Some(_), slot)), Some(_)) => slot,
+            (Some(Some(slot)), Some(deadline)) => {
+                self.volatile[slot].deadline = deadline;
+                Some(slot)
+            }
             // Newly volatile: track it.
-            (_, Some(_)) => {
-                self.volatile.push(key.clone().into_boxed_slice());
-                self.volatile.len() - 1
+            (_, Some(deadline)) => {
+                let key = key.clone().into_boxed_slice();
+                self.volatile.push(Volatile { key, deadline });
+                Some(self.volatile.len() - 1)
             }
             // Was volatile, is no longer: stop tracking it.
-            (Some((Some(_), slot)), None) => {
+            (Some(Some(slot)), None) => {
                 self.untrack(slot);
-                0
+                None
             }
-            (_, None) => 0,
+            (_, None) => None,
         };
-        let newly_tracked = expires_at.is_some()
-            && slot + 1 == self.volatile.len()
-            && old_slot.is_none_or(|(was, _)| was.is_none());
-        self.entries
-            .replace(Entry::new(&key, &value, expires_at, slot));
+        let newly_tracked = slot.is_some() && old_slot.flatten().is_none();
+        self.entries.replace(Stored::new(&key, &value, slot));
         if newly_tracked {
             self.shuffle_in();
         }
@@ -190,18 +218,19 @@ impl Keyspace {
         let Some(entry) = self.entries.get(key) else {
             return false;
         };
-        let (was, slot) = (entry.expires_at(), entry.slot());
-        entry
-            .expires_at
-            .store(expires_at.unwrap_or(NO_EXPIRY), Relaxed);
-        match (was, expires_at) {
-            (None, Some(_)) => {
-                entry.slot.store(self.volatile.len() as u32, Relaxed);
-                self.volatile.push(key.into());
+        match (entry.slot(), expires_at) {
+            (None, Some(deadline)) => {
+                entry.set_slot(Some(self.volatile.len()));
+                let key = key.into();
+                self.volatile.push(Volatile { key, deadline });
                 self.shuffle_in();
             }
-            (Some(_), None) => self.untrack(slot),
-            _ => {}
+            (Some(slot), Some(deadline)) => self.volatile[slot].deadline = deadline,
+            (Some(slot), None) => {
+                entry.set_slot(None);
+                self.untrack(slot);
+            }
+            (None, None) => {}
         }
         touch(&self.watchers, key);
         self.dirty += 1;
@@ -226,12 +255,14 @@ impl Keyspace {
     /// Deletes `key` and hands back its value and expiry (expired or not),
     /// so that RENAME and MOVE can store them elsewhere.
     pub fn take(&mut self, key: &[u8]) -> Option<(Vec<u8>, Option<i64>)> {
-        let entry = self.delete(key, true)?;
-        Some((entry.value().to_vec(), entry.expires_at()))
+        let (stored, expires_at) = self.delete(key, true)?;
+        let value = stored.data[stored.key_len as usize..].to_vec();
+        Some((value, expires_at))
     }
 
-    /// Deletes `key`, telling its watchers or not; hands back the entry.
-    fn delete(&mut self, key: &[u8], tell_watchers: bool) -> Option<Entry> {
+    /// Deletes `key`, telling its watchers or not; hands back what was
+    /// stored and the deadline.
+    fn delete(&mut self, key: &[u8], tell_watchers: bool) -> Option<(Stored, Option<i64>)> {
         let entry = self.entries.take(key)?;
         if tell_watchers {
             touch(&self.watchers, key);
@@ -240,10 +271,12 @@ impl Keyspace {
         if self.recording {
             self.changes.push(vec![b"DEL".to_vec(), key.to_vec()]);
         }
-        if entry.expires_at().is_some() {
-            self.untrack(entry.slot());
-        }
-        Some(entry)
+        let deadline = entry.slot().map(|slot| {
+            let deadline = self.volatile[slot].deadline;
+            self.untrack(slot);
+            deadline
+        });
+        Some((entry, deadline))
     }
 
     /// Deletes `key` if its deadline has passed; says whether it did.
@@ -252,7 +285,10 @@ impl Keyspace {
     /// since is caught at EXEC anyway (see `Watch::changed`), and a key
     /// already expired when watched did not change by going away.
     pub fn remove_if_expired(&mut self, key: &[u8], now: i64) -> bool {
-        let expired = self.entries.get(key).is_some_and(|e| e.is_expired(now));
+        let expired = self
+            .entries
+            .get(key)
+            .is_some_and(|stored| self.entry(stored).is_expired(now));
         expired && self.delete(key, false).is_some()
     }
 
@@ -295,7 +331,7 @@ impl Keyspace {
 
     /// The key at position `index` among those with an expiry.
     pub fn volatile_key(&self, index: usize) -> Option<&[u8]> {
-        self.volatile.get(index).map(|key| &**key)
+        self.volatile.get(index).map(|volatile| &*volatile.key)
     }
 
     /// Deletes every key.
@@ -336,8 +372,10 @@ impl Keyspace {
     }
 
     /// Every key with its entry, expired ones included, in no order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.entries.iter().map(|entry| (entry.key(), entry))
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Entry<'_>)> {
+        self.entries
+            .iter()
+            .map(|stored| (stored.key(), self.entry(stored)))
     }
 
     /// Changes made since the last save.
@@ -392,8 +430,8 @@ impl Keyspace {
         }
         self.volatile.swap(other, last);
         for slot in [other, last] {
-            if let Some(entry) = self.entries.get(&*self.volatile[slot]) {
-                entry.slot.store(slot as u32, Relaxed);
+            if let Some(entry) = self.entries.get(&*self.volatile[slot].key) {
+                entry.set_slot(Some(slot));
             }
         }
     }
@@ -403,8 +441,8 @@ impl Keyspace {
     fn untrack(&mut self, slot: usize) {
         self.volatile.swap_remove(slot);
         if let Some(moved) = self.volatile.get(slot) {
-            if let Some(entry) = self.entries.get(&**moved) {
-                entry.slot.store(slot as u32, Relaxed);
+            if let Some(entry) = self.entries.get(&*moved.key) {
+                entry.set_slot(Some(slot));
             }
         }
     }
@@ -452,14 +490,11 @@ mod tests {
 
     /// Every volatile key is tracked exactly once, at the slot its entry names.
     fn check_index(ks: &Keyspace) {
-        let volatile = ks
-            .entries
-            .iter()
-            .filter(|e| e.expires_at().is_some())
-            .count();
+        let volatile = ks.entries.iter().filter(|e| e.slot().is_some()).count();
         assert_eq!(ks.volatile.len(), volatile);
-        for (slot, key) in ks.volatile.iter().enumerate() {
-            assert_eq!(ks.entries.get(&**key).map(Entry::slot), Some(slot));
+        for (slot, volatile) in ks.volatile.iter().enumerate() {
+            let stored = ks.entries.get(&*volatile.key);
+            assert_eq!(stored.map(Stored::slot), Some(Some(slot)));
         }
     }
 

@@ -400,7 +400,7 @@ mod tests {
             Reply::Integer(0)
         );
         assert!(ks.take_changes().is_empty());
-        assert_eq!(ks.get(b"b", 0), None);
+        assert!(ks.get(b"b", 0).is_none());
     }
 
     #[test]
