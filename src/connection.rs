@@ -4,12 +4,11 @@
 //! a buffer that is flushed only when no more requests are waiting, so a
 //! pipeline of a thousand commands costs a handful of writes, not a thousand.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::clients::{lock, Registration};
@@ -19,9 +18,7 @@ use crate::log;
 use crate::master;
 use crate::resp::{self, Limits, ReadError, Reply};
 use crate::server::Server;
-
-/// Size of the read and write buffers; Redis reads 16 KiB at a time too.
-const BUFFER: usize = 16 * 1024;
+use crate::socket::{self, Socket, BUFFER};
 
 /// How a request loop ended.
 enum End {
@@ -65,17 +62,13 @@ fn serve_requests(
 ) -> Result<End, Error> {
     // Reader and writer both borrow the one socket: a file descriptor per
     // client, not three, which matters with ten thousand clients.
-    let mut reader = BufReader::with_capacity(BUFFER, stream);
-    let mut writer = BufWriter::with_capacity(BUFFER, stream);
+    let socket = Socket::new(stream);
+    let mut reader = BufReader::with_capacity(BUFFER, &socket);
+    let mut writer = BufWriter::with_capacity(BUFFER, &socket);
     let client = session.client.clone().expect("serve sets the client");
     loop {
-        // About to wait for the client: send what we owe it first.
-        if reader.buffer().is_empty() {
-            writer.flush()?;
-            yield_before_sleeping(&mut reader, stream, &server.clients.awake);
-        }
         if reader.buffer().is_empty()
-            && !sleep_until_readable(stream, &mut reader, &mut writer, server)
+            && !socket::wait_for_request(&mut reader, &mut writer, &server.clients.awake)?
         {
             return Ok(End::Closed);
         }
@@ -175,6 +168,7 @@ fn serve_requests(
                     // The link's threads need a reader of their own, which
                     // starts with whatever this one had buffered.
                     let leftover = io::Cursor::new(reader.buffer().to_vec());
+                    let stream = socket.blocking()?;
                     let link_reader = BufReader::new(leftover.chain(stream.try_clone()?));
                     let link = stream.try_clone()?;
                     master::serve_replica(
@@ -197,6 +191,7 @@ fn serve_requests(
                     server.clients.add_monitor(session.id, sender);
                     reply.write_in(&mut writer, session.protocol)?;
                     writer.flush()?;
+                    socket.blocking()?;
                     return Ok(End::Monitor(lines));
                 }
                 reply
@@ -204,74 +199,6 @@ fn serve_requests(
         };
         reply.write_in(&mut writer, session.protocol)?;
     }
-}
-
-/// How many times a connection thread with nothing to do yields the CPU
-/// before it goes to sleep in `read`. Measured (docs/performance.md): 2
-/// already pays, 8 and 32 do about as well as each other under load.
-const YIELDS: usize = 8;
-
-/// Lets the other connection threads run before this one sleeps.
-///
-/// A thread that sleeps in `read` must be woken when its client's next
-/// request arrives, and that wake-up and the switch to it cost more than
-/// the request itself. So when other connection threads are awake (there
-/// is work for the CPU), this thread first yields to them a few times,
-/// looking for its next request between turns: under load it is usually
-/// there by the time the thread's turn comes back, and the thread never
-/// slept. Alone, it would only burn the CPU, so it sleeps at once. On
-/// return the next request, if any, is in `reader`'s buffer; errors are
-/// left for the blocking read that follows to find.
-fn yield_before_sleeping(
-    reader: &mut BufReader<&TcpStream>,
-    stream: &TcpStream,
-    awake: &AtomicUsize,
-) {
-    if awake.load(Ordering::Relaxed) <= 1 || stream.set_nonblocking(true).is_err() {
-        return;
-    }
-    for _ in 0..YIELDS {
-        match reader.fill_buf() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::yield_now(),
-            // A request, the end of the stream, or an error: either way
-            // there is nothing left to wait for.
-            _ => break,
-        }
-    }
-    // Failing this would leave the socket non-blocking: the next read then
-    // fails with WouldBlock, which ends the connection instead of spinning.
-    let _ = stream.set_nonblocking(false);
-}
-
-/// Sleeps until the client sends something, holding no buffers meanwhile;
-/// false if it left, broke the connection or stayed idle past `timeout`.
-///
-/// An idle client should cost little: its thread's stack, not 32 KiB of
-/// empty buffers. So the buffers are given back while the thread sleeps in
-/// `peek` (which waits for data without needing room for it) and taken
-/// again when the client has spoken: a malloc and a free each, cheap next
-/// to the wake-up itself. Redis, too, takes back an idle client's query
-/// buffer (in its cron, once the client has been idle two seconds).
-fn sleep_until_readable<'a>(
-    stream: &'a TcpStream,
-    reader: &mut BufReader<&'a TcpStream>,
-    writer: &mut BufWriter<&'a TcpStream>,
-    server: &Server,
-) -> bool {
-    *reader = BufReader::with_capacity(0, stream);
-    *writer = BufWriter::with_capacity(0, stream);
-    // Asleep: not a thread the others should yield to.
-    server.clients.awake.fetch_sub(1, Ordering::Relaxed);
-    let readable = loop {
-        match stream.peek(&mut [0u8]) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            result => break result,
-        }
-    };
-    server.clients.awake.fetch_add(1, Ordering::Relaxed);
-    *reader = BufReader::with_capacity(BUFFER, stream);
-    *writer = BufWriter::with_capacity(BUFFER, stream);
-    matches!(readable, Ok(n) if n > 0)
 }
 
 /// MONITOR: from now on the client only receives every command the server
@@ -304,6 +231,8 @@ fn monitor(
 /// half-close our side, then drain what the client still sends (briefly,
 /// and only so much) before the socket is dropped.
 fn close_after_reply(stream: &TcpStream) {
+    // The connection may have left it non-blocking.
+    let _ = stream.set_nonblocking(false);
     // Errors here mean the client is already gone, which is fine.
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));

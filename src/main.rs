@@ -26,6 +26,7 @@ mod replication;
 mod resp;
 mod server;
 mod settings;
+mod socket;
 
 use std::process::ExitCode;
 
