@@ -18,7 +18,7 @@ use crate::log;
 use crate::master;
 use crate::resp::{self, Limits, ReadError, Reply};
 use crate::server::Server;
-use crate::socket::{self, Socket, BUFFER};
+use crate::socket::{self, BUFFER};
 
 /// How a request loop ended.
 enum End {
@@ -62,9 +62,8 @@ fn serve_requests(
 ) -> Result<End, Error> {
     // Reader and writer both borrow the one socket: a file descriptor per
     // client, not three, which matters with ten thousand clients.
-    let socket = Socket::new(stream);
-    let mut reader = BufReader::with_capacity(BUFFER, &socket);
-    let mut writer = BufWriter::with_capacity(BUFFER, &socket);
+    let mut reader = BufReader::with_capacity(BUFFER, stream);
+    let mut writer = BufWriter::with_capacity(BUFFER, stream);
     let client = session.client.clone().expect("serve sets the client");
     loop {
         if reader.buffer().is_empty()
@@ -168,7 +167,6 @@ fn serve_requests(
                     // The link's threads need a reader of their own, which
                     // starts with whatever this one had buffered.
                     let leftover = io::Cursor::new(reader.buffer().to_vec());
-                    let stream = socket.blocking()?;
                     let link_reader = BufReader::new(leftover.chain(stream.try_clone()?));
                     let link = stream.try_clone()?;
                     master::serve_replica(
@@ -191,7 +189,6 @@ fn serve_requests(
                     server.clients.add_monitor(session.id, sender);
                     reply.write_in(&mut writer, session.protocol)?;
                     writer.flush()?;
-                    socket.blocking()?;
                     return Ok(End::Monitor(lines));
                 }
                 reply
@@ -231,8 +228,6 @@ fn monitor(
 /// half-close our side, then drain what the client still sends (briefly,
 /// and only so much) before the socket is dropped.
 fn close_after_reply(stream: &TcpStream) {
-    // The connection may have left it non-blocking.
-    let _ = stream.set_nonblocking(false);
     // Errors here mean the client is already gone, which is fine.
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));

@@ -12,8 +12,7 @@
 //! is usually there when its turn comes back. docs/performance.md has the
 //! measurements, and the price.
 
-use std::cell::Cell;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -26,124 +25,54 @@ pub const BUFFER: usize = 16 * 1024;
 /// about as well as each other under load.
 const YIELDS: usize = 8;
 
-/// The client's socket, switched between blocking and non-blocking mode
-/// only when it has to be: each switch is a system call.
-///
-/// Reads and writes through it always behave as blocking ones: one that
-/// would block on the non-blocking socket switches it back to blocking
-/// mode and waits. Only [`wait_for_request`]'s look for the next request
-/// may find nothing and say so.
-pub struct Socket<'a> {
-    stream: &'a TcpStream,
-    /// Is the socket in non-blocking mode now?
-    nonblocking: Cell<bool>,
-    /// Is [`wait_for_request`] looking without waiting?
-    probing: Cell<bool>,
-}
-
-impl<'a> Socket<'a> {
-    /// Wraps a socket in blocking mode, as `accept` hands them out.
-    pub fn new(stream: &'a TcpStream) -> Socket<'a> {
-        Socket {
-            stream,
-            nonblocking: Cell::new(false),
-            probing: Cell::new(false),
-        }
-    }
-
-    /// Puts the socket back in blocking mode, for code that uses the
-    /// `TcpStream` itself from here on.
-    pub fn blocking(&self) -> io::Result<&'a TcpStream> {
-        self.set_nonblocking(false)?;
-        Ok(self.stream)
-    }
-
-    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        if self.nonblocking.get() != on {
-            self.stream.set_nonblocking(on)?;
-            self.nonblocking.set(on);
-        }
-        Ok(())
-    }
-
-    /// Runs `op` on the socket; if it would block only because the socket
-    /// is non-blocking, makes the socket blocking and runs it again. (A
-    /// blocking socket says WouldBlock too, when `timeout` runs out: that
-    /// one is passed on.)
-    fn patiently<T>(&self, mut op: impl FnMut(&TcpStream) -> io::Result<T>) -> io::Result<T> {
-        loop {
-            match op(self.stream) {
-                Err(e)
-                    if e.kind() == io::ErrorKind::WouldBlock
-                        && self.nonblocking.get()
-                        && !self.probing.get() =>
-                {
-                    self.set_nonblocking(false)?
-                }
-                result => return result,
-            }
-        }
-    }
-}
-
-impl Read for &Socket<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.patiently(|mut stream| stream.read(buf))
-    }
-}
-
-impl Write for &Socket<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.patiently(|mut stream| stream.write(buf))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The connection's buffered reader.
-pub type Reader<'s, 'a> = BufReader<&'s Socket<'a>>;
+/// The connection's buffered reader: it borrows the socket, as the writer
+/// does, so that a client costs one file descriptor, not three.
+pub type Reader<'a> = BufReader<&'a TcpStream>;
 /// The connection's buffered writer.
-pub type Writer<'s, 'a> = BufWriter<&'s Socket<'a>>;
+pub type Writer<'a> = BufWriter<&'a TcpStream>;
 
 /// Called when every buffered request has been served: sends the replies,
-/// then waits until the client's next request is in `reader`'s buffer.
+/// then waits until the client's next request has arrived: in `reader`'s
+/// buffer, or in the socket for `reader` to read without waiting.
 /// Returns false if the client left, broke the connection or stayed idle
-/// past `timeout` instead.
+/// past `timeout` instead. (An error met while looking without waiting is
+/// left for the read that follows: true.)
 ///
 /// `awake` counts the connection threads not asleep here; this thread is
 /// one of them.
-pub fn wait_for_request<'s, 'a>(
-    reader: &mut Reader<'s, 'a>,
-    writer: &mut Writer<'s, 'a>,
+pub fn wait_for_request<'a>(
+    reader: &mut Reader<'a>,
+    writer: &mut Writer<'a>,
     awake: &AtomicUsize,
 ) -> io::Result<bool> {
     writer.flush()?;
-    let socket = *reader.get_ref();
+    let stream = *reader.get_ref();
     // Alone, a yield would come straight back: only sleeping makes sense.
-    if awake.load(Ordering::Relaxed) > 1 && socket.set_nonblocking(true).is_ok() {
-        socket.probing.set(true);
-        let mut found = false;
+    if awake.load(Ordering::Relaxed) > 1 && stream.set_nonblocking(true).is_ok() {
+        // Some(true): a request came; Some(false): the client left.
+        let mut found = None;
         for _ in 0..YIELDS {
             // Right after our reply the answer cannot be there yet: let the
             // others run first, then look.
             thread::yield_now();
             match reader.fill_buf() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // A request, the end of the stream, or an error: the read
-                // that follows will see which.
-                _ => {
-                    found = true;
+                Ok(buffered) => {
+                    found = Some(!buffered.is_empty());
+                    break;
+                }
+                // The read that follows will meet the error again.
+                Err(_) => {
+                    found = Some(true);
                     break;
                 }
             }
         }
-        socket.probing.set(false);
-        // The socket stays non-blocking while the thread is busy: it saves
-        // two system calls a request, and reads and writes still wait.
-        if found {
-            return Ok(true);
+        // Failing this would leave the socket non-blocking: the next read
+        // then fails with WouldBlock, which ends the connection.
+        stream.set_nonblocking(false)?;
+        if let Some(alive) = found {
+            return Ok(alive);
         }
     }
     sleep_until_readable(reader, writer, awake)
@@ -157,17 +86,14 @@ pub fn wait_for_request<'s, 'a>(
 /// again when the client has spoken: a malloc and a free each, cheap next
 /// to the wake-up itself. Redis, too, takes back an idle client's query
 /// buffer (in its cron, once the client has been idle two seconds).
-fn sleep_until_readable<'s, 'a>(
-    reader: &mut Reader<'s, 'a>,
-    writer: &mut Writer<'s, 'a>,
+fn sleep_until_readable<'a>(
+    reader: &mut Reader<'a>,
+    writer: &mut Writer<'a>,
     awake: &AtomicUsize,
 ) -> io::Result<bool> {
-    let socket = *reader.get_ref();
-    let Ok(stream) = socket.blocking() else {
-        return Ok(false);
-    };
-    *reader = BufReader::with_capacity(0, socket);
-    *writer = BufWriter::with_capacity(0, socket);
+    let stream = *reader.get_ref();
+    *reader = BufReader::with_capacity(0, stream);
+    *writer = BufWriter::with_capacity(0, stream);
     // Asleep: not a thread the others should yield to.
     awake.fetch_sub(1, Ordering::Relaxed);
     let readable = loop {
@@ -177,15 +103,17 @@ fn sleep_until_readable<'s, 'a>(
         }
     };
     awake.fetch_add(1, Ordering::Relaxed);
-    *reader = BufReader::with_capacity(BUFFER, socket);
-    *writer = BufWriter::with_capacity(BUFFER, socket);
+    *reader = BufReader::with_capacity(BUFFER, stream);
+    *writer = BufWriter::with_capacity(BUFFER, stream);
     Ok(matches!(readable, Ok(n) if n > 0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::net::TcpListener;
+    use std::time::{Duration, Instant};
 
     /// A connected pair of sockets on loopback: (ours, the client's).
     fn pair() -> (TcpStream, TcpStream) {
@@ -195,54 +123,74 @@ mod tests {
         (ours, client)
     }
 
-    #[test]
-    fn a_read_on_the_non_blocking_socket_waits_as_a_blocking_one() {
-        let (ours, _client) = pair();
-        let timeout = std::time::Duration::from_millis(100);
-        ours.set_read_timeout(Some(timeout)).expect("timeout");
-        let socket = Socket::new(&ours);
-        socket.set_nonblocking(true).expect("non-blocking");
-        // Nothing comes: the read waits the whole timeout, then says so.
-        let started = std::time::Instant::now();
-        let error = (&socket).read(&mut [0u8; 16]).expect_err("times out");
-        assert!(started.elapsed() >= timeout, "returned before the timeout");
-        assert!(matches!(
-            error.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ));
-        assert!(!socket.nonblocking.get(), "switched back to blocking");
-    }
-
-    #[test]
-    fn a_probe_says_when_there_is_nothing_to_read() {
-        let (ours, _client) = pair();
-        let socket = Socket::new(&ours);
-        socket.set_nonblocking(true).expect("non-blocking");
-        socket.probing.set(true);
-        let error = (&socket).read(&mut [0u8; 16]).expect_err("nothing to read");
-        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
-        assert!(socket.nonblocking.get());
-    }
-
-    #[test]
-    fn a_reply_bigger_than_the_socket_buffers_arrives_whole() {
+    /// Waits as a connection does, with `awake` connection threads awake,
+    /// for a request the client sends after a while.
+    fn wait_for_late_request(awake: usize) {
         let (ours, mut client) = pair();
-        let socket = Socket::new(&ours);
-        socket.set_nonblocking(true).expect("non-blocking");
-        let reply: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
-        let expected = reply.clone();
-        // The client starts reading only after a while: the kernel's
-        // buffers fill up, and the write must wait rather than fail.
-        let receiver = thread::spawn(move || {
-            thread::sleep(std::time::Duration::from_millis(100));
-            let mut got = Vec::new();
-            client.read_to_end(&mut got).expect("receive");
-            got
+        let mut reader = BufReader::with_capacity(BUFFER, &ours);
+        let mut writer = BufWriter::with_capacity(BUFFER, &ours);
+        writer.write_all(b"+OK\r\n").expect("buffer a reply");
+        let sender = thread::spawn(move || {
+            let mut reply = [0u8; 5];
+            client
+                .read_exact(&mut reply)
+                .expect("the reply is sent first");
+            assert_eq!(&reply, b"+OK\r\n");
+            thread::sleep(Duration::from_millis(20));
+            client.write_all(b"PING\r\n").expect("send");
+            client
         });
-        (&socket)
-            .write_all(&reply)
-            .expect("the write waits, then completes");
-        drop(ours);
-        assert!(receiver.join().expect("receiver") == expected);
+        let counter = AtomicUsize::new(awake);
+        assert!(wait_for_request(&mut reader, &mut writer, &counter).expect("wait"));
+        assert_eq!(reader.capacity(), BUFFER, "the buffers are back");
+        assert_eq!(reader.fill_buf().expect("read"), b"PING\r\n");
+        assert_eq!(
+            counter.into_inner(),
+            awake,
+            "the count of awake threads is restored"
+        );
+        // The socket is blocking again: a read waits (here, for its timeout).
+        reader.consume(6);
+        let timeout = Duration::from_millis(50);
+        ours.set_read_timeout(Some(timeout)).expect("timeout");
+        let started = Instant::now();
+        assert!(reader.fill_buf().is_err());
+        assert!(started.elapsed() >= timeout);
+        drop(sender.join().expect("sender"));
+    }
+
+    #[test]
+    fn alone_a_thread_sleeps_until_the_request_comes() {
+        wait_for_late_request(1);
+    }
+
+    #[test]
+    fn among_busy_threads_a_thread_still_waits_for_a_late_request() {
+        wait_for_late_request(2);
+    }
+
+    #[test]
+    fn among_busy_threads_a_request_already_there_is_read_without_sleeping() {
+        let (ours, mut client) = pair();
+        let mut reader = BufReader::with_capacity(BUFFER, &ours);
+        let mut writer = BufWriter::with_capacity(BUFFER, &ours);
+        // On loopback, the bytes are in our socket once `write_all` returns.
+        client.write_all(b"PING\r\n").expect("send");
+        let awake = AtomicUsize::new(2);
+        assert!(wait_for_request(&mut reader, &mut writer, &awake).expect("wait"));
+        // Read while looking, not after a sleep (which leaves it unread).
+        assert_eq!(reader.buffer(), b"PING\r\n");
+    }
+
+    #[test]
+    fn a_client_that_leaves_ends_the_wait() {
+        let (ours, client) = pair();
+        let mut reader = BufReader::with_capacity(BUFFER, &ours);
+        let mut writer = BufWriter::with_capacity(BUFFER, &ours);
+        drop(client);
+        for awake in [1, 2] {
+            let awake = AtomicUsize::new(awake);
+            assert!(!wait_for_request(&mut reader, &mut writer, &awake).expect("wait"));
+        }
     }
 }
