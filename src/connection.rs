@@ -169,14 +169,20 @@ fn serve_requests(
                     let leftover = io::Cursor::new(reader.buffer().to_vec());
                     let link_reader = BufReader::new(leftover.chain(stream.try_clone()?));
                     let link = stream.try_clone()?;
-                    master::serve_replica(
+                    // The link's threads mostly wait for writes to send:
+                    // not a busy client for the others to yield to.
+                    let awake = &server.clients.awake;
+                    awake.fetch_sub(1, Ordering::Relaxed);
+                    let served = master::serve_replica(
                         server,
                         link,
                         link_reader,
                         request,
                         port,
                         session.psync2,
-                    )?;
+                    );
+                    awake.fetch_add(1, Ordering::Relaxed);
+                    served?;
                     return Ok(End::Closed);
                 }
             }
