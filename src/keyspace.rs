@@ -186,30 +186,35 @@ impl Keyspace {
             }
             self.changes.push(change);
         }
-        let old_slot = self.entries.get(key.as_slice()).map(Stored::slot);
+        // Store first, then look at what was there: one lookup, not two,
+        // for the common case of a key without an expiry before and after.
+        let old = self.entries.replace(Stored::new(&key, &value, None));
+        let old_slot = old.as_ref().and_then(Stored::slot);
         let slot = match (old_slot, expires_at) {
             // Already tracked, and still volatile: keep its place.
-            (Some(Some(slot)), Some(deadline)) => {
+            (Some(slot), Some(deadline)) => {
                 self.volatile[slot].deadline = deadline;
                 Some(slot)
             }
             // Newly volatile: track it.
-            (_, Some(deadline)) => {
+            (None, Some(deadline)) => {
                 let key = key.clone().into_boxed_slice();
                 self.volatile.push(Volatile { key, deadline });
                 Some(self.volatile.len() - 1)
             }
             // Was volatile, is no longer: stop tracking it.
-            (Some(Some(slot)), None) => {
+            (Some(slot), None) => {
                 self.untrack(slot);
                 None
             }
-            (_, None) => None,
+            (None, None) => None,
         };
-        let newly_tracked = slot.is_some() && old_slot.flatten().is_none();
-        self.entries.replace(Stored::new(&key, &value, slot));
-        if newly_tracked {
-            self.shuffle_in();
+        if slot.is_some() {
+            let stored = self.entries.get(key.as_slice());
+            stored.expect("stored just above").set_slot(slot);
+            if old_slot.is_none() {
+                self.shuffle_in();
+            }
         }
     }
 

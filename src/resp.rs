@@ -148,6 +148,24 @@ fn read_header(input: &mut impl BufRead, too_big: &str) -> Result<(u8, Option<i6
     // The common case: the whole line, and the byte after its `\r`, are
     // buffered. Parse it where it lies, without copying it out.
     let buffered = input.fill_buf()?;
+    // Commonest of all: a marker, then up to 18 digits (so no overflow),
+    // the first not 0, then `\r` and one more byte. Read the number as the
+    // digits go by, instead of finding the end first and parsing after.
+    // Anything else (`$0`, `*-1`, junk) takes the general path below.
+    if let [marker, first @ b'1'..=b'9', rest @ ..] = buffered {
+        let mut value = i64::from(first - b'0');
+        for (i, &byte) in rest.iter().enumerate().take(18) {
+            match byte {
+                b'0'..=b'9' if i < 17 => value = value * 10 + i64::from(byte - b'0'),
+                b'\r' if i + 1 < rest.len() => {
+                    let marker = *marker;
+                    input.consume(i + 4);
+                    return Ok((marker, Some(value)));
+                }
+                _ => break,
+            }
+        }
+    }
     if let Some(end) = buffered.iter().position(|&b| b == b'\r' || b == 0) {
         if buffered[end] == b'\r' && end > 0 && end + 1 < buffered.len() {
             let header = (buffered[0], parse_int(&buffered[1..end]));
@@ -496,6 +514,35 @@ mod tests {
         let mut input = b"PING ".to_vec();
         input.extend_from_slice(&long);
         assert_eq!(read_all(&input), vec![Err("too big inline request".into())]);
+    }
+
+    #[test]
+    fn headers_read_as_parse_int_reads_them_however_they_arrive() {
+        let texts = [
+            "1",
+            "9",
+            "10",
+            "0",
+            "01",
+            "-1",
+            "12x",
+            "123456789012345678",
+            "1234567890123456789",
+            "9223372036854775807",
+            "9223372036854775808",
+        ];
+        for text in texts {
+            // Capacity 1 delivers a byte at a time: the general path.
+            for capacity in [1, 2, 4, 64] {
+                let bytes = format!("${text}\r\n+");
+                let mut input = io::BufReader::with_capacity(capacity, bytes.as_bytes());
+                let header = read_header(&mut input, "too big").ok();
+                assert_eq!(header, Some((b'$', parse_int(text.as_bytes()))), "{text}");
+                let mut rest = Vec::new();
+                input.read_to_end(&mut rest).unwrap();
+                assert_eq!(rest, b"+", "{text}, capacity {capacity}");
+            }
+        }
     }
 
     #[test]
