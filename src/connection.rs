@@ -18,7 +18,7 @@ use crate::log;
 use crate::master;
 use crate::resp::{self, Limits, ReadError, Reply};
 use crate::server::Server;
-use crate::socket::{self, BUFFER};
+use crate::socket::{self, Patience, BUFFER};
 
 /// How a request loop ended.
 enum End {
@@ -65,9 +65,15 @@ fn serve_requests(
     let mut reader = BufReader::with_capacity(BUFFER, stream);
     let mut writer = BufWriter::with_capacity(BUFFER, stream);
     let client = session.client.clone().expect("serve sets the client");
+    let mut patience = Patience::default();
     loop {
         if reader.buffer().is_empty()
-            && !socket::wait_for_request(&mut reader, &mut writer, &server.clients.awake)?
+            && !socket::wait_for_request(
+                &mut reader,
+                &mut writer,
+                &server.clients.awake,
+                &mut patience,
+            )?
         {
             return Ok(End::Closed);
         }

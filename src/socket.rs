@@ -20,10 +20,24 @@ use std::thread;
 /// Size of the read and write buffers; Redis reads 16 KiB at a time too.
 pub const BUFFER: usize = 16 * 1024;
 
-/// How many times a thread with nothing to do yields the CPU before it
-/// sleeps. Measured (docs/performance.md): 2 already pays, 8 and 32 do
-/// about as well as each other under load.
+/// How many times, at most, a thread with nothing to do yields the CPU
+/// before it sleeps. Measured (docs/performance.md): 2 already pays, 8 and
+/// 32 do about as well as each other under load.
 const YIELDS: usize = 8;
+
+/// How many times a connection's thread yields before it sleeps, adapted
+/// to what the last wait showed, as adaptive mutexes spin: a wait that
+/// found its request doubles it (up to [`YIELDS`]), a wait that ended
+/// asleep halves it (down to one). With many clients, many yields find
+/// nothing yet, and each costs a turn of the CPU.
+#[derive(Debug)]
+pub struct Patience(usize);
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience(YIELDS)
+    }
+}
 
 /// The connection's buffered reader: it borrows the socket, as the writer
 /// does, so that a client costs one file descriptor, not three.
@@ -39,11 +53,12 @@ pub type Writer<'a> = BufWriter<&'a TcpStream>;
 /// left for the read that follows: true.)
 ///
 /// `awake` counts the connection threads not asleep here; this thread is
-/// one of them.
+/// one of them. `patience` is the connection's own.
 pub fn wait_for_request<'a>(
     reader: &mut Reader<'a>,
     writer: &mut Writer<'a>,
     awake: &AtomicUsize,
+    patience: &mut Patience,
 ) -> io::Result<bool> {
     writer.flush()?;
     let stream = *reader.get_ref();
@@ -51,7 +66,7 @@ pub fn wait_for_request<'a>(
     if awake.load(Ordering::Relaxed) > 1 && stream.set_nonblocking(true).is_ok() {
         // Some(true): a request came; Some(false): the client left.
         let mut found = None;
-        for _ in 0..YIELDS {
+        for _ in 0..patience.0 {
             // Right after our reply the answer cannot be there yet: let the
             // others run first, then look.
             thread::yield_now();
@@ -72,8 +87,10 @@ pub fn wait_for_request<'a>(
         // then fails with WouldBlock, which ends the connection.
         stream.set_nonblocking(false)?;
         if let Some(alive) = found {
+            patience.0 = (patience.0 * 2).min(YIELDS);
             return Ok(alive);
         }
+        patience.0 = (patience.0 / 2).max(1);
     }
     sleep_until_readable(reader, writer, awake)
 }
@@ -141,7 +158,10 @@ mod tests {
             client
         });
         let counter = AtomicUsize::new(awake);
-        assert!(wait_for_request(&mut reader, &mut writer, &counter).expect("wait"));
+        assert!(
+            wait_for_request(&mut reader, &mut writer, &counter, &mut Patience::default())
+                .expect("wait")
+        );
         assert_eq!(reader.capacity(), BUFFER, "the buffers are back");
         assert_eq!(reader.fill_buf().expect("read"), b"PING\r\n");
         assert_eq!(
@@ -177,7 +197,10 @@ mod tests {
         // On loopback, the bytes are in our socket once `write_all` returns.
         client.write_all(b"PING\r\n").expect("send");
         let awake = AtomicUsize::new(2);
-        assert!(wait_for_request(&mut reader, &mut writer, &awake).expect("wait"));
+        assert!(
+            wait_for_request(&mut reader, &mut writer, &awake, &mut Patience::default())
+                .expect("wait")
+        );
         // Read while looking, not after a sleep (which leaves it unread).
         assert_eq!(reader.buffer(), b"PING\r\n");
     }
@@ -190,7 +213,10 @@ mod tests {
         drop(client);
         for awake in [1, 2] {
             let awake = AtomicUsize::new(awake);
-            assert!(!wait_for_request(&mut reader, &mut writer, &awake).expect("wait"));
+            assert!(
+                !wait_for_request(&mut reader, &mut writer, &awake, &mut Patience::default())
+                    .expect("wait")
+            );
         }
     }
 }
