@@ -27,7 +27,7 @@ pub struct Clients {
     pub commands_processed: AtomicU64,
     /// Connection threads not asleep waiting for their client: a thread
     /// with nothing to do yields the CPU while others are awake, and only
-    /// then sleeps (see `connection.rs`).
+    /// then sleeps (see `socket.rs`).
     pub awake: AtomicUsize,
 }
 

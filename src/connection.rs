@@ -18,7 +18,7 @@ use crate::log;
 use crate::master;
 use crate::resp::{self, Limits, ReadError, Reply};
 use crate::server::Server;
-use crate::socket::{self, Patience, BUFFER};
+use crate::socket::{self, Awake, Patience, BUFFER};
 
 /// How a request loop ended.
 enum End {
@@ -43,9 +43,9 @@ pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) ->
     if timeout > 0 {
         stream.set_read_timeout(Some(Duration::from_secs(timeout)))?;
     }
-    server.clients.awake.fetch_add(1, Ordering::Relaxed);
+    let awake = Awake::now(&server.clients.awake);
     let result = serve_requests(&stream, server, &mut session);
-    server.clients.awake.fetch_sub(1, Ordering::Relaxed);
+    drop(awake);
     // The keyspace must forget a departed client's watched keys.
     cmd::unwatch(server, &mut session);
     match result? {
@@ -177,18 +177,15 @@ fn serve_requests(
                     let link = stream.try_clone()?;
                     // The link's threads mostly wait for writes to send:
                     // not a busy client for the others to yield to.
-                    let awake = &server.clients.awake;
-                    awake.fetch_sub(1, Ordering::Relaxed);
-                    let served = master::serve_replica(
+                    let _link = Awake::not_now(&server.clients.awake);
+                    master::serve_replica(
                         server,
                         link,
                         link_reader,
                         request,
                         port,
                         session.psync2,
-                    );
-                    awake.fetch_add(1, Ordering::Relaxed);
-                    served?;
+                    )?;
                     return Ok(End::Closed);
                 }
             }

@@ -39,6 +39,45 @@ impl Default for Patience {
     }
 }
 
+/// A change to the count of awake connection threads, undone when it is
+/// dropped, however its scope ends: a panic that costs a connection must
+/// not leave the count wrong for every other one.
+pub struct Awake<'a> {
+    counter: &'a AtomicUsize,
+    awake: bool,
+}
+
+impl<'a> Awake<'a> {
+    /// This thread is awake until the guard goes.
+    pub fn now(counter: &'a AtomicUsize) -> Awake<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Awake {
+            counter,
+            awake: true,
+        }
+    }
+
+    /// This thread, counted awake, is not (asleep, or waiting on other
+    /// things than its client) until the guard goes.
+    pub fn not_now(counter: &'a AtomicUsize) -> Awake<'a> {
+        counter.fetch_sub(1, Ordering::Relaxed);
+        Awake {
+            counter,
+            awake: false,
+        }
+    }
+}
+
+impl Drop for Awake<'_> {
+    fn drop(&mut self) {
+        if self.awake {
+            self.counter.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            self.counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The connection's buffered reader: it borrows the socket, as the writer
 /// does, so that a client costs one file descriptor, not three.
 pub type Reader<'a> = BufReader<&'a TcpStream>;
@@ -112,14 +151,14 @@ fn sleep_until_readable<'a>(
     *reader = BufReader::with_capacity(0, stream);
     *writer = BufWriter::with_capacity(0, stream);
     // Asleep: not a thread the others should yield to.
-    awake.fetch_sub(1, Ordering::Relaxed);
+    let asleep = Awake::not_now(awake);
     let readable = loop {
         match stream.peek(&mut [0u8]) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             result => break result,
         }
     };
-    awake.fetch_add(1, Ordering::Relaxed);
+    drop(asleep);
     *reader = BufReader::with_capacity(BUFFER, stream);
     *writer = BufWriter::with_capacity(BUFFER, stream);
     Ok(matches!(readable, Ok(n) if n > 0))
@@ -203,6 +242,18 @@ mod tests {
         );
         // Read while looking, not after a sleep (which leaves it unread).
         assert_eq!(reader.buffer(), b"PING\r\n");
+    }
+
+    #[test]
+    fn the_count_of_awake_threads_survives_a_panic() {
+        let counter = AtomicUsize::new(0);
+        let result = std::panic::catch_unwind(|| {
+            let _awake = Awake::now(&counter);
+            let _link = Awake::not_now(&counter);
+            panic!("a bug in a connection");
+        });
+        assert!(result.is_err());
+        assert_eq!(counter.load(Ordering::Relaxed), 0);
     }
 
     #[test]
