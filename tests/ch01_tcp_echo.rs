@@ -6,10 +6,10 @@
 mod common;
 
 use assert_cmd::Command;
-use common::{poll_until, reserve_port, Client, Server};
+use common::{clients_at_once, poll_until, reserve_port, Client, Server};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -70,28 +70,17 @@ fn many_concurrent_clients_each_get_their_own_bytes() {
     const CLIENTS: usize = 120;
     let server = Server::start(BIN);
     let port = server.port();
-    let barrier = Arc::new(Barrier::new(CLIENTS));
-    let workers: Vec<_> = (0..CLIENTS)
-        .map(|id| {
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                let mut c = Client::connect(port);
-                barrier.wait();
-                for round in 0..20 {
-                    let mut data = format!("client {id} round {round}:").into_bytes();
-                    data.extend((0..(id * 37 + round) % 3000).map(|i| (i ^ id) as u8));
-                    let echoed = round_trip(&mut c, &data);
-                    assert!(
-                        echoed == data,
-                        "client {id} round {round} got other bytes back"
-                    );
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().expect("a client thread failed");
-    }
+    clients_at_once(port, CLIENTS, |id, mut c| {
+        for round in 0..20 {
+            let mut data = format!("client {id} round {round}:").into_bytes();
+            data.extend((0..(id * 37 + round) % 3000).map(|i| (i ^ id) as u8));
+            let echoed = round_trip(&mut c, &data);
+            assert!(
+                echoed == data,
+                "client {id} round {round} got other bytes back"
+            );
+        }
+    });
 }
 
 #[test]

@@ -7,8 +7,10 @@
 
 mod common;
 
-use common::{encode_command, encode_str_command, rss_kib, show, Client, Reply, Server};
-use std::sync::{Arc, Barrier};
+use common::{
+    clients_at_once, encode_command, encode_str_command, rss_kib, show, Client, Reply, Server,
+};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -782,24 +784,13 @@ fn many_concurrent_clients_each_get_their_own_replies() {
     const ROUNDS: usize = 200;
     let server = start();
     let port = server.port();
-    let barrier = Arc::new(Barrier::new(CLIENTS));
-    let workers: Vec<_> = (0..CLIENTS)
-        .map(|id| {
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                let mut c = Client::connect(port);
-                barrier.wait();
-                for round in 0..ROUNDS {
-                    let payload = format!("client {id} round {round} {}", "#".repeat(id % 17));
-                    let reply = c.cmd(&["ECHO", &payload]);
-                    assert_eq!(reply, Reply::bulk(&payload), "client {id} round {round}");
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().expect("a client thread failed");
-    }
+    clients_at_once(port, CLIENTS, |id, mut c| {
+        for round in 0..ROUNDS {
+            let payload = format!("client {id} round {round} {}", "#".repeat(id % 17));
+            let reply = c.cmd(&["ECHO", &payload]);
+            assert_eq!(reply, Reply::bulk(&payload), "client {id} round {round}");
+        }
+    });
     assert_alive(&server);
 }
 

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{encode_command, encode_str_command, show, Client, Reply, Server};
+use common::{clients_at_once, encode_command, encode_str_command, show, Client, Reply, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -455,28 +455,17 @@ fn many_concurrent_clients_writing_disjoint_keys() {
     const KEYS: usize = 200;
     let server = start();
     let port = server.port();
-    let barrier = Arc::new(Barrier::new(CLIENTS));
-    let workers: Vec<_> = (0..CLIENTS)
-        .map(|id| {
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                let mut c = Client::connect(port);
-                barrier.wait();
-                for i in 0..KEYS {
-                    let key = format!("client:{id}:key:{i}");
-                    let value = format!("value {id}/{i} {}", "#".repeat((id + i) % 23));
-                    assert_bytes_eq!(c.cmd_raw(&["SET", &key, &value]), b"+OK\r\n", "SET {key}");
-                    // Read our own write back at once, now and then.
-                    if i % 10 == 0 {
-                        assert_bytes_eq!(c.cmd_raw(&["GET", &key]), bulk(value.as_bytes()));
-                    }
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().expect("a client thread failed");
-    }
+    clients_at_once(port, CLIENTS, |id, mut c| {
+        for i in 0..KEYS {
+            let key = format!("client:{id}:key:{i}");
+            let value = format!("value {id}/{i} {}", "#".repeat((id + i) % 23));
+            assert_bytes_eq!(c.cmd_raw(&["SET", &key, &value]), b"+OK\r\n", "SET {key}");
+            // Read our own write back at once, now and then.
+            if i % 10 == 0 {
+                assert_bytes_eq!(c.cmd_raw(&["GET", &key]), bulk(value.as_bytes()));
+            }
+        }
+    });
 
     let mut c = server.client();
     assert_bytes_eq!(c.cmd_raw(&["DBSIZE"]), int((CLIENTS * KEYS) as i64));

@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{encode_str_command, poll_until, show, Client, Reply, Server};
+use common::{clients_at_once, encode_str_command, poll_until, show, Client, Reply, Server};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -930,39 +930,28 @@ fn optimistic_locking_with_watch_counts_every_increment_once() {
     const INCREMENTS: usize = 25;
     let server = start();
     let port = server.port();
-    let barrier = Arc::new(Barrier::new(CLIENTS));
     let retries = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let barrier = Arc::clone(&barrier);
-            let retries = Arc::clone(&retries);
-            thread::spawn(move || {
-                let mut c = Client::connect(port);
-                let started = Instant::now();
-                barrier.wait();
-                for _ in 0..INCREMENTS {
-                    loop {
-                        assert!(
-                            started.elapsed() < Duration::from_secs(60),
-                            "no progress: too many aborted transactions"
-                        );
-                        assert_bytes_eq!(c.cmd_raw(&["WATCH", "counter"]), b"+OK\r\n");
-                        let next = (counter(&mut c, "counter") + 1).to_string();
-                        let replies = try_set(&mut c, "counter", &next);
-                        if replies == ABORTED {
-                            retries.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        assert_bytes_eq!(replies, RAN, "SET counter {next}");
-                        break;
-                    }
+    let counted = Arc::clone(&retries);
+    clients_at_once(port, CLIENTS, move |_, mut c| {
+        let started = Instant::now();
+        for _ in 0..INCREMENTS {
+            loop {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "no progress: too many aborted transactions"
+                );
+                assert_bytes_eq!(c.cmd_raw(&["WATCH", "counter"]), b"+OK\r\n");
+                let next = (counter(&mut c, "counter") + 1).to_string();
+                let replies = try_set(&mut c, "counter", &next);
+                if replies == ABORTED {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().expect("a worker failed");
-    }
+                assert_bytes_eq!(replies, RAN, "SET counter {next}");
+                break;
+            }
+        }
+    });
     let mut c = server.client();
     assert_eq!(
         counter(&mut c, "counter"),

@@ -24,6 +24,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -193,6 +194,30 @@ pub fn poll_until<T>(deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T 
             panic!("poll_until: condition still not met after {deadline:?}");
         }
         thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `work(id, client)` for `count` clients of the server at `port`,
+/// each on a thread of its own, all starting together once every one has
+/// connected; panics if any of them panicked.
+pub fn clients_at_once<F>(port: u16, count: usize, work: F)
+where
+    F: Fn(usize, Client) + Send + Sync + 'static,
+{
+    let barrier = Arc::new(Barrier::new(count));
+    let work = Arc::new(work);
+    let workers: Vec<_> = (0..count)
+        .map(|id| {
+            let (barrier, work) = (Arc::clone(&barrier), Arc::clone(&work));
+            thread::spawn(move || {
+                let client = Client::connect(port);
+                barrier.wait();
+                work(id, client);
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("a client thread failed");
     }
 }
 
