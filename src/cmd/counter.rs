@@ -4,7 +4,7 @@
 //! A missing key counts as 0, and the key keeps its expiry.
 
 use super::long_double::LongDouble;
-use super::string::StrOp;
+use super::string::{string_spec, StrOp};
 use super::{arg, parse_int, Op, Spec};
 use crate::keyspace::Keyspace;
 use crate::resp::Reply;
@@ -74,7 +74,8 @@ pub const INCRBYFLOAT: Spec = counter_spec(
     },
 );
 
-/// The row shared by the counter commands.
+/// The row shared by the counter commands: string commands, all with the
+/// same flags.
 const fn counter_spec(
     name: &'static str,
     arity: i64,
@@ -82,17 +83,14 @@ const fn counter_spec(
     since: &'static str,
     parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
 ) -> Spec {
-    Spec {
+    string_spec(
         name,
         arity,
-        flags: &["write", "denyoom", "fast"],
-        keys: (1, 1, 1),
+        &["write", "denyoom", "fast"],
         summary,
         since,
-        group: "string",
         parse,
-        subcommands: &[],
-    }
+    )
 }
 
 /// Runs INCR and friends: the key's value must be an integer (a missing key
