@@ -20,7 +20,7 @@
 mod common;
 
 use common::{
-    encode_command, encode_str_command, parse_reply, poll_until, reserve_port, show, Client,
+    crc64, encode_command, encode_str_command, parse_reply, poll_until, reserve_port, show, Client,
     PortLease, Reply, Server, REPLY_TIMEOUT,
 };
 use std::io::{BufRead, BufReader, Read, Write};
@@ -1323,22 +1323,6 @@ fn a_replica_reconnects_to_a_restarted_master_and_takes_its_new_data() {
 // ---------------------------------------------------------------------------
 // A fake master: the replica's side of the protocol, byte by byte
 // ---------------------------------------------------------------------------
-
-/// CRC-64/Jones, as in the last 8 bytes of an RDB (bitwise: slow, simple).
-fn crc64(bytes: &[u8]) -> u64 {
-    let mut crc = 0u64;
-    for &byte in bytes {
-        crc ^= u64::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x95ac_9329_ac4b_c9b5
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
-}
 
 fn rdb_string(out: &mut Vec<u8>, bytes: &[u8]) {
     match bytes.len() {

@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{encode_str_command, poll_until, reserve_port, Client, Reply, Server};
+use common::{crc64, encode_str_command, poll_until, reserve_port, Client, Reply, Server};
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -85,23 +85,6 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// CRC-64/Jones as RDB uses it (reflected, init 0, no final xor), one bit
-/// at a time: slow, but independent of the server's table-driven version.
-fn crc64(bytes: &[u8]) -> u64 {
-    let mut crc = 0u64;
-    for &byte in bytes {
-        crc ^= u64::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x95ac_9329_ac4b_c9b5
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
 }
 
 /// `body` followed by its CRC-64, little-endian: a complete RDB file.

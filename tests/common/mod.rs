@@ -221,6 +221,23 @@ where
     }
 }
 
+/// CRC-64/Jones as RDB uses it (reflected, init 0, no final xor), one bit
+/// at a time: slow, but independent of the server's table-driven version.
+pub fn crc64(bytes: &[u8]) -> u64 {
+    let mut crc = 0u64;
+    for &byte in bytes {
+        crc ^= u64::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x95ac_9329_ac4b_c9b5
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
 /// The resident set size of process `pid` in KiB (`VmRSS` in `/proc/<pid>/status`).
 pub fn rss_kib(pid: u32) -> u64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))
@@ -817,23 +834,22 @@ impl Client {
     /// Reads one complete reply and parses it.
     #[track_caller]
     pub fn read_reply(&mut self) -> Reply {
-        let mut raw = Vec::new();
-        match read_value(&mut self.reader, &mut raw) {
-            Ok(reply) => reply,
-            Err(e) => panic!(
-                "reading a reply failed: {e}; received so far: b\"{}\"",
-                show(&raw)
-            ),
-        }
+        self.read_reply_and_bytes().0
     }
 
     /// Reads one complete reply (nested arrays included) and returns its
     /// exact bytes.
     #[track_caller]
     pub fn read_reply_raw(&mut self) -> Vec<u8> {
+        self.read_reply_and_bytes().1
+    }
+
+    /// Reads one complete reply: parsed, and its exact bytes.
+    #[track_caller]
+    fn read_reply_and_bytes(&mut self) -> (Reply, Vec<u8>) {
         let mut raw = Vec::new();
         match read_value(&mut self.reader, &mut raw) {
-            Ok(_) => raw,
+            Ok(reply) => (reply, raw),
             Err(e) => panic!(
                 "reading a reply failed: {e}; received so far: b\"{}\"",
                 show(&raw)
