@@ -3,7 +3,7 @@
 //! Black-box tests of the wire protocol. They must pass unchanged against a
 //! real Redis 7.0 (`REDIS_TEST_SERVER=redis-server cargo test --test ch02_resp`),
 //! so every reply Redis fixes is checked byte for byte. The facts behind them
-//! are in `redis-wire-facts.md`, sections 1.2 to 1.5.
+//! are in `docs/redis-wire.md`, sections 1.2 to 1.5.
 
 mod common;
 
@@ -338,7 +338,30 @@ fn command_count_docs_and_info() {
         0,
         "COMMAND DOCS must hold name/doc pairs"
     );
-    let _ = c.cmd(&["COMMAND", "DOCS", "ping"]).as_array();
+    // COMMAND DOCS ping: the name, then ping's doc map. Redis 7.0.15 starts
+    // it with exactly these three fields, in this order, and goes on with
+    // `complexity` and `arguments`; a server may stop after the three.
+    let docs = c.cmd(&["COMMAND", "DOCS", "ping"]);
+    let docs = docs.as_array();
+    assert_eq!(docs.len(), 2, "COMMAND DOCS ping: {docs:?}");
+    assert_eq!(docs[0], Reply::bulk("ping"));
+    let fields = docs[1].as_array();
+    assert!(
+        fields.len() >= 6 && fields.len() % 2 == 0,
+        "ping's docs must be name/value pairs, starting with summary, since and group: {fields:?}"
+    );
+    assert_eq!(
+        fields[..6],
+        [
+            Reply::bulk("summary"),
+            Reply::bulk("Ping the server"),
+            Reply::bulk("since"),
+            Reply::bulk("1.0.0"),
+            Reply::bulk("group"),
+            Reply::bulk("connection"),
+        ],
+        "the start of ping's docs"
+    );
 
     // COMMAND INFO: one entry per name asked for, nil for unknown names.
     let info = c.cmd(&["COMMAND", "INFO", "ping", "ECHO", "nosuchcommand"]);

@@ -4,7 +4,7 @@
 //! Black-box tests. They must pass unchanged against a real Redis 7.0
 //! (`REDIS_TEST_SERVER=redis-server cargo test --test ch03_get_set`), so every
 //! reply Redis fixes is checked byte for byte. SET options belong to chapter 4
-//! and are not used here. The error texts are in `redis-wire-facts.md`,
+//! and are not used here. The error texts are in `docs/redis-wire.md`,
 //! section 2.
 
 mod common;

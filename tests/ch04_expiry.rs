@@ -6,7 +6,7 @@
 //! Black-box tests. They must pass unchanged against a real Redis 7.0
 //! (`REDIS_TEST_SERVER=redis-server cargo test --test ch04_expiry`), so every
 //! reply Redis fixes is checked byte for byte. The facts behind them are in
-//! `redis-wire-facts.md`, sections 2 and 5; the rest (repeated options, the
+//! `docs/redis-wire.md`, sections 2 and 5; the rest (repeated options, the
 //! order in which errors are detected, the largest accepted times) was
 //! checked on redis-server 7.0.15.
 //!

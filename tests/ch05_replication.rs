@@ -13,7 +13,7 @@
 //! * **Interop with the real `redis-server`**: as a replica of our master,
 //!   and as the master of our replica, with both RDB framings.
 //!
-//! The facts behind them are in `redis-wire-facts.md`, section 3 (and 4.9
+//! The facts behind them are in `docs/redis-wire.md`, section 3 (and 4.9
 //! and 5.4). Everything waits with deadlines; a real Redis master delays a
 //! diskless sync by 5 s by default, which the deadlines allow for.
 

@@ -4,7 +4,7 @@
 //! Black-box tests. They must pass unchanged against a real Redis 7.0
 //! (`REDIS_TEST_SERVER=redis-server cargo test --test ch06_transactions`), so
 //! every reply Redis fixes is checked byte for byte. The facts behind them
-//! are in `redis-wire-facts.md`: section 2 (errors and the behaviour of
+//! are in `docs/redis-wire.md`: section 2 (errors and the behaviour of
 //! MULTI/EXEC/WATCH) and section 3.3 (how a transaction is propagated); the
 //! rest was checked on redis-server 7.0.15.
 //!

@@ -13,7 +13,7 @@
 //!   dumps load there, and theirs load here. Skipped, with a line saying so,
 //!   when `redis-server` is not on PATH.
 //!
-//! The RDB facts behind them are in `redis-wire-facts.md`, section 4.
+//! The RDB facts behind them are in `docs/redis-wire.md`, section 4.
 
 mod common;
 
@@ -861,7 +861,7 @@ fn start_on_dump(bytes: &[u8]) -> (TempDir, Server) {
 #[test]
 fn crc64_helper_matches_the_reference_check_value() {
     assert_eq!(crc64(b"123456789"), 0xe9c6_d914_c4b8_d9ca);
-    // The 18-byte empty dump of redis-wire-facts.md 4.9.
+    // The 18-byte empty dump of docs/redis-wire.md, section 4.9.
     assert_eq!(
         with_crc(b"REDIS0010\xff"),
         b"REDIS0010\xff\xa9\xfd\x37\xfe\x89\xa7\x7e\xeb"

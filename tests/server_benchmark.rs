@@ -20,7 +20,7 @@ mod common;
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{rss_kib, Server};
 
@@ -152,6 +152,55 @@ fn memory_per_key(server: &Server, count: usize) -> f64 {
     (after.saturating_sub(before) * 1024) as f64 / count as f64
 }
 
+/// Whether every thread of process `pid` is asleep (state `S` in
+/// `/proc/<pid>/task/*/stat`): none is running or waiting to run.
+fn all_threads_asleep(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the command name, which is in parentheses
+            // and may itself contain spaces or parentheses.
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
+        })
+    })
+}
+
+/// The resident memory of process `pid` in KiB once it has settled: every
+/// thread asleep, and the resident size no larger than it already was, in
+/// [`SETTLED_SAMPLES`] samples in a row, [`SAMPLE_EVERY`] apart. Panics if
+/// that does not happen within a minute.
+fn settled_rss_kib(pid: u32) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut peak, mut steady) = (rss_kib(pid), 0);
+    loop {
+        std::thread::sleep(SAMPLE_EVERY);
+        let rss = rss_kib(pid);
+        if all_threads_asleep(pid) && rss <= peak {
+            steady += 1;
+            if steady >= SETTLED_SAMPLES {
+                return peak;
+            }
+        } else {
+            steady = 0;
+        }
+        peak = peak.max(rss);
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} did not settle within a minute (resident size {rss} KiB)"
+        );
+    }
+}
+
+/// How many samples in a row with no growth make the process settled.
+const SETTLED_SAMPLES: usize = 5;
+
+/// The interval between two samples of the resident size: the time a
+/// growing process has to show that it still grows.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
 /// Opens `count` connections and leaves them idle.
 fn idle_connections(port: u16, count: usize) -> Vec<TcpStream> {
     (0..count)
@@ -164,6 +213,7 @@ fn idle_connections(port: u16, count: usize) -> Vec<TcpStream> {
 fn ours_against_redis() {
     skip_if_external!();
     let redis_path = require_redis_server!();
+    require_program!("redis-benchmark");
     let args = ["--save", "", "--maxclients", "10200"];
     let ours = Server::start_with("redis-from-scratch", &args);
     let redis = Server::start_program(&redis_path, &[&args[..], &["--appendonly", "no"]].concat());
@@ -172,9 +222,22 @@ fn ours_against_redis() {
     let shared = side_by_side(&ours, &redis, None);
     // As a server is deployed: its clients elsewhere. The server gets CPU 1
     // and redis-benchmark CPU 0, so the two no longer compete for a core.
+    // A single CPU has nothing to pin apart: those runs are left out by
+    // design. With two or more, a missing taskset is a missing tool.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pinned = (cpus >= 2 && pin(ours.pid(), "1") && pin(redis.pid(), "1"))
-        .then(|| side_by_side(&ours, &redis, Some("0")));
+    let pinnable = cpus >= 2
+        && match common::program_path("taskset") {
+            None => {
+                common::tool_missing(module_path!(), "taskset (util-linux) is not on PATH");
+                false
+            }
+            Some(_) if !(pin(ours.pid(), "1") && pin(redis.pid(), "1")) => {
+                common::tool_missing(module_path!(), "taskset cannot pin the servers to CPU 1");
+                false
+            }
+            Some(_) => true,
+        };
+    let pinned = pinnable.then(|| side_by_side(&ours, &redis, Some("0")));
     let all = format!("0-{}", cpus - 1);
     pin(ours.pid(), &all);
     pin(redis.pid(), &all);
@@ -184,25 +247,30 @@ fn ours_against_redis() {
     for server in [&ours, &redis] {
         let before = rss_kib(server.pid());
         let idle = idle_connections(server.port(), 10_000);
-        // Let the server settle: every connection accepted and asleep.
+        // Let the server settle: every connection accepted, then every
+        // thread asleep and the resident memory no longer growing.
         common::poll_until(Duration::from_secs(10), || {
             (server.client().info_field("clients", "connected_clients")? == "10001").then_some(())
         });
-        std::thread::sleep(Duration::from_millis(500));
-        let per_client = (rss_kib(server.pid()).saturating_sub(before) * 1024) as f64 / 10_000.0;
+        let settled = settled_rss_kib(server.pid());
+        let per_client = (settled.saturating_sub(before) * 1024) as f64 / 10_000.0;
         let results = benchmark(server.port(), "set,get", 1, None);
         assert!(server.client().cmd(&["PING"]) == common::Reply::pong());
         drop(idle);
+        // Every idle connection closed on the server's side too, so none of
+        // them is still being torn down while the next measurement runs.
+        common::poll_until(Duration::from_secs(30), || {
+            (server.client().info_field("clients", "connected_clients")? == "1").then_some(())
+        });
         idle_rows.push((per_client, results));
     }
-    std::thread::sleep(Duration::from_millis(200));
     let mine = memory_per_key(&ours, 1_000_000);
     let theirs = memory_per_key(&redis, 1_000_000);
 
     print_table("Sharing the machine's CPUs with redis-benchmark:", &shared);
     match &pinned {
         Some(rows) => print_table("Server on CPU 1, redis-benchmark on CPU 0:", rows),
-        None => eprintln!("\n(skipped the pinned runs: no taskset, or a single CPU)"),
+        None => eprintln!("\n(no pinned runs: a single CPU, or no taskset)"),
     }
     eprintln!("\nWith 10,000 idle clients connected:\n");
     eprintln!("| server | resident memory per idle client | SET -P 1 (req/s) | GET -P 1 (req/s) |");

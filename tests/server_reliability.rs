@@ -18,7 +18,7 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -1023,9 +1023,12 @@ fn a_replica_that_stops_reading_is_dropped_and_writers_go_on() {
 fn timeout_does_not_cut_a_replica_link() {
     let master = start(&["--timeout", "1"]);
     let mut replica = attach_fake_replica(&master);
-    // Silent for well over the timeout, as a replica loading a big
-    // snapshot is.
-    thread::sleep(Duration::from_millis(2500));
+    // The replica stays silent, as one loading a big snapshot is, while an
+    // ordinary client that went quiet after it is closed by the timeout:
+    // the replica has then been idle for longer than that client was.
+    let mut idle = master.client();
+    assert_eq!(idle.cmd(&["PING"]), Reply::pong());
+    idle.expect_closed();
     assert_eq!(master.client().cmd(&["SET", "k", "v"]), Reply::ok());
     loop {
         let command = replica.read_reply();
@@ -1265,8 +1268,9 @@ fn a_replica_killed_while_streaming_converges_after_restart() {
 
     // A writer streams changes through the kill and the restart.
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicUsize::new(0));
     let writer = {
-        let (stop, port) = (Arc::clone(&stop), master.port());
+        let (stop, progress, port) = (Arc::clone(&stop), Arc::clone(&progress), master.port());
         thread::spawn(move || {
             let mut client = Client::connect(port);
             let mut written = 0usize;
@@ -1280,6 +1284,7 @@ fn a_replica_killed_while_streaming_converges_after_restart() {
                     client.cmd(&["INCR", "stream:counter"]);
                 }
                 written += 1;
+                progress.store(written, Ordering::Relaxed);
             }
             written
         })
@@ -1290,9 +1295,19 @@ fn a_replica_killed_while_streaming_converges_after_restart() {
         (reply == Reply::int(1)).then_some(())
     });
     replica.kill();
-    thread::sleep(Duration::from_millis(100));
+    // Writes go on while the replica is down...
+    let at_kill = progress.load(Ordering::Relaxed);
+    poll_until(Duration::from_secs(10), || {
+        (progress.load(Ordering::Relaxed) >= at_kill + 100).then_some(())
+    });
     replica.restart();
-    thread::sleep(Duration::from_millis(200));
+    // ...and after it is back: it receives keys written after its restart.
+    let after_restart = progress.load(Ordering::Relaxed) + 100;
+    let mut replica_client = replica.client();
+    poll_until(Duration::from_secs(20), || {
+        let key = format!("stream:{after_restart}");
+        (replica_client.cmd(&["EXISTS", &key]) == Reply::int(1)).then_some(())
+    });
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().expect("the writer failed");
     let mut keys = sample("stream:", written, 37);

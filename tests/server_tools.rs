@@ -3,7 +3,8 @@
 //! `--scan`, `--rdb`), `redis-benchmark`, and a client library (redis-py).
 //!
 //! Each test skips with a `skipped:` line on stderr when its tool is not
-//! installed. None of them depends on this project's own flags or log
+//! installed, and fails instead when `CI` is set (the harness's
+//! `tool_missing` rule: `.ci/run` installs every tool). None of them depends on this project's own flags or log
 //! lines, so they all pass against a real Redis too
 //! (`REDIS_TEST_SERVER=redis-server cargo test --test server_tools`), which
 //! is how the expectations here were checked (redis-cli and redis-server
@@ -397,10 +398,7 @@ impl Drop for Terminal {
 #[test]
 fn redis_cli_works_interactively_in_a_terminal() {
     require_program!("redis-cli");
-    if common::program_path("script").is_none() {
-        eprintln!("skipped: script (util-linux) not on PATH");
-        return;
-    }
+    require_program!("script");
     let server = start();
     let port = server.port();
     let prompt = format!("127.0.0.1:{port}> ");
@@ -586,7 +584,7 @@ fn redis_cli_rdb_downloads_a_valid_snapshot() {
     assert_eq!(server.client().cmd(&["SET", "after", "x"]), Reply::ok());
 
     match common::program_path("redis-check-rdb") {
-        None => eprintln!("skipped: redis-check-rdb not on PATH"),
+        None => common::tool_missing(module_path!(), "redis-check-rdb is not on PATH"),
         Some(check) => {
             let output = run(Command::new(check).arg(&file), Vec::new());
             output.assert_success();
@@ -599,7 +597,10 @@ fn redis_cli_rdb_downloads_a_valid_snapshot() {
     }
 
     match common::redis_server_path() {
-        None => eprintln!("skipped: redis-server not on PATH (loading the snapshot)"),
+        None => common::tool_missing(
+            module_path!(),
+            "redis-server is not on PATH (to load the snapshot)",
+        ),
         Some(redis) => check_loaded_by_redis(&redis, &dir, binary, &long),
     }
 }
@@ -882,8 +883,7 @@ fn redis_py_available() -> bool {
 #[test]
 fn redis_py_client_works() {
     if !redis_py_available() {
-        eprintln!("skipped: python3 or redis-py not available");
-        return;
+        skip_for_missing_tool!("python3 with redis-py is not available");
     }
     let server = start();
     let script = server.dir().join("client.py");

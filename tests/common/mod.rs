@@ -11,6 +11,10 @@
 //! * [`poll_until`] replaces sleep-and-hope: it polls a condition up to a
 //!   deadline. The only fixed wait is [`Client::expect_no_reply`], which
 //!   proves a negative.
+//! * A test that needs an external tool (the real `redis-server`,
+//!   `redis-cli`, python3 with redis-py...) skips when it is missing, except
+//!   under CI (`CI` set), where it fails instead: [`tool_missing`] is that
+//!   rule, and [`require_redis_server!`] and [`require_program!`] apply it.
 //!
 //! Suites include this file with `mod common;`.
 
@@ -64,15 +68,7 @@ pub fn external_server() -> Option<String> {
 
 /// The real `redis-server` found on `PATH`, if any.
 pub fn redis_server_path() -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("redis-server"))
-        .find(|candidate| {
-            fs::metadata(candidate)
-                .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
+    program_path("redis-server")
 }
 
 /// The name of the running test, for skip messages: the module path plus the
@@ -87,6 +83,7 @@ pub fn test_name(module: &str) -> String {
 /// Returns from the current test, with a `skipped:` line on stderr, when
 /// `REDIS_TEST_SERVER` is set. Use it on tests of this project's own flags,
 /// log lines or other behaviour a generic Redis server does not share.
+/// This skip is by design, so it stays a skip under CI too.
 #[macro_export]
 macro_rules! skip_if_external {
     () => {
@@ -100,17 +97,47 @@ macro_rules! skip_if_external {
     };
 }
 
-/// Evaluates to the path of the real `redis-server`, or returns from the
-/// current test with `skipped: redis-server not on PATH` on stderr.
+/// Whether the tests run under continuous integration: the `CI`
+/// environment variable is set and not empty (GitHub Actions, GitLab CI
+/// and most others set it; so can a developer, to check that nothing skips).
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty())
+}
+
+/// The one rule for a test that needs an external tool (the real Redis
+/// tools, `script`, python3 with redis-py, taskset...) that is missing:
+/// outside CI the test is skipped, with a `skipped:` line on stderr; under
+/// CI (see [`in_ci`]) it fails, because a skipped interop test would pass
+/// without checking anything and `.ci/run` installs every tool. `missing`
+/// says what is missing, e.g. `"redis-server is not on PATH"`. The caller
+/// returns (or goes on without the tool) when this returns.
+#[track_caller]
+pub fn tool_missing(module: &str, missing: &str) {
+    let test = test_name(module);
+    if in_ci() {
+        panic!("{test}: CI is set but {missing}: .ci/run installs it");
+    }
+    eprintln!("skipped: {test}: {missing}");
+}
+
+/// Applies [`tool_missing`] for `$missing` (what is missing, as text) and
+/// returns from the current test.
+#[macro_export]
+macro_rules! skip_for_missing_tool {
+    ($missing:expr) => {{
+        $crate::common::tool_missing(module_path!(), &$missing);
+        return;
+    }};
+}
+
+/// Evaluates to the path of the real `redis-server`, or else skips the
+/// current test (fails it under CI) by [`skip_for_missing_tool!`].
 #[macro_export]
 macro_rules! require_redis_server {
     () => {
         match $crate::common::redis_server_path() {
             Some(path) => path,
-            None => {
-                eprintln!("skipped: redis-server not on PATH");
-                return;
-            }
+            None => $crate::skip_for_missing_tool!("redis-server is not on PATH"),
         }
     };
 }
@@ -129,17 +156,14 @@ pub fn program_path(name: &str) -> Option<PathBuf> {
         })
 }
 
-/// Evaluates to the path of the program named `$name` on PATH, or returns
-/// from the current test with `skipped: <name> not on PATH` on stderr.
+/// Evaluates to the path of the program named `$name` on PATH, or else
+/// skips the current test (fails it under CI) by [`skip_for_missing_tool!`].
 #[macro_export]
 macro_rules! require_program {
     ($name:expr) => {
         match $crate::common::program_path($name) {
             Some(path) => path,
-            None => {
-                eprintln!("skipped: {} not on PATH", $name);
-                return;
-            }
+            None => $crate::skip_for_missing_tool!(format!("{} is not on PATH", $name)),
         }
     };
 }
