@@ -11,7 +11,8 @@
 //!   against the `REDIS_TEST_SERVER` program too: real Redis behaves the
 //!   same), and a fake master that checks a replica's side byte by byte.
 //! * **Interop with the real `redis-server`**: as a replica of our master,
-//!   and as the master of our replica, with both RDB framings.
+//!   and as the master of our replica, with both RDB framings. Skipped
+//!   when `redis-server` is not on PATH, and failing then if `CI` is set.
 //!
 //! The facts behind them are in `docs/redis-wire.md`, section 3 (and 4.9
 //! and 5.4). Everything waits with deadlines; a real Redis master delays a

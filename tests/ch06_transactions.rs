@@ -11,7 +11,8 @@
 //! The replication tests either start two of this package's binaries (a
 //! master and a `--replicaof` replica; skipped with `REDIS_TEST_SERVER`), or
 //! speak to the master as a fake replica (works with any server), or attach
-//! a real `redis-server` replica to the master (skipped without one).
+//! a real `redis-server` replica to the master (skipped without one, and
+//! failing then if `CI` is set).
 
 mod common;
 

@@ -11,7 +11,7 @@
 //!   dump, crash safety under SIGKILL): skipped when `REDIS_TEST_SERVER` is set.
 //! * **C**, interop with the real `redis-server` and `redis-check-rdb`: our
 //!   dumps load there, and theirs load here. Skipped, with a line saying so,
-//!   when `redis-server` is not on PATH.
+//!   when `redis-server` is not on PATH, and failing then if `CI` is set.
 //!
 //! The RDB facts behind them are in `docs/redis-wire.md`, section 4.
 

@@ -8,7 +8,8 @@
 //!   compare its elements sorted;
 //! - `shape:` the reply varies by nature (TIME, RANDOMKEY): compare its type.
 //!
-//! It runs whenever redis-server is on PATH (CI installs it).
+//! It runs whenever redis-server is on PATH; without it, it skips, and
+//! fails if `CI` is set (`.ci/run` installs it).
 
 mod common;
 
