@@ -347,7 +347,7 @@ fn command_count_docs_and_info() {
     assert_eq!(docs[0], Reply::bulk("ping"));
     let fields = docs[1].as_array();
     assert!(
-        fields.len() >= 6 && fields.len() % 2 == 0,
+        fields.len() >= 6 && fields.len().is_multiple_of(2),
         "ping's docs must be name/value pairs, starting with summary, since and group: {fields:?}"
     );
     assert_eq!(
