@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::clients::Clients;
 use crate::config::Config;
@@ -92,14 +92,42 @@ pub fn run(server: Server) -> Result<(), Error> {
     Ok(())
 }
 
+/// The first pause after a failed accept; each failure in a row doubles
+/// it, up to `ACCEPT_MAX_PAUSE` (as tokio's mini-redis does).
+const ACCEPT_FIRST_PAUSE: Duration = Duration::from_millis(1);
+/// The longest pause between two accepts that fail.
+const ACCEPT_MAX_PAUSE: Duration = Duration::from_secs(1);
+
 /// Accepts connections and gives each a thread.
+///
+/// A failed accept (out of file descriptors, say) is not fatal, but the
+/// condition usually lasts: retrying at once would spin a core and flood
+/// the log. So the loop pauses, longer after each failure in a row, logs
+/// the first failure of a burst only, and is back to full speed after the
+/// next success.
 fn accept_loop(listener: &TcpListener, server: &Server) {
+    let mut pause = ACCEPT_FIRST_PAUSE;
+    let mut failures: u64 = 0;
     for stream in listener.incoming() {
-        // A failed accept (for example, out of file descriptors) concerns
-        // one would-be client: log it and keep serving the others.
         match stream {
-            Ok(stream) => start_connection(stream, server),
-            Err(e) => log::warning(format!("Accepting client connection: {e}")),
+            Ok(stream) => {
+                if failures > 0 {
+                    log::notice(format!(
+                        "Accepting client connections again, after {failures} failed attempts"
+                    ));
+                }
+                failures = 0;
+                pause = ACCEPT_FIRST_PAUSE;
+                start_connection(stream, server);
+            }
+            Err(e) => {
+                if failures == 0 {
+                    log::warning(format!("Accepting client connection: {e}"));
+                }
+                failures += 1;
+                thread::sleep(pause);
+                pause = (pause * 2).min(ACCEPT_MAX_PAUSE);
+            }
         }
     }
 }
