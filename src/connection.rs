@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clients::{lock, Registration};
-use crate::cmd::{self, Command, Op, ReplConf, Session};
+use crate::cmd::{self, Command, Flags, Op, ReplConf, Session};
 use crate::error::Error;
 use crate::log;
 use crate::master;
@@ -125,7 +125,7 @@ fn serve_requests(
             .fetch_add(1, Ordering::Relaxed);
         server
             .clients
-            .feed_monitors(session.db, &client.addr, &args);
+            .feed_monitors(session.selected, &client.addr, &args);
         // Inside MULTI most requests are queued, not run.
         let args = match cmd::queue(server, session, args) {
             Ok(reply) => {
@@ -147,9 +147,9 @@ fn serve_requests(
             let mut state = lock(&client.state);
             state.last_command = command.spec.name;
             state.last_active = Instant::now();
-            state.db = session.db;
+            state.db = session.selected;
         }
-        if !session.authenticated && !command.spec.flags.contains(&"no_auth") {
+        if !session.authenticated && !command.spec.flags.has(Flags::NO_AUTH) {
             Reply::error("NOAUTH Authentication required.").write_to(&mut writer)?;
             continue;
         }

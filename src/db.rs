@@ -11,10 +11,17 @@ use std::ops::{Index, IndexMut};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::keyspace::Keyspace;
+use crate::resp::Args;
 
-/// One change to replay on replicas: the database it applies to (`None`
-/// for those that concern all of them) and the command's arguments.
-pub type Change = (Option<usize>, Vec<Vec<u8>>);
+/// One change to replay on replicas, as the command that makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The database it applies to; `None` for a change that concerns all
+    /// of them (FLUSHALL, SWAPDB) or none (MULTI, EXEC).
+    pub db: Option<usize>,
+    /// The command's arguments, name first.
+    pub args: Args,
+}
 
 /// A handle on the shared databases; cloning it is cheap and shares them.
 #[derive(Clone)]
@@ -102,7 +109,10 @@ impl Databases {
                 a.to_string().into_bytes(),
                 b.to_string().into_bytes(),
             ];
-            self.changes.push((None, args.to_vec()));
+            self.changes.push(Change {
+                db: None,
+                args: args.to_vec(),
+            });
         }
     }
 
@@ -113,7 +123,10 @@ impl Databases {
             keyspace.take_changes();
         }
         if self.recording {
-            self.changes.push((None, vec![b"FLUSHALL".to_vec()]));
+            self.changes.push(Change {
+                db: None,
+                args: vec![b"FLUSHALL".to_vec()],
+            });
         }
     }
 
@@ -131,12 +144,10 @@ impl Databases {
         }
         let mut changes = std::mem::take(&mut self.changes);
         for (index, keyspace) in self.dbs.iter_mut().enumerate() {
-            changes.extend(
-                keyspace
-                    .take_changes()
-                    .into_iter()
-                    .map(|args| (Some(index), args)),
-            );
+            changes.extend(keyspace.take_changes().into_iter().map(|args| Change {
+                db: Some(index),
+                args,
+            }));
         }
         changes
     }

@@ -1,6 +1,6 @@
 //! Time, and active expiry: the thread that deletes expired keys nobody reads.
 //!
-//! Lazy expiry (in `db.rs`) hides an expired key from every lookup, but a
+//! Lazy expiry (in `keyspace.rs`) hides an expired key from every lookup, but a
 //! key that is never looked up again would stay in memory forever. So,
 //! like Redis, a background cycle runs `HZ` times a second, samples keys
 //! that have an expiry and deletes the expired ones. It never scans the

@@ -9,6 +9,7 @@
 //! at this level catches every change, whoever makes it: a command, lazy
 //! expiry or the active expiry thread.
 
+use crate::resp::Args;
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -140,7 +141,7 @@ pub struct Keyspace {
     recording: bool,
     /// The changes made since the last [`Keyspace::take_changes`], each as
     /// the arguments of a command that makes the same change.
-    changes: Vec<Vec<Vec<u8>>>,
+    changes: Vec<Args>,
     /// For each watched key, the flags of the connections that watch it.
     watchers: HashMap<Vec<u8>, Vec<Arc<AtomicBool>>>,
     /// Changes since the last save, for the save points.
@@ -418,7 +419,7 @@ impl Keyspace {
     }
 
     /// The changes made since the last call, oldest first.
-    pub fn take_changes(&mut self) -> Vec<Vec<Vec<u8>>> {
+    pub fn take_changes(&mut self) -> Vec<Args> {
         std::mem::take(&mut self.changes)
     }
 

@@ -29,7 +29,7 @@ use crate::keyspace::Keyspace;
 use crate::log;
 use crate::rdb;
 use crate::replication::Role;
-use crate::resp;
+use crate::resp::{self, Args};
 use crate::server::Server;
 
 /// The master must say something at least this often (it pings every 10 s).
@@ -78,7 +78,7 @@ fn sync(
     let mut reader = Counted::new(BufReader::new(socket.try_clone()?));
     let writer = Arc::new(Mutex::new(socket.try_clone()?));
     let send = |args: &[&[u8]]| -> io::Result<()> {
-        let args: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
+        let args: Args = args.iter().map(|a| a.to_vec()).collect();
         let mut bytes = Vec::new();
         resp::encode_command(&args, &mut bytes);
         writer

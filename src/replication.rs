@@ -165,16 +165,16 @@ impl Replication {
         let mut state = self.lock();
         if !changes.is_empty() && matches!(state.role, Role::Master) {
             let mut bytes = Vec::new();
-            for (db, change) in changes {
+            for change in changes {
                 // Replicas apply commands to the last database SELECTed.
-                if let Some(db) = *db {
+                if let Some(db) = change.db {
                     if state.stream_db != Some(db) {
                         let select = [b"SELECT".to_vec(), db.to_string().into_bytes()];
                         resp::encode_command(&select, &mut bytes);
                         state.stream_db = Some(db);
                     }
                 }
-                resp::encode_command(change, &mut bytes);
+                resp::encode_command(&change.args, &mut bytes);
             }
             state.feed(bytes);
         }

@@ -1,8 +1,8 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT.
 
-use super::{arg, parse_int, Op, Session, Spec};
+use super::{arg, parse_int, Flags, Op, Session, Spec};
 use crate::clients::lock;
-use crate::resp::{Protocol, Reply};
+use crate::resp::{Args, Protocol, Reply};
 use crate::server::Server;
 
 /// A connection command, parsed.
@@ -59,7 +59,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "ping",
         -1,
-        &["fast"],
+        Flags::FAST,
         "Ping the server",
         "1.0.0",
         |args| match args.len() {
@@ -73,7 +73,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "echo",
         2,
-        &["fast"],
+        Flags::FAST,
         "Echo the given string",
         "1.0.0",
         |args| { Ok(Op::Conn(ConnOp::Echo(arg(args, 1)))) }
@@ -82,7 +82,12 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "quit",
         -1,
-        &["allow_busy", "fast", "no_auth"],
+        Flags::NOSCRIPT
+            .and(Flags::LOADING)
+            .and(Flags::STALE)
+            .and(Flags::FAST)
+            .and(Flags::NO_AUTH)
+            .and(Flags::ALLOW_BUSY),
         "Close the connection",
         "1.0.0",
         |_| { Ok(Op::Quit) }
@@ -90,7 +95,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "select",
         2,
-        &["loading", "stale", "fast"],
+        Flags::LOADING.and(Flags::STALE).and(Flags::FAST),
         "Change the selected database for the current connection",
         "1.0.0",
         |args| {
@@ -107,14 +112,12 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "auth",
         -2,
-        &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy"
-        ],
+        Flags::NOSCRIPT
+            .and(Flags::LOADING)
+            .and(Flags::STALE)
+            .and(Flags::FAST)
+            .and(Flags::NO_AUTH)
+            .and(Flags::ALLOW_BUSY),
         "Authenticate to the server",
         "1.0.0",
         |args| {
@@ -131,14 +134,12 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "hello",
         -1,
-        &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy"
-        ],
+        Flags::NOSCRIPT
+            .and(Flags::LOADING)
+            .and(Flags::STALE)
+            .and(Flags::FAST)
+            .and(Flags::NO_AUTH)
+            .and(Flags::ALLOW_BUSY),
         "Handshake with Redis",
         "6.0.0",
         parse_hello
@@ -146,7 +147,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec {
         name: "client",
         arity: -2,
-        flags: &[],
+        flags: Flags::NONE,
         keys: (0, 0, 0),
         summary: "A container for client connection commands",
         since: "2.4.0",
@@ -160,7 +161,7 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|id",
                 2,
-                &["noscript", "loading", "stale"],
+                Flags::NOSCRIPT.and(Flags::LOADING).and(Flags::STALE),
                 "Returns the client ID for the current connection",
                 "5.0.0",
                 |_| { Ok(Op::Conn(ConnOp::ClientId)) }
@@ -168,7 +169,7 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|setname",
                 3,
-                &["noscript", "loading", "stale"],
+                Flags::NOSCRIPT.and(Flags::LOADING).and(Flags::STALE),
                 "Set the current connection name",
                 "2.6.9",
                 |args| { Ok(Op::Conn(ConnOp::ClientSetName(arg(args, 2)))) }
@@ -176,7 +177,7 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|getname",
                 2,
-                &["noscript", "loading", "stale"],
+                Flags::NOSCRIPT.and(Flags::LOADING).and(Flags::STALE),
                 "Get the current connection name",
                 "2.6.9",
                 |_| { Ok(Op::Conn(ConnOp::ClientGetName)) }
@@ -184,7 +185,10 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|list",
                 -2,
-                &["admin", "noscript", "loading", "stale"],
+                Flags::ADMIN
+                    .and(Flags::NOSCRIPT)
+                    .and(Flags::LOADING)
+                    .and(Flags::STALE),
                 "Get the list of client connections",
                 "2.4.0",
                 |_| { Ok(Op::Conn(ConnOp::ClientList)) }
@@ -192,7 +196,7 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|info",
                 2,
-                &["noscript", "loading", "stale"],
+                Flags::NOSCRIPT.and(Flags::LOADING).and(Flags::STALE),
                 "Returns information about the current client connection.",
                 "6.2.0",
                 |_| { Ok(Op::Conn(ConnOp::ClientInfo)) }
@@ -201,7 +205,7 @@ pub const COMMANDS: &[Spec] = &[
     },
 ];
 
-fn parse_hello(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_hello(args: Args) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
     let protocol = match args.next() {
         None => None,
@@ -240,7 +244,7 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
         ConnOp::Ping(Some(message)) | ConnOp::Echo(message) => Reply::Bulk(message),
         ConnOp::Select(index) => match usize::try_from(index) {
             Ok(index) if index < server.config.databases => {
-                session.db = index;
+                session.selected = index;
                 Reply::ok()
             }
             _ => Reply::error("ERR DB index is out of range"),

@@ -5,9 +5,9 @@
 
 use super::long_double::LongDouble;
 use super::string::{string_spec, StrOp};
-use super::{arg, parse_int, Op, Spec};
+use super::{arg, parse_int, Flags, Op, Spec};
 use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 
 /// The rows of this file's commands.
 pub const COMMANDS: &[Spec] = &[INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT];
@@ -81,12 +81,12 @@ const fn counter_spec(
     arity: i64,
     summary: &'static str,
     since: &'static str,
-    parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
+    parse: fn(Args) -> Result<Op, Reply>,
 ) -> Spec {
     string_spec(
         name,
         arity,
-        &["write", "denyoom", "fast"],
+        Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST),
         summary,
         since,
         parse,

@@ -3,10 +3,10 @@
 //! keyspace as a whole, live in `scan`.
 
 use super::scan::{self, ScanArgs};
-use super::{arg, parse_int, rest, Op, Spec};
+use super::{arg, parse_int, rest, Flags, Op, Spec};
 use crate::db::Databases;
 use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 
 /// A generic key command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +100,7 @@ pub fn write(op: KeyOp, dbs: &mut Databases, db: usize, now: i64) -> Reply {
 pub const DEL: Spec = Spec {
     name: "del",
     arity: -2,
-    flags: &["write"],
+    flags: Flags::WRITE,
     keys: (1, -1, 1),
     summary: "Delete a key",
     since: "1.0.0",
@@ -113,7 +113,7 @@ pub const DEL: Spec = Spec {
 pub const UNLINK: Spec = Spec {
     name: "unlink",
     arity: -2,
-    flags: &["write", "fast"],
+    flags: Flags::WRITE.and(Flags::FAST),
     keys: (1, -1, 1),
     summary: "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
     since: "4.0.0",
@@ -126,7 +126,7 @@ pub const UNLINK: Spec = Spec {
 pub const EXISTS: Spec = Spec {
     name: "exists",
     arity: -2,
-    flags: &["readonly", "fast"],
+    flags: Flags::READONLY.and(Flags::FAST),
     keys: (1, -1, 1),
     summary: "Determine if a key exists",
     since: "1.0.0",
@@ -139,7 +139,7 @@ pub const EXISTS: Spec = Spec {
 pub const TOUCH: Spec = Spec {
     name: "touch",
     arity: -2,
-    flags: &["readonly", "fast"],
+    flags: Flags::READONLY.and(Flags::FAST),
     keys: (1, -1, 1),
     summary:
         "Alters the last access time of a key(s). Returns the number of existing keys specified.",
@@ -153,7 +153,7 @@ pub const TOUCH: Spec = Spec {
 pub const TYPE: Spec = Spec {
     name: "type",
     arity: 2,
-    flags: &["readonly", "fast"],
+    flags: Flags::READONLY.and(Flags::FAST),
     keys: (1, 1, 1),
     summary: "Determine the type stored at key",
     since: "1.0.0",
@@ -166,7 +166,7 @@ pub const TYPE: Spec = Spec {
 pub const RENAME: Spec = Spec {
     name: "rename",
     arity: 3,
-    flags: &["write"],
+    flags: Flags::WRITE,
     keys: (1, 2, 1),
     summary: "Rename a key",
     since: "1.0.0",
@@ -179,7 +179,7 @@ pub const RENAME: Spec = Spec {
 pub const RENAMENX: Spec = Spec {
     name: "renamenx",
     arity: 3,
-    flags: &["write", "fast"],
+    flags: Flags::WRITE.and(Flags::FAST),
     keys: (1, 2, 1),
     summary: "Rename a key, only if the new key does not exist",
     since: "1.0.0",
@@ -192,7 +192,7 @@ pub const RENAMENX: Spec = Spec {
 pub const MOVE: Spec = Spec {
     name: "move",
     arity: 3,
-    flags: &["write", "fast"],
+    flags: Flags::WRITE.and(Flags::FAST),
     keys: (1, 1, 1),
     summary: "Move a key to another database",
     since: "1.0.0",
@@ -208,7 +208,7 @@ pub const MOVE: Spec = Spec {
 pub const COPY: Spec = Spec {
     name: "copy",
     arity: -3,
-    flags: &["write", "denyoom"],
+    flags: Flags::WRITE.and(Flags::DENYOOM),
     keys: (1, 2, 1),
     summary: "Copy a key",
     since: "6.2.0",
@@ -218,7 +218,7 @@ pub const COPY: Spec = Spec {
 };
 
 /// Parses `RENAME key newkey` or `RENAMENX key newkey`.
-fn parse_rename(args: Vec<Vec<u8>>, nx: bool) -> Result<Op, Reply> {
+fn parse_rename(args: Args, nx: bool) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
     let from = args.next().unwrap_or_default();
     let to = args.next().unwrap_or_default();
@@ -227,7 +227,7 @@ fn parse_rename(args: Vec<Vec<u8>>, nx: bool) -> Result<Op, Reply> {
 
 /// Parses the options of COPY, stopping at the first error (see
 /// [`CopyArgs::error`] for why that error is not returned at once).
-fn parse_copy(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_copy(args: Args) -> Result<Op, Reply> {
     let mut copy = CopyArgs {
         source: args[1].clone(),
         destination: args[2].clone(),

@@ -6,7 +6,8 @@
 //! the unknown-command error and `COMMAND COUNT` all read the table, so
 //! adding a command is one row plus one function.
 //!
-//! Commands on data live in groups (`string`, `keys`, `expire`, `db`), each
+//! Commands on data live in groups (`string`, `keys`, `expire`,
+//! `databases`), each
 //! with its own operation type and its own `read` and `write` functions;
 //! this module picks the lock and the database. Commands about the server
 //! or the connection (`connection`, `server`, `replication`,
@@ -15,8 +16,9 @@
 mod command;
 mod connection;
 mod counter;
-mod db;
+mod databases;
 mod expire;
+mod flags;
 mod info;
 mod keys;
 mod long_double;
@@ -29,6 +31,7 @@ mod string_set;
 mod transaction;
 
 pub use connection::ConnOp;
+pub use flags::Flags;
 pub use replication::ReplConf;
 pub use transaction::{queue, unwatch};
 
@@ -39,7 +42,7 @@ use std::sync::OnceLock;
 use crate::db::{Change, Databases};
 use crate::expire::unix_millis;
 use crate::master::SyncRequest;
-use crate::resp::{self, Reply};
+use crate::resp::{self, Args, Reply};
 use crate::server::Server;
 
 /// One request, parsed and checked, ready to run.
@@ -61,8 +64,8 @@ pub enum Op {
     /// Expiry commands.
     Expire(expire::ExpireOp),
     /// Whole-database commands: DBSIZE, FLUSHDB, FLUSHALL, SWAPDB.
-    Db(db::DbOp),
-    /// Connection commands: PING, ECHO, SELECT, AUTH, HELLO, CLIENT, RESET.
+    Databases(databases::DatabasesOp),
+    /// Connection commands: PING, ECHO, SELECT, AUTH, HELLO, CLIENT.
     Conn(connection::ConnOp),
     /// Server commands: COMMAND, INFO, CONFIG, TIME, SAVE ... SHUTDOWN, MONITOR.
     Server(server::ServerOp),
@@ -102,8 +105,8 @@ pub struct Session {
     pub client: Option<std::sync::Arc<crate::clients::Client>>,
     /// The client's id (CLIENT ID).
     pub id: u64,
-    /// The selected database.
-    pub db: usize,
+    /// The selected database's index (SELECT).
+    pub selected: usize,
     /// Has the client authenticated (or is no password set)?
     pub authenticated: bool,
     /// The replication offset after this client's last write: WAIT waits
@@ -115,7 +118,7 @@ pub struct Session {
     /// the replication id.
     pub psync2: bool,
     /// Inside MULTI: the requests queued for EXEC.
-    pub multi: Option<Vec<Vec<Vec<u8>>>>,
+    pub multi: Option<Vec<Args>>,
     /// Did a request fail while queueing? Then EXEC refuses to run.
     pub multi_failed: bool,
     /// The keys WATCH watches.
@@ -134,9 +137,9 @@ pub struct Spec {
     pub name: &'static str,
     /// Argument count including the name; negative means "at least -arity".
     pub arity: i64,
-    /// Redis's flags, as `COMMAND INFO` lists them. `write` decides
+    /// Redis's flags, as `COMMAND INFO` lists them. `WRITE` decides
     /// which lock the command takes.
-    pub flags: &'static [&'static str],
+    pub flags: Flags,
     /// Key positions (first, last, step), as `COMMAND INFO` reports them:
     /// `(1, 1, 1)` is "the first argument is a key", `(1, -1, 1)` "all are".
     pub keys: (i64, i64, i64),
@@ -147,7 +150,7 @@ pub struct Spec {
     /// Redis's command group for `COMMAND DOCS`.
     pub group: &'static str,
     /// Turns the arguments (name included, arity already checked) into a command.
-    pub parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
+    pub parse: fn(Args) -> Result<Op, Reply>,
     /// Subcommands, for container commands such as `COMMAND`.
     pub subcommands: &'static [Spec],
 }
@@ -156,7 +159,7 @@ pub struct Spec {
 pub static TABLE: &[&[Spec]] = &[
     connection::COMMANDS,
     server::COMMANDS,
-    db::COMMANDS,
+    databases::COMMANDS,
     string::COMMANDS,
     string_set::COMMANDS,
     string_range::COMMANDS,
@@ -176,7 +179,7 @@ pub fn all_specs() -> impl Iterator<Item = &'static Spec> {
 impl Spec {
     /// Does the command change data? Writers take the write lock.
     pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
+        self.flags.has(Flags::WRITE)
     }
 }
 
@@ -184,7 +187,7 @@ impl Command {
     /// Parses a request (a non-empty argument list): finds the command in
     /// the table, checks its arity, then lets its own parser finish the job.
     /// Every client mistake comes back as the error reply Redis would send.
-    pub fn parse(args: Vec<Vec<u8>>) -> Result<Command, Reply> {
+    pub fn parse(args: Args) -> Result<Command, Reply> {
         let spec = check(&args)?;
         let op = (spec.parse)(args)?;
         Ok(Command { spec, op })
@@ -218,7 +221,7 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
             return Reply::error("READONLY You can't write against a read only replica.");
         }
         let mut dbs = server.db.write();
-        let reply = apply_write(command.op, &mut dbs, session.db, now);
+        let reply = apply_write(command.op, &mut dbs, session.selected, now);
         // Into the stream while the write lock is still held: the order of
         // the stream is the order in which changes were applied.
         // A command that made several changes (MSET, a write that first
@@ -237,8 +240,8 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
     };
     let (reply, found_stale) = {
         let dbs = server.db.read();
-        let reply = apply_read(op, &dbs, session.db, now);
-        (reply, dbs[session.db].has_stale())
+        let reply = apply_read(op, &dbs, session.selected, now);
+        (reply, dbs[session.selected].has_stale())
     };
     // The read met expired keys it could not delete under the read lock.
     // Only a master deletes them; a replica waits for its master's DEL,
@@ -246,9 +249,9 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
     if found_stale {
         let mut dbs = server.db.write();
         if replica {
-            dbs[session.db].forget_stale();
+            dbs[session.selected].forget_stale();
         } else {
-            dbs[session.db].purge_stale(now);
+            dbs[session.selected].purge_stale(now);
             server.replication.propagate(&dbs.take_changes());
         }
     }
@@ -307,7 +310,7 @@ fn apply_read(op: Op, dbs: &Databases, db: usize, now: i64) -> Reply {
         Op::Str(op) => string::read(op, &dbs[db], now),
         Op::Key(op) => keys::read(op, dbs, db, now),
         Op::Expire(op) => expire::read(op, &dbs[db], now),
-        Op::Db(op) => db::read(op, dbs, db),
+        Op::Databases(op) => databases::read(op, dbs, db),
         _ => Reply::error("ERR command run in the wrong place"),
     }
 }
@@ -318,7 +321,7 @@ fn apply_write(op: Op, dbs: &mut Databases, db: usize, now: i64) -> Reply {
         Op::Str(op) => string::write(op, &mut dbs[db], now),
         Op::Key(op) => keys::write(op, dbs, db, now),
         Op::Expire(op) => expire::write(op, &mut dbs[db], now),
-        Op::Db(op) => db::write(op, dbs, db),
+        Op::Databases(op) => databases::write(op, dbs, db),
         _ => Reply::error("ERR command run in the wrong place"),
     }
 }
@@ -326,8 +329,12 @@ fn apply_write(op: Op, dbs: &mut Databases, db: usize, now: i64) -> Reply {
 /// Wraps a transaction's changes in MULTI ... EXEC when there are several.
 fn wrap_transaction(mut changes: Vec<Change>) -> Vec<Change> {
     if changes.len() > 1 {
-        changes.insert(0, (None, vec![b"MULTI".to_vec()]));
-        changes.push((None, vec![b"EXEC".to_vec()]));
+        let marker = |name: &[u8]| Change {
+            db: None,
+            args: vec![name.to_vec()],
+        };
+        changes.insert(0, marker(b"MULTI"));
+        changes.push(marker(b"EXEC"));
     }
     changes
 }
@@ -338,12 +345,12 @@ pub fn parse_int(arg: &[u8]) -> Result<i64, Reply> {
 }
 
 /// The arguments after the first `skip`, taken by value.
-fn rest(args: Vec<Vec<u8>>, skip: usize) -> Vec<Vec<u8>> {
+fn rest(args: Args, skip: usize) -> Args {
     args.into_iter().skip(skip).collect()
 }
 
 /// The argument at `index`, taken by value (the arity check guarantees it).
-fn arg(args: Vec<Vec<u8>>, index: usize) -> Vec<u8> {
+fn arg(args: Args, index: usize) -> Vec<u8> {
     args.into_iter().nth(index).unwrap_or_default()
 }
 

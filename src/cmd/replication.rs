@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use super::{parse_int, Op, Session, Spec};
+use super::{parse_int, Flags, Op, Session, Spec};
 use crate::master::SyncRequest;
 use crate::replica;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 use crate::server::Server;
 
 /// What REPLCONF says.
@@ -28,7 +28,10 @@ pub const COMMANDS: &[Spec] = &[REPLICAOF, SLAVEOF, ROLE, WAIT, REPLCONF, PSYNC,
 pub const REPLICAOF: Spec = Spec {
     name: "replicaof",
     arity: 3,
-    flags: &["admin", "noscript", "stale", "no_async_loading"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::STALE)
+        .and(Flags::NO_ASYNC_LOADING),
     keys: (0, 0, 0),
     summary: "Configure a server as replica of another, or promote it to a master.",
     since: "5.0.0",
@@ -49,7 +52,10 @@ pub const SLAVEOF: Spec = Spec {
 pub const ROLE: Spec = Spec {
     name: "role",
     arity: 1,
-    flags: &["noscript", "loading", "stale", "fast"],
+    flags: Flags::NOSCRIPT
+        .and(Flags::LOADING)
+        .and(Flags::STALE)
+        .and(Flags::FAST),
     keys: (0, 0, 0),
     summary: "Return the role of the instance in the context of replication",
     since: "2.8.12",
@@ -62,7 +68,7 @@ pub const ROLE: Spec = Spec {
 pub const WAIT: Spec = Spec {
     name: "wait",
     arity: 3,
-    flags: &["noscript"],
+    flags: Flags::NOSCRIPT,
     keys: (0, 0, 0),
     summary: "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
     since: "3.0.0",
@@ -84,7 +90,11 @@ pub const WAIT: Spec = Spec {
 pub const REPLCONF: Spec = Spec {
     name: "replconf",
     arity: -1,
-    flags: &["admin", "noscript", "loading", "stale", "allow_busy"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::LOADING)
+        .and(Flags::STALE)
+        .and(Flags::ALLOW_BUSY),
     keys: (0, 0, 0),
     summary: "An internal command for configuring the replication stream",
     since: "3.0.0",
@@ -97,7 +107,10 @@ pub const REPLCONF: Spec = Spec {
 pub const PSYNC: Spec = Spec {
     name: "psync",
     arity: -3,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::NO_ASYNC_LOADING)
+        .and(Flags::NO_MULTI),
     keys: (0, 0, 0),
     summary: "Internal command used for replication",
     since: "2.8.0",
@@ -116,7 +129,10 @@ pub const PSYNC: Spec = Spec {
 pub const SYNC: Spec = Spec {
     name: "sync",
     arity: 1,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::NO_ASYNC_LOADING)
+        .and(Flags::NO_MULTI),
     keys: (0, 0, 0),
     summary: "Internal command used for replication",
     since: "1.0.0",
@@ -125,7 +141,7 @@ pub const SYNC: Spec = Spec {
     subcommands: &[],
 };
 
-fn parse_replicaof(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_replicaof(args: Args) -> Result<Op, Reply> {
     if args[1].eq_ignore_ascii_case(b"no") && args[2].eq_ignore_ascii_case(b"one") {
         return Ok(Op::ReplicaOf(None));
     }
@@ -136,7 +152,7 @@ fn parse_replicaof(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
     Ok(Op::ReplicaOf(Some((host, port))))
 }
 
-fn parse_replconf(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_replconf(args: Args) -> Result<Op, Reply> {
     if args.len().is_multiple_of(2) {
         return Err(Reply::error("ERR syntax error"));
     }

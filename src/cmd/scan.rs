@@ -28,10 +28,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::keys::KeyOp;
-use super::{arg, parse_int, Op, Spec};
+use super::{arg, parse_int, Flags, Op, Spec};
 use crate::glob;
 use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 
 /// SCAN's arguments, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub const COMMANDS: &[Spec] = &[KEYS, SCAN, RANDOMKEY];
 pub const KEYS: Spec = Spec {
     name: "keys",
     arity: 2,
-    flags: &["readonly"],
+    flags: Flags::READONLY,
     keys: (0, 0, 0),
     summary: "Find all keys matching the given pattern",
     since: "1.0.0",
@@ -66,7 +66,7 @@ pub const KEYS: Spec = Spec {
 pub const SCAN: Spec = Spec {
     name: "scan",
     arity: -2,
-    flags: &["readonly"],
+    flags: Flags::READONLY,
     keys: (0, 0, 0),
     summary: "Incrementally iterate the keys space",
     since: "2.8.0",
@@ -79,7 +79,7 @@ pub const SCAN: Spec = Spec {
 pub const RANDOMKEY: Spec = Spec {
     name: "randomkey",
     arity: 1,
-    flags: &["readonly"],
+    flags: Flags::READONLY,
     keys: (0, 0, 0),
     summary: "Return a random key from the keyspace",
     since: "1.0.0",
@@ -90,7 +90,7 @@ pub const RANDOMKEY: Spec = Spec {
 
 /// Parses SCAN's arguments. As in Redis, the cursor is checked first and
 /// the options in order; each option may repeat, and the last one wins.
-fn parse_scan(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_scan(args: Args) -> Result<Op, Reply> {
     let syntax_error = || Reply::error("ERR syntax error");
     let cursor = parse_cursor(&args[1]).ok_or_else(|| Reply::error("ERR invalid cursor"))?;
     let mut scan = ScanArgs {

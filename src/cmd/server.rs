@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::command::{self, CommandInfo};
-use super::{rest, Op, Session, Spec};
+use super::{rest, Flags, Op, Session, Spec};
 use crate::glob;
 use crate::persist;
 use crate::resp::Reply;
@@ -52,7 +52,7 @@ pub const COMMANDS: &[Spec] = &[
 pub const INFO: Spec = Spec {
     name: "info",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::LOADING.and(Flags::STALE),
     keys: (0, 0, 0),
     summary: "Get information and statistics about the server",
     since: "1.0.0",
@@ -65,7 +65,7 @@ pub const INFO: Spec = Spec {
 pub const TIME: Spec = Spec {
     name: "time",
     arity: 1,
-    flags: &["loading", "stale", "fast"],
+    flags: Flags::LOADING.and(Flags::STALE).and(Flags::FAST),
     keys: (0, 0, 0),
     summary: "Return the current server time",
     since: "2.6.0",
@@ -78,7 +78,10 @@ pub const TIME: Spec = Spec {
 pub const MONITOR: Spec = Spec {
     name: "monitor",
     arity: 1,
-    flags: &["admin", "noscript", "loading", "stale"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::LOADING)
+        .and(Flags::STALE),
     keys: (0, 0, 0),
     summary: "Listen for all requests received by the server in real time",
     since: "1.0.0",
@@ -91,7 +94,10 @@ pub const MONITOR: Spec = Spec {
 pub const SAVE: Spec = Spec {
     name: "save",
     arity: 1,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::NO_ASYNC_LOADING)
+        .and(Flags::NO_MULTI),
     keys: (0, 0, 0),
     summary: "Synchronously save the dataset to disk",
     since: "1.0.0",
@@ -104,7 +110,9 @@ pub const SAVE: Spec = Spec {
 pub const BGSAVE: Spec = Spec {
     name: "bgsave",
     arity: -1,
-    flags: &["admin", "noscript", "no_async_loading"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::NO_ASYNC_LOADING),
     keys: (0, 0, 0),
     summary: "Asynchronously save the dataset to disk",
     since: "1.0.0",
@@ -121,7 +129,7 @@ pub const BGSAVE: Spec = Spec {
 pub const LASTSAVE: Spec = Spec {
     name: "lastsave",
     arity: 1,
-    flags: &["loading", "stale", "fast"],
+    flags: Flags::LOADING.and(Flags::STALE).and(Flags::FAST),
     keys: (0, 0, 0),
     summary: "Get the UNIX time stamp of the last successful save to disk",
     since: "1.0.0",
@@ -134,14 +142,12 @@ pub const LASTSAVE: Spec = Spec {
 pub const SHUTDOWN: Spec = Spec {
     name: "shutdown",
     arity: -1,
-    flags: &[
-        "admin",
-        "noscript",
-        "loading",
-        "stale",
-        "no_multi",
-        "allow_busy",
-    ],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::LOADING)
+        .and(Flags::STALE)
+        .and(Flags::NO_MULTI)
+        .and(Flags::ALLOW_BUSY),
     keys: (0, 0, 0),
     summary: "Synchronously save the dataset to disk and then shut down the server",
     since: "1.0.0",
@@ -166,7 +172,7 @@ pub const SHUTDOWN: Spec = Spec {
 pub const CONFIG: Spec = Spec {
     name: "config",
     arity: -2,
-    flags: &[],
+    flags: Flags::NONE,
     keys: (0, 0, 0),
     summary: "A container for server configuration commands",
     since: "2.0.0",
@@ -180,7 +186,10 @@ pub const CONFIG: Spec = Spec {
         Spec {
             name: "config|set",
             arity: -4,
-            flags: &["admin", "noscript", "loading", "stale"],
+            flags: Flags::ADMIN
+                .and(Flags::NOSCRIPT)
+                .and(Flags::LOADING)
+                .and(Flags::STALE),
             keys: (0, 0, 0),
             summary: "Set configuration parameters to the given values",
             since: "2.0.0",
@@ -191,7 +200,10 @@ pub const CONFIG: Spec = Spec {
         Spec {
             name: "config|get",
             arity: -3,
-            flags: &["admin", "noscript", "loading", "stale"],
+            flags: Flags::ADMIN
+                .and(Flags::NOSCRIPT)
+                .and(Flags::LOADING)
+                .and(Flags::STALE),
             keys: (0, 0, 0),
             summary: "Get the values of configuration parameters",
             since: "2.0.0",

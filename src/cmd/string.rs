@@ -10,9 +10,9 @@
 //! `set_expiry` or `remove`: those record the change for replicas and WATCH.
 
 use super::string_set::{self, Pairs, SetArgs};
-use super::{arg, counter, parse_int, rest, string_range, Op, Spec};
+use super::{arg, counter, parse_int, rest, string_range, Flags, Op, Spec};
 use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 
 /// A string command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,10 +112,10 @@ pub fn write(op: StrOp, keyspace: &mut Keyspace, now: i64) -> Reply {
 pub(super) const fn string_spec(
     name: &'static str,
     arity: i64,
-    flags: &'static [&'static str],
+    flags: Flags,
     summary: &'static str,
     since: &'static str,
-    parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
+    parse: fn(Args) -> Result<Op, Reply>,
 ) -> Spec {
     Spec {
         name,
@@ -134,7 +134,7 @@ pub(super) const fn string_spec(
 pub const GET: Spec = string_spec(
     "get",
     2,
-    &["readonly", "fast"],
+    Flags::READONLY.and(Flags::FAST),
     "Get the value of a key",
     "1.0.0",
     |args| Ok(Op::Str(StrOp::Get(arg(args, 1)))),
@@ -146,7 +146,7 @@ pub const MGET: Spec = Spec {
     ..string_spec(
         "mget",
         -2,
-        &["readonly", "fast"],
+        Flags::READONLY.and(Flags::FAST),
         "Get the values of all the given keys",
         "1.0.0",
         |args| Ok(Op::Str(StrOp::MGet(rest(args, 1)))),
@@ -157,7 +157,7 @@ pub const MGET: Spec = Spec {
 pub const GETDEL: Spec = string_spec(
     "getdel",
     2,
-    &["write", "fast"],
+    Flags::WRITE.and(Flags::FAST),
     "Get the value of a key and delete the key",
     "6.2.0",
     |args| Ok(Op::Str(StrOp::GetDel(arg(args, 1)))),
@@ -167,7 +167,7 @@ pub const GETDEL: Spec = string_spec(
 pub const GETEX: Spec = string_spec(
     "getex",
     -2,
-    &["write", "fast"],
+    Flags::WRITE.and(Flags::FAST),
     "Get the value of a key and optionally set its expiration",
     "6.2.0",
     parse_getex,
@@ -195,7 +195,7 @@ pub enum GetExOption {
 
 /// Parses GETEX's options: at most one kind of expiry (repeating the same
 /// one is allowed, the last wins), or PERSIST, which excludes the others.
-fn parse_getex(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_getex(args: Args) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
     let key = args.next().unwrap_or_default();
     let mut option = GetExOption::Keep;

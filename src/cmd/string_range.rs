@@ -5,9 +5,9 @@
 //! do not replace it.
 
 use super::string::{string_spec, StrOp};
-use super::{arg, parse_int, Op, Spec};
+use super::{arg, parse_int, Flags, Op, Spec};
 use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 
 /// The largest string APPEND and SETRANGE may build: Redis's default
 /// `proto-max-bulk-len`, 512 MiB.
@@ -20,7 +20,7 @@ pub const COMMANDS: &[Spec] = &[APPEND, STRLEN, GETRANGE, SUBSTR, SETRANGE];
 pub const APPEND: Spec = string_spec(
     "append",
     3,
-    &["write", "denyoom", "fast"],
+    Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST),
     "Append a value to a key",
     "2.0.0",
     |args| {
@@ -37,7 +37,7 @@ pub const APPEND: Spec = string_spec(
 pub const STRLEN: Spec = string_spec(
     "strlen",
     2,
-    &["readonly", "fast"],
+    Flags::READONLY.and(Flags::FAST),
     "Get the length of the value stored in a key",
     "2.2.0",
     |args| Ok(Op::Str(StrOp::StrLen(arg(args, 1)))),
@@ -47,7 +47,7 @@ pub const STRLEN: Spec = string_spec(
 pub const GETRANGE: Spec = string_spec(
     "getrange",
     4,
-    &["readonly"],
+    Flags::READONLY,
     "Get a substring of the string stored at a key",
     "2.4.0",
     parse_getrange,
@@ -57,7 +57,7 @@ pub const GETRANGE: Spec = string_spec(
 pub const SUBSTR: Spec = string_spec(
     "substr",
     4,
-    &["readonly"],
+    Flags::READONLY,
     "Get a substring of the string stored at a key",
     "1.0.0",
     parse_getrange,
@@ -67,14 +67,14 @@ pub const SUBSTR: Spec = string_spec(
 pub const SETRANGE: Spec = string_spec(
     "setrange",
     4,
-    &["write", "denyoom"],
+    Flags::WRITE.and(Flags::DENYOOM),
     "Overwrite part of a string at key starting at the specified offset",
     "2.2.0",
     parse_setrange,
 );
 
 /// Parses GETRANGE and SUBSTR: both indexes must be integers.
-fn parse_getrange(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_getrange(args: Args) -> Result<Op, Reply> {
     let start = parse_int(&args[2])?;
     let end = parse_int(&args[3])?;
     Ok(Op::Str(StrOp::GetRange(arg(args, 1), start, end)))
@@ -82,7 +82,7 @@ fn parse_getrange(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
 
 /// Parses SETRANGE: the offset must be a non-negative integer. (Its upper
 /// bound depends on the value's length, and is checked when it runs.)
-fn parse_setrange(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_setrange(args: Args) -> Result<Op, Reply> {
     let offset = parse_int(&args[2])?;
     let offset = u64::try_from(offset).map_err(|_| Reply::error("ERR offset is out of range"))?;
     let mut args = args.into_iter();

@@ -6,9 +6,9 @@
 use super::string::{
     expire_millis, get, invalid_expire_time, option_name, string_spec, syntax_error, StrOp,
 };
-use super::{Op, Spec};
+use super::{Flags, Op, Spec};
 use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 
 /// Keys and values, in order, as MSET and MSETNX take them.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -20,7 +20,7 @@ pub const COMMANDS: &[Spec] = &[SET, SETNX, SETEX, PSETEX, GETSET, MSET, MSETNX]
 pub const SET: Spec = string_spec(
     "set",
     -3,
-    &["write", "denyoom"],
+    Flags::WRITE.and(Flags::DENYOOM),
     "Set the string value of a key",
     "1.0.0",
     parse_set,
@@ -30,7 +30,7 @@ pub const SET: Spec = string_spec(
 pub const SETNX: Spec = string_spec(
     "setnx",
     3,
-    &["write", "denyoom", "fast"],
+    Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST),
     "Set the value of a key, only if the key does not exist",
     "1.0.0",
     |args| {
@@ -47,7 +47,7 @@ pub const SETNX: Spec = string_spec(
 pub const SETEX: Spec = string_spec(
     "setex",
     4,
-    &["write", "denyoom"],
+    Flags::WRITE.and(Flags::DENYOOM),
     "Set the value and expiration of a key",
     "2.0.0",
     |args| parse_setex("setex", args, true),
@@ -57,7 +57,7 @@ pub const SETEX: Spec = string_spec(
 pub const PSETEX: Spec = string_spec(
     "psetex",
     4,
-    &["write", "denyoom"],
+    Flags::WRITE.and(Flags::DENYOOM),
     "Set the value and expiration in milliseconds of a key",
     "2.6.0",
     |args| parse_setex("psetex", args, false),
@@ -67,7 +67,7 @@ pub const PSETEX: Spec = string_spec(
 pub const GETSET: Spec = string_spec(
     "getset",
     3,
-    &["write", "denyoom", "fast"],
+    Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST),
     "Set the string value of a key and return its old value",
     "1.0.0",
     |args| {
@@ -86,7 +86,7 @@ pub const MSET: Spec = Spec {
     ..string_spec(
         "mset",
         -3,
-        &["write", "denyoom"],
+        Flags::WRITE.and(Flags::DENYOOM),
         "Set multiple keys to multiple values",
         "1.0.1",
         |args| Ok(Op::Str(StrOp::MSet(parse_pairs("mset", args)?))),
@@ -99,7 +99,7 @@ pub const MSETNX: Spec = Spec {
     ..string_spec(
         "msetnx",
         -3,
-        &["write", "denyoom"],
+        Flags::WRITE.and(Flags::DENYOOM),
         "Set multiple keys to multiple values, only if none of the keys exist",
         "1.0.1",
         |args| Ok(Op::Str(StrOp::MSetNx(parse_pairs("msetnx", args)?))),
@@ -139,7 +139,7 @@ pub enum SetExpiry {
 /// Parses SET's options with Redis 7.0's rules. Each option may appear more
 /// than once (the last value wins), but options that contradict each other
 /// (NX with XX, two kinds of expiry, an expiry with KEEPTTL) are a syntax error.
-fn parse_set(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_set(args: Args) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
     let (Some(key), Some(value)) = (args.next(), args.next()) else {
         return Err(Reply::error(
@@ -193,7 +193,7 @@ fn parse_set(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
 }
 
 /// Parses SETEX and PSETEX: the time is checked before anything else.
-fn parse_setex(command: &'static str, args: Vec<Vec<u8>>, seconds: bool) -> Result<Op, Reply> {
+fn parse_setex(command: &'static str, args: Args, seconds: bool) -> Result<Op, Reply> {
     let millis = expire_millis(&args[2], seconds, command)?;
     let mut args = args.into_iter();
     let (key, value) = (args.nth(1), args.nth(1));
@@ -207,7 +207,7 @@ fn parse_setex(command: &'static str, args: Vec<Vec<u8>>, seconds: bool) -> Resu
 
 /// Splits MSET's and MSETNX's arguments into pairs. An odd count passes
 /// the table's arity check but is still wrong: Redis says so in the same words.
-fn parse_pairs(command: &str, args: Vec<Vec<u8>>) -> Result<Pairs, Reply> {
+fn parse_pairs(command: &str, args: Args) -> Result<Pairs, Reply> {
     if args.len().is_multiple_of(2) {
         return Err(Reply::error(format!(
             "ERR wrong number of arguments for '{command}' command"

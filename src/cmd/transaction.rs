@@ -18,9 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::server::ServerOp;
-use super::{apply_server, apply_write, check, rest, wrap_transaction, Command, Op, Session, Spec};
+use super::{
+    apply_server, apply_write, check, rest, wrap_transaction, Command, Flags, Op, Session, Spec,
+};
 use crate::db::Databases;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 use crate::server::Server;
 
 /// The keys a connection watches, and the flag the keyspace raises when
@@ -38,7 +40,11 @@ macro_rules! transaction_spec {
         Spec {
             name: $name,
             arity: $arity,
-            flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+            flags: Flags::NOSCRIPT
+                .and(Flags::LOADING)
+                .and(Flags::STALE)
+                .and(Flags::FAST)
+                .and(Flags::ALLOW_BUSY),
             keys: (0, 0, 0),
             summary: $summary,
             since: $since,
@@ -100,11 +106,7 @@ pub const UNWATCH: Spec = transaction_spec!(
 /// reply (`+QUEUED`, or an error that also dooms the transaction). The
 /// commands that control the transaction itself come back as `Err`, to run
 /// at once. Outside MULTI everything comes back.
-pub fn queue(
-    server: &Server,
-    session: &mut Session,
-    args: Vec<Vec<u8>>,
-) -> Result<Reply, Vec<Vec<u8>>> {
+pub fn queue(server: &Server, session: &mut Session, args: Args) -> Result<Reply, Args> {
     let Some(queued) = &mut session.multi else {
         return Err(args);
     };
@@ -127,7 +129,7 @@ pub fn queue(
     if ["exec", "discard", "multi", "watch", "quit"].contains(&spec.name) {
         return Err(args);
     }
-    let refusal = if spec.flags.contains(&"no_multi") {
+    let refusal = if spec.flags.has(Flags::NO_MULTI) {
         Some("ERR Command not allowed inside a transaction")
     } else if spec.is_write() && server.replication.is_replica() {
         Some("READONLY You can't write against a read only replica.")
@@ -199,7 +201,7 @@ pub fn exec(server: &Server, session: &mut Session, now: i64) -> Reply {
             }) => Reply::Bulk(super::info::info(server, &dbs, &sections).into_bytes()),
             Ok(command) => match apply_server(command.op, server, session, false) {
                 Ok(reply) => reply,
-                Err(op) => apply_write(op, &mut dbs, session.db, now),
+                Err(op) => apply_write(op, &mut dbs, session.selected, now),
             },
         });
         changes.extend(dbs.take_changes());
@@ -216,12 +218,12 @@ pub fn watch(server: &Server, session: &mut Session, keys: Vec<Vec<u8>>, now: i6
         return Reply::error("ERR WATCH inside MULTI is not allowed");
     }
     let mut dbs = server.db.write();
-    let keyspace = &mut dbs[session.db];
+    let keyspace = &mut dbs[session.selected];
     let watch = session.watch.get_or_insert_with(Watch::default);
     for key in keys {
         let exists = keyspace.get(&key, now).is_some();
         keyspace.watch(&key, &watch.dirty);
-        watch.keys.push((session.db, key, exists));
+        watch.keys.push((session.selected, key, exists));
     }
     Reply::ok()
 }
