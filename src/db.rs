@@ -1,6 +1,11 @@
 //! The databases: sixteen keyspaces (`--databases`), behind one read-write
 //! lock shared by all connections.
 //!
+//! Names: [`Db`] is the shared handle (it is what "db" means in this
+//! code); [`Databases`] is the content the handle's lock guards; a
+//! [`Keyspace`] is one database; a database's number is an index
+//! (`Session::selected` is the one SELECT chose).
+//!
 //! Any number of readers may hold the lock at once; a writer holds it
 //! alone. Callers take the lock, do their work, and drop it before they
 //! touch a socket. One lock over all databases keeps the commands that
@@ -59,7 +64,9 @@ pub struct Databases {
     dbs: Vec<Keyspace>,
     /// Are changes recorded (see `Keyspace`)?
     recording: bool,
-    /// Changes that concern all databases (FLUSHALL, SWAPDB).
+    /// Changes collected so far, in order: those that concern all
+    /// databases (FLUSHALL, SWAPDB), and those the keyspaces recorded, as
+    /// of the last [`Databases::collect_changes`].
     changes: Vec<Change>,
 }
 
@@ -136,20 +143,30 @@ impl Databases {
         self.dbs.iter_mut().for_each(Keyspace::start_recording);
     }
 
-    /// The changes made since the last call, each tagged with its database.
-    pub fn take_changes(&mut self) -> Vec<Change> {
+    /// Moves the changes the keyspaces recorded into the ordered log, each
+    /// tagged with its database. A transaction calls it after each command,
+    /// so that the changes of a command that SELECTs another database
+    /// still come after those of the command before it.
+    pub fn collect_changes(&mut self) {
         // Nothing is recorded before a replica attaches: skip the walk.
         if !self.recording {
-            return Vec::new();
+            return;
         }
-        let mut changes = std::mem::take(&mut self.changes);
         for (index, keyspace) in self.dbs.iter_mut().enumerate() {
-            changes.extend(keyspace.take_changes().into_iter().map(|args| Change {
-                db: Some(index),
-                args,
-            }));
+            self.changes
+                .extend(keyspace.take_changes().into_iter().map(|args| Change {
+                    db: Some(index),
+                    args,
+                }));
         }
-        changes
+    }
+
+    /// The changes made since the last call, in order, each tagged with
+    /// its database. (Replication's `propagate` is the one caller that
+    /// sends them anywhere.)
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.collect_changes();
+        std::mem::take(&mut self.changes)
     }
 
     /// Changes since the last save, per database.

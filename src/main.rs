@@ -5,6 +5,7 @@
 //! [--bind 127.0.0.1] [--dir DIR] [--dbfilename dump.rdb] [--save "..."]
 //! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16] ...`.
 
+mod accept;
 mod clients;
 mod cmd;
 mod config;
@@ -27,6 +28,7 @@ mod resp;
 mod server;
 mod settings;
 mod socket;
+mod time;
 
 use std::process::ExitCode;
 
@@ -45,17 +47,22 @@ fn main() -> ExitCode {
             std::process::id()
         ));
         let server = Server::new(config);
-        persist::load(&server)
+        server
+            .persistence
+            .load(&server.db, server.config.databases)
             .map_err(|e| error::Error::Config(format!("error loading the DB: {e}")))?;
-        persist::spawn_save_points(server.clone())?;
-        expire::spawn_cycle(server.clone())?;
+        persist::spawn_saver(server.persistence.clone(), server.db.clone())?;
+        expire::spawn_cycle(
+            server.db.clone(),
+            server.replication.clone(),
+            server.config.databases,
+        )?;
         master::spawn_pinger(server.replication.clone())?;
-        if let Some((host, port)) = server.config.replicaof.clone() {
-            if let Some(generation) = server.replication.follow(&host, port) {
-                replica::start(server.clone(), host, port, generation)?;
-            }
+        replica::spawn_supervisor(server.clone())?;
+        if let Some((host, port)) = &server.config.replicaof {
+            server.replication.follow(host, *port);
         }
-        server::run(server)
+        accept::run(server)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,14 +21,13 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cmd::{self, Command, Op};
 use crate::error::Error;
 use crate::keyspace::Keyspace;
 use crate::log;
 use crate::rdb;
-use crate::replication::Role;
 use crate::resp::{self, Args};
 use crate::server::Server;
 
@@ -37,11 +36,27 @@ const MASTER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the replica reports its offset.
 const ACK_PERIOD: Duration = Duration::from_secs(1);
 
-/// Starts the replica thread for `generation` of the replication state.
-pub fn start(server: Server, host: String, port: u16, generation: u64) -> io::Result<()> {
+/// Starts the replica supervisor: a thread that waits for this server to
+/// be told to follow a master (`--replicaof`, REPLICAOF), and starts a
+/// link thread for each new master. REPLICAOF itself only changes the
+/// replication state, so the commands need not know this module.
+pub fn spawn_supervisor(server: Server) -> io::Result<()> {
     thread::Builder::new()
-        .name("replica-link".into())
-        .spawn(move || follow(&server, &host, port, generation))?;
+        .name("replica-supervisor".into())
+        .spawn(move || {
+            let mut seen = 0;
+            loop {
+                let target = server.replication.next_target(seen);
+                seen = target.generation;
+                let server = server.clone();
+                let spawned = thread::Builder::new()
+                    .name("replica-link".into())
+                    .spawn(move || follow(&server, &target.host, target.port, seen));
+                if let Err(e) = spawned {
+                    log::warning(format!("Cannot start the replica thread: {e}"));
+                }
+            }
+        })?;
     Ok(())
 }
 
@@ -52,13 +67,13 @@ fn follow(server: &Server, host: &str, port: u16, generation: u64) {
     // The database the stream last SELECTed: a partial resync goes on
     // where the stream was, and the master does not SELECT again.
     let mut db = 0;
-    while is_current(server, generation) {
+    while server.replication.is_current(generation) {
         log::notice(format!("Connecting to MASTER {host}:{port}"));
         match sync(server, host, port, generation, &mut db) {
             Ok(()) => log::notice("MASTER closed the connection"),
             Err(e) => log::warning(format!("Replication with MASTER {host}:{port}: {e}")),
         }
-        set_link(server, generation, false, None);
+        server.replication.set_link(generation, false, None);
         thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(1));
     }
@@ -74,7 +89,9 @@ fn sync(
 ) -> Result<(), Error> {
     let socket = TcpStream::connect((host, port))?;
     socket.set_read_timeout(Some(MASTER_TIMEOUT))?;
-    set_link(server, generation, false, Some(socket.try_clone()?));
+    server
+        .replication
+        .set_link(generation, false, Some(socket.try_clone()?));
     let mut reader = Counted::new(BufReader::new(socket.try_clone()?));
     let writer = Arc::new(Mutex::new(socket.try_clone()?));
     let send = |args: &[&[u8]]| -> io::Result<()> {
@@ -97,10 +114,7 @@ fn sync(
     read_line(&mut reader)?;
     read_line(&mut reader)?;
 
-    let (replid, offset) = {
-        let state = server.replication.lock();
-        (state.replid.clone(), state.offset)
-    };
+    let (replid, offset) = (server.replication.replid(), server.replication.offset());
     // Ask to continue where we stopped; the master decides if it can.
     let (psync_id, psync_offset) = if offset > 0 {
         (replid.clone(), (offset + 1).to_string())
@@ -115,20 +129,20 @@ fn sync(
             *db = 0;
             let offset = offset.parse().map_err(|_| protocol(&reply))?;
             load_snapshot(server, &mut reader)?;
-            let mut state = server.replication.lock();
-            state.replid = replid.to_string();
-            state.offset = offset;
+            server.replication.synced(replid, offset);
             log::notice("MASTER <-> REPLICA sync: Finished with success");
         }
         ["+CONTINUE", rest @ ..] => {
-            if let [new_id] = rest {
-                server.replication.lock().replid = new_id.to_string();
-            }
+            let replid = match rest {
+                [replid] => Some(*replid),
+                _ => None,
+            };
+            server.replication.continued(replid);
             log::notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
         }
         _ => return Err(protocol(&reply)),
     }
-    set_link(server, generation, true, None);
+    server.replication.set_link(generation, true, None);
 
     // Report our offset every second, from a thread of its own, for as long
     // as this link lives.
@@ -139,7 +153,7 @@ fn sync(
             .name("replica-acks".into())
             .spawn(move || {
                 while alive.load(Ordering::Relaxed) {
-                    let offset = server.replication.lock().offset;
+                    let offset = server.replication.offset();
                     let ack = ack_command(offset);
                     let mut socket = writer.lock().unwrap_or_else(PoisonError::into_inner);
                     if socket.write_all(&ack).is_err() {
@@ -179,7 +193,7 @@ fn apply_stream(
         else {
             return Ok(());
         };
-        if !is_current(server, generation) {
+        if !server.replication.is_current(generation) {
             return Ok(());
         }
         let size = (reader.count - start) as i64;
@@ -198,7 +212,7 @@ fn apply_stream(
             match op {
                 // GETACK asks where we were before it: answer, then count it.
                 Op::ReplConf(cmd::ReplConf::GetAck) => {
-                    let offset = server.replication.lock().offset;
+                    let offset = server.replication.offset();
                     let ack = ack_command(offset);
                     writer
                         .lock()
@@ -208,7 +222,7 @@ fn apply_stream(
                 // A transaction is applied whole, under one lock, as on the master.
                 Op::Multi => transaction = Some(Vec::new()),
                 Op::Exec => {
-                    cmd::apply_from_master(transaction.take().unwrap_or_default(), server, *db)
+                    cmd::apply_from_master(transaction.take().unwrap_or_default(), &server.db, *db)
                 }
                 // The database the next commands apply to.
                 Op::Conn(cmd::ConnOp::Select(index)) => {
@@ -218,22 +232,19 @@ fn apply_stream(
                 }
                 _ if spec.is_write() => match &mut transaction {
                     Some(queued) => queued.push(op),
-                    None => cmd::apply_from_master(vec![op], server, *db),
+                    None => cmd::apply_from_master(vec![op], &server.db, *db),
                 },
                 // PING, SELECT and the like: nothing to do but count them.
                 _ => {}
             }
         }
-        let mut state = server.replication.lock();
-        if transaction.is_some() {
+        let processed = if transaction.is_some() {
             pending += size;
+            0
         } else {
-            state.offset += pending + size;
-            pending = 0;
-        }
-        if let Role::Replica(upstream) = &mut state.role {
-            upstream.last_io = Instant::now();
-        }
+            std::mem::take(&mut pending) + size
+        };
+        server.replication.processed(processed);
     }
 }
 
@@ -317,24 +328,6 @@ fn ack_command(offset: i64) -> Vec<u8> {
 
 fn protocol(msg: &str) -> Error {
     Error::Io(io::Error::new(io::ErrorKind::InvalidData, msg.to_string()))
-}
-
-fn is_current(server: &Server, generation: u64) -> bool {
-    matches!(&server.replication.lock().role, Role::Replica(up) if up.generation == generation)
-}
-
-/// Records the link's state, for INFO and for REPLICAOF to cut it.
-fn set_link(server: &Server, generation: u64, up: bool, socket: Option<TcpStream>) {
-    let mut state = server.replication.lock();
-    if let Role::Replica(upstream) = &mut state.role {
-        if upstream.generation == generation {
-            upstream.link_up = up;
-            upstream.last_io = Instant::now();
-            if socket.is_some() {
-                upstream.socket = socket;
-            }
-        }
-    }
 }
 
 /// A reader that counts the bytes consumed through it: the replica's

@@ -1,9 +1,8 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT.
 
-use super::{arg, parse_int, Flags, Op, Session, Spec};
+use super::{arg, parse_int, Context, Flags, Op, Session, Spec};
 use crate::clients::lock;
 use crate::resp::{Args, Protocol, Reply};
-use crate::server::Server;
 
 /// A connection command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,18 +237,18 @@ fn parse_hello(args: Args) -> Result<Op, Reply> {
 }
 
 /// Runs a connection command.
-pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
+pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
     match op {
         ConnOp::Ping(None) => Reply::Simple("PONG"),
         ConnOp::Ping(Some(message)) | ConnOp::Echo(message) => Reply::Bulk(message),
         ConnOp::Select(index) => match usize::try_from(index) {
-            Ok(index) if index < server.config.databases => {
+            Ok(index) if index < ctx.config.databases => {
                 session.selected = index;
                 Reply::ok()
             }
             _ => Reply::error("ERR DB index is out of range"),
         },
-        ConnOp::Auth(user, password) => auth(server, session, user.as_deref(), &password),
+        ConnOp::Auth(user, password) => auth(ctx, session, user.as_deref(), &password),
         ConnOp::Hello {
             protocol,
             auth: credentials,
@@ -262,7 +261,7 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
                 Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
             };
             if let Some((user, password)) = credentials {
-                let reply = auth(server, session, Some(&user), &password);
+                let reply = auth(ctx, session, Some(&user), &password);
                 if matches!(reply, Reply::Error(_)) {
                     return reply;
                 }
@@ -276,7 +275,7 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
                 }
             }
             session.protocol = protocol;
-            let role = if server.replication.is_replica() {
+            let role = if ctx.replication.is_replica() {
                 "slave"
             } else {
                 "master"
@@ -310,7 +309,7 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
         },
         ConnOp::ClientList => {
             let mut list = String::new();
-            for client in server.clients.all() {
+            for client in ctx.clients.all() {
                 list.push_str(&client.describe());
                 list.push('\n');
             }
@@ -324,8 +323,8 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
 }
 
 /// AUTH: only the `default` user exists; its password is `requirepass`.
-fn auth(server: &Server, session: &mut Session, user: Option<&[u8]>, password: &[u8]) -> Reply {
-    let required = server.settings.requirepass();
+fn auth(ctx: &Context, session: &mut Session, user: Option<&[u8]>, password: &[u8]) -> Reply {
+    let required = ctx.settings.requirepass();
     let required = required.as_bytes();
     if required.is_empty() {
         return match user {

@@ -7,16 +7,18 @@
 //! adding a command is one row plus one function.
 //!
 //! Commands on data live in groups (`string`, `keys`, `expire`,
-//! `databases`), each
-//! with its own operation type and its own `read` and `write` functions;
-//! this module picks the lock and the database. Commands about the server
-//! or the connection (`connection`, `server`, `replication`,
-//! `transaction`) run without the data lock.
+//! `databases`), each with its own operation type and its own `read` and
+//! `write` functions; `execute.rs` picks the lock and the database, and
+//! tells the connection what to do next (an [`Outcome`]). Commands about
+//! the server or the connection (`connection`, `server`, `replication`,
+//! `transaction`) run without the data lock, and get a [`Context`]: what
+//! the server shares, minus the databases' handle.
 
 mod command;
 mod connection;
 mod counter;
 mod databases;
+mod execute;
 mod expire;
 mod flags;
 mod info;
@@ -31,19 +33,23 @@ mod string_set;
 mod transaction;
 
 pub use connection::ConnOp;
+pub use execute::{apply_from_master, end_session, handle, Outcome};
 pub use flags::Flags;
 pub use replication::ReplConf;
-pub use transaction::{queue, unwatch};
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-use crate::db::{Change, Databases};
-use crate::expire::unix_millis;
-use crate::master::SyncRequest;
-use crate::resp::{self, Args, Reply};
+use std::time::Instant;
+
+use crate::clients::{Client, Clients};
+use crate::config::Config;
+use crate::persist::Persistence;
+use crate::replication::{Replication, SyncRequest};
+use crate::resp::{self, Args, Protocol, Reply};
 use crate::server::Server;
+use crate::settings::Settings;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone)]
@@ -98,11 +104,44 @@ pub enum Op {
     Unwatch,
 }
 
+/// What commands may use of what the server shares: everything but the
+/// databases' handle. A command gets the databases only as its caller
+/// locked them (`&Databases`, `&mut Databases`), so none can lock them a
+/// second time (see the lock order in `server.rs`).
+pub struct Context<'a> {
+    /// Master or replica, the stream, the replicas.
+    pub replication: &'a Replication,
+    /// The options the server started with.
+    pub config: &'a Config,
+    /// The options CONFIG SET may change.
+    pub settings: &'a Settings,
+    /// When we last saved; BGSAVE.
+    pub persistence: &'a Persistence,
+    /// The connected clients and the server's counters.
+    pub clients: &'a Clients,
+    /// When the server started.
+    pub started: Instant,
+}
+
+impl<'a> Context<'a> {
+    /// The parts of `server` a command may use.
+    pub fn of(server: &'a Server) -> Context<'a> {
+        Context {
+            replication: &server.replication,
+            config: &server.config,
+            settings: &server.settings,
+            persistence: &server.persistence,
+            clients: &server.clients,
+            started: server.started,
+        }
+    }
+}
+
 /// What a command may know and change about the connection it came from.
 #[derive(Default)]
 pub struct Session {
     /// The client's entry in the registry (CLIENT SETNAME, CLIENT LIST).
-    pub client: Option<std::sync::Arc<crate::clients::Client>>,
+    pub client: Option<std::sync::Arc<Client>>,
     /// The client's id (CLIENT ID).
     pub id: u64,
     /// The selected database's index (SELECT).
@@ -126,7 +165,7 @@ pub struct Session {
     /// Has the client asked to become a MONITOR?
     pub monitor: bool,
     /// RESP2, or RESP3 after HELLO 3.
-    pub protocol: crate::resp::Protocol,
+    pub protocol: Protocol,
 }
 
 /// A command's row in the table.
@@ -206,137 +245,6 @@ pub fn check(args: &[Vec<u8>]) -> Result<&'static Spec, Reply> {
         )));
     }
     Ok(spec)
-}
-
-/// Runs a command and returns its reply. Commands flagged `write` run
-/// under the write lock; all others share the read lock. The lock is
-/// released before the caller writes the reply to the socket.
-///
-/// The clock is read once, here: the whole command sees one `now`.
-pub fn execute(command: Command, server: &Server, session: &mut Session) -> Reply {
-    let now = unix_millis();
-    let replica = server.replication.is_replica();
-    if command.spec.is_write() {
-        if replica {
-            return Reply::error("READONLY You can't write against a read only replica.");
-        }
-        let mut dbs = server.db.write();
-        let reply = apply_write(command.op, &mut dbs, session.selected, now);
-        // Into the stream while the write lock is still held: the order of
-        // the stream is the order in which changes were applied.
-        // A command that made several changes (MSET, a write that first
-        // deleted an expired key) reaches replicas as one transaction.
-        let changes = wrap_transaction(dbs.take_changes());
-        // Nothing recorded (no replica ever attached, or a write that
-        // changed nothing): no need to visit the replication state at all.
-        if !changes.is_empty() {
-            session.last_write_offset = server.replication.propagate(&changes);
-        }
-        return reply;
-    }
-    let op = match apply_server(command.op, server, session, true) {
-        Ok(reply) => return reply,
-        Err(op) => op,
-    };
-    let (reply, found_stale) = {
-        let dbs = server.db.read();
-        let reply = apply_read(op, &dbs, session.selected, now);
-        (reply, dbs[session.selected].has_stale())
-    };
-    // The read met expired keys it could not delete under the read lock.
-    // Only a master deletes them; a replica waits for its master's DEL,
-    // and only forgets them.
-    if found_stale {
-        let mut dbs = server.db.write();
-        if replica {
-            dbs[session.selected].forget_stale();
-        } else {
-            dbs[session.selected].purge_stale(now);
-            server.replication.propagate(&dbs.take_changes());
-        }
-    }
-    reply
-}
-
-/// Runs the commands that concern the server or the connection rather
-/// than the data; hands any other `op` back. `may_block` is false inside
-/// EXEC, where WAIT must answer at once.
-fn apply_server(
-    op: Op,
-    server: &Server,
-    session: &mut Session,
-    may_block: bool,
-) -> Result<Reply, Op> {
-    // Only a few commands need the time: read the clock only for them.
-    let now = || unix_millis();
-    Ok(match op {
-        Op::Conn(op) => connection::run(op, server, session),
-        Op::Server(op) => server::run(op, server, session, !may_block),
-        // The connection handles QUIT itself: closing is its business.
-        Op::Quit => Reply::ok(),
-        Op::Role => server.replication.role_reply(),
-        Op::ReplicaOf(target) => replication::replicaof(server, target),
-        Op::Wait { needed, timeout } if may_block => {
-            replication::wait(server, session, needed, timeout)
-        }
-        Op::Wait { needed, .. } => replication::wait_now(server, session, needed),
-        Op::ReplConf(conf) => replication::replconf(session, conf),
-        Op::Multi => transaction::multi(session),
-        Op::Exec => transaction::exec(server, session, now()),
-        Op::Discard => transaction::discard(server, session),
-        Op::Watch(keys) => transaction::watch(server, session, keys, now()),
-        Op::Unwatch => transaction::unwatch(server, session),
-        Op::Sync(_) => Reply::error("ERR Command not allowed here"),
-        op => return Err(op),
-    })
-}
-
-/// Applies writes that came down the replication stream, in database `db`
-/// (the last SELECT the master sent). It skips the READONLY check, and no
-/// key counts as expired: only the master decides that, and it sends a DEL
-/// when it does. Several ops (a transaction) are applied under one lock.
-pub fn apply_from_master(ops: Vec<Op>, server: &Server, db: usize) {
-    let mut dbs = server.db.write();
-    for op in ops {
-        apply_write(op, &mut dbs, db, i64::MIN);
-    }
-    // A replica records nothing for replicas of its own (see `Keyspace`).
-    dbs.take_changes();
-}
-
-/// Runs a command that only reads, in database `db`.
-fn apply_read(op: Op, dbs: &Databases, db: usize, now: i64) -> Reply {
-    match op {
-        Op::Str(op) => string::read(op, &dbs[db], now),
-        Op::Key(op) => keys::read(op, dbs, db, now),
-        Op::Expire(op) => expire::read(op, &dbs[db], now),
-        Op::Databases(op) => databases::read(op, dbs, db),
-        _ => Reply::error("ERR command run in the wrong place"),
-    }
-}
-
-/// Runs a command that may write, in database `db`.
-fn apply_write(op: Op, dbs: &mut Databases, db: usize, now: i64) -> Reply {
-    match op {
-        Op::Str(op) => string::write(op, &mut dbs[db], now),
-        Op::Key(op) => keys::write(op, dbs, db, now),
-        Op::Expire(op) => expire::write(op, &mut dbs[db], now),
-        Op::Databases(op) => databases::write(op, dbs, db),
-        _ => Reply::error("ERR command run in the wrong place"),
-    }
-}
-
-/// Wraps a transaction's changes in MULTI ... EXEC when there are several.
-fn wrap_transaction(mut changes: Vec<Change>) -> Vec<Change> {
-    if changes.len() > 1 {
-        let marker = |name: &[u8]| Change {
-            db: None,
-            args: vec![name.to_vec()],
-        };
-        changes.insert(0, marker(b"MULTI"));
-        changes.push(marker(b"EXEC"));
-    }
-    changes
 }
 
 /// Parses an integer argument, with Redis's error for anything else.
@@ -529,8 +437,17 @@ mod tests {
     #[test]
     fn writes_are_flagged_and_change_data() {
         let server = Server::new(Config::default());
-        let mut session = Session::default();
-        let mut run = |words: &[&str]| execute(command(words).unwrap(), &server, &mut session);
+        let mut session = Session {
+            authenticated: true,
+            ..Session::default()
+        };
+        let mut run = |words: &[&str]| {
+            let args = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+            match handle(args, &server, &mut session) {
+                Outcome::Reply(reply) => reply,
+                _ => panic!("expected a reply"),
+            }
+        };
         assert!(command(&["set", "k", "v"]).unwrap().spec.is_write());
         assert!(!command(&["get", "k"]).unwrap().spec.is_write());
         assert_eq!(run(&["set", "k", "v"]), Reply::ok());

@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use super::{parse_int, Flags, Op, Session, Spec};
-use crate::master::SyncRequest;
-use crate::replica;
+use super::{parse_int, Context, Flags, Op, Session, Spec};
+use crate::replication::SyncRequest;
 use crate::resp::{Args, Reply};
-use crate::server::Server;
 
 /// What REPLCONF says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,41 +178,39 @@ fn parse_replconf(args: Args) -> Result<Op, Reply> {
 }
 
 /// Runs REPLICAOF.
-pub fn replicaof(server: &Server, target: Option<(String, u16)>) -> Reply {
+pub fn replicaof(ctx: &Context, target: Option<(String, u16)>) -> Reply {
     match target {
         None => {
-            server.replication.promote();
+            ctx.replication.promote();
             Reply::ok()
         }
-        Some((host, port)) => match server.replication.follow(&host, port) {
-            None => Reply::Simple("OK Already connected to specified master"),
-            Some(generation) => match replica::start(server.clone(), host, port, generation) {
-                Ok(()) => Reply::ok(),
-                Err(e) => Reply::error(format!("ERR cannot start the replica thread: {e}")),
-            },
+        // The replica supervisor (replica.rs) sees the change and starts
+        // the link's thread.
+        Some((host, port)) => match ctx.replication.follow(&host, port) {
+            false => Reply::Simple("OK Already connected to specified master"),
+            true => Reply::ok(),
         },
     }
 }
 
 /// Runs WAIT.
-pub fn wait(server: &Server, session: &Session, needed: i64, timeout: i64) -> Reply {
-    if server.replication.is_replica() {
+pub fn wait(ctx: &Context, session: &Session, needed: i64, timeout: i64) -> Reply {
+    if ctx.replication.is_replica() {
         return Reply::error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
     }
     let timeout = (timeout > 0).then(|| Duration::from_millis(timeout as u64));
     Reply::Integer(
-        server
-            .replication
+        ctx.replication
             .wait(session.last_write_offset, needed, timeout),
     )
 }
 
 /// Runs WAIT inside a transaction: no waiting, just the count.
-pub fn wait_now(server: &Server, session: &Session, needed: i64) -> Reply {
-    if server.replication.is_replica() {
-        return wait(server, session, needed, 0);
+pub fn wait_now(ctx: &Context, session: &Session, needed: i64) -> Reply {
+    if ctx.replication.is_replica() {
+        return wait(ctx, session, needed, 0);
     }
-    let count = server
+    let count = ctx
         .replication
         .wait(session.last_write_offset, needed, Some(Duration::ZERO));
     Reply::Integer(count)
