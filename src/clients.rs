@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 use std::time::Instant;
 
 /// A MONITOR: its client id, and where its lines go.
@@ -161,11 +163,6 @@ impl Drop for Registration {
     fn drop(&mut self) {
         lock(&self.clients.list).remove(&self.client.id);
     }
-}
-
-/// Locks a mutex; a panic elsewhere never makes the registry unusable.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Quotes an argument as Redis's `sdscatrepr` does for MONITOR.

@@ -6,6 +6,8 @@
 //! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16] ...`.
 
 mod accept;
+#[cfg(test)]
+mod architecture;
 mod clients;
 mod cmd;
 mod config;
@@ -28,6 +30,7 @@ mod resp;
 mod server;
 mod settings;
 mod socket;
+mod sync;
 mod time;
 
 use std::process::ExitCode;

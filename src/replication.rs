@@ -36,9 +36,6 @@ use crate::resp;
 
 /// How much of the stream the backlog keeps for replicas that reconnect.
 pub const BACKLOG_SIZE: usize = 1024 * 1024;
-/// Stream bytes waiting for one replica before we give up on it, unless
-/// configured otherwise (Redis's `client-output-buffer-limit replica 256mb`).
-pub const REPLICA_BUFFER_LIMIT: usize = 256 * 1024 * 1024;
 /// How often a master pings its replicas (`repl-ping-replica-period`).
 pub const PING_PERIOD: Duration = Duration::from_secs(10);
 

@@ -1,8 +1,8 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT.
 
 use super::{arg, parse_int, Context, Flags, Op, Session, Spec};
-use crate::clients::lock;
 use crate::resp::{Args, Protocol, Reply};
+use crate::sync::lock;
 
 /// A connection command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]

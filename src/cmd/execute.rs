@@ -25,11 +25,11 @@ use super::{
     connection, databases, expire, info, keys, replication, server, string, transaction, Command,
     Context, Flags, Op, ReplConf, Session,
 };
-use crate::clients::lock;
 use crate::db::{Databases, Db};
 use crate::replication::SyncRequest;
 use crate::resp::{Args, Reply};
 use crate::server::Server;
+use crate::sync::lock;
 use crate::time::unix_millis;
 
 /// What the connection does after a request.
