@@ -35,8 +35,19 @@ const LAYERS: &[&[&str]] = &[
     &["keyspace"],
     // Formats and utilities: know nothing of the server.
     &[
-        "resp", "rdb", "config", "socket", "inline", "lzf", "crc64", "glob", "log", "error",
-        "time", "sync", "number",
+        "resp",
+        "rdb",
+        "config",
+        "socket",
+        "inline",
+        "lzf",
+        "crc64",
+        "glob",
+        "log",
+        "error",
+        "time",
+        "sync",
+        "long_double",
     ],
 ];
 

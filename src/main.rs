@@ -20,6 +20,7 @@ mod glob;
 mod inline;
 mod keyspace;
 mod log;
+mod long_double;
 mod lzf;
 mod master;
 mod persist;

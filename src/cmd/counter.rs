@@ -3,10 +3,10 @@
 //!
 //! A missing key counts as 0, and the key keeps its expiry.
 
-use super::long_double::LongDouble;
 use super::string::{string_spec, StrOp};
 use super::{arg, parse_int, Flags, Op, Spec};
 use crate::keyspace::Keyspace;
+use crate::long_double::LongDouble;
 use crate::resp::{Args, Reply};
 
 /// The rows of this file's commands.

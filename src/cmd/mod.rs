@@ -23,7 +23,6 @@ mod expire;
 mod flags;
 mod info;
 mod keys;
-mod long_double;
 mod replication;
 mod scan;
 mod server;
