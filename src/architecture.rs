@@ -48,6 +48,7 @@ const LAYERS: &[&[&str]] = &[
         "time",
         "sync",
         "long_double",
+        "rng",
     ],
 ];
 

@@ -119,13 +119,14 @@ pub fn run_cycle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::Value;
 
     fn fill(db: &Db, count: u32, expires_at: Option<i64>) {
         let mut dbs = db.write();
         let keyspace = &mut dbs[0];
         for i in 0..count {
             let key = format!("key:{i}").into_bytes();
-            keyspace.set(key, b"v".to_vec(), expires_at);
+            keyspace.set(key, Value::String(b"v".to_vec()), expires_at);
         }
     }
 
@@ -167,7 +168,7 @@ mod tests {
     fn stops_when_few_sampled_keys_are_expired() {
         let db = Db::new(1);
         fill(&db, 1000, Some(1_000_000));
-        db.write()[0].set(b"old".to_vec(), b"v".to_vec(), Some(10));
+        db.write()[0].set(b"old".to_vec(), Value::String(b"v".to_vec()), Some(10));
         let mut cursor = 0;
         let stats = run_cycle(
             &db,
@@ -194,7 +195,7 @@ mod tests {
         fill(&db, 1000, Some(1_000_000));
         for i in 0..1000 {
             let key = format!("short:{i}").into_bytes();
-            db.write()[0].set(key, b"v".to_vec(), Some(1_000));
+            db.write()[0].set(key, Value::String(b"v".to_vec()), Some(1_000));
         }
         let mut cursor = 0;
         let mut deleted = 0;

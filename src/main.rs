@@ -28,6 +28,7 @@ mod rdb;
 mod replica;
 mod replication;
 mod resp;
+mod rng;
 mod server;
 mod settings;
 mod socket;

@@ -27,7 +27,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::db::{Databases, Db};
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Value, ValueRef};
 use crate::log;
 use crate::rdb::{self, AuxValue, RdbError, RdbWriter};
 use crate::settings::Settings;
@@ -202,7 +202,7 @@ impl Persistence {
             if expires_at.is_some_and(|deadline| deadline <= now) {
                 expired += 1;
             } else {
-                keyspace.set(key, value, expires_at);
+                keyspace.set(key, Value::String(value), expires_at);
                 loaded += 1;
             }
             Ok(())
@@ -241,7 +241,9 @@ pub fn snapshot(
         if keyspace.len() > 0 {
             rdb.select_db(index, keyspace.len(), keyspace.volatile_len())?;
             for (key, entry) in keyspace.iter() {
-                rdb.entry(key, entry.value(), entry.expires_at())?;
+                match entry.value() {
+                    ValueRef::String(bytes) => rdb.entry(key, bytes, entry.expires_at())?,
+                }
             }
         }
     }

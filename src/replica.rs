@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use crate::cmd::{self, Command, Op};
 use crate::error::Error;
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Value};
 use crate::log;
 use crate::rdb;
 use crate::resp::{self, Args};
@@ -258,7 +258,7 @@ fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error
     let mut store = |db: usize, key, value, expires_at| {
         // A master with more databases than us: keys beyond ours are left out.
         match fresh.get_mut(db) {
-            Some(keyspace) => keyspace.set(key, value, expires_at),
+            Some(keyspace) => keyspace.set(key, Value::String(value), expires_at),
             None => skipped += 1,
         }
         Ok(())

@@ -369,7 +369,7 @@ pub fn copy(dbs: &mut Databases, db: usize, args: CopyArgs, now: i64) -> Reply {
         return Reply::Integer(0);
     };
     // A copy is a copy: here, unlike RENAME and MOVE, the bytes are cloned.
-    let (value, expires_at) = (entry.value().to_vec(), entry.expires_at());
+    let (value, expires_at) = (entry.value().to_value(), entry.expires_at());
     let destination = &mut dbs[target];
     destination.remove_if_expired(&args.destination, now);
     if !args.replace && destination.get(&args.destination, now).is_some() {
@@ -383,6 +383,7 @@ pub fn copy(dbs: &mut Databases, db: usize, args: CopyArgs, now: i64) -> Reply {
 mod tests {
     use super::*;
     use crate::cmd::Command;
+    use crate::keyspace::Value;
 
     fn parse(words: &[&str]) -> Result<Op, Reply> {
         Command::parse(words.iter().map(|w| w.as_bytes().to_vec()).collect()).map(|c| c.op)
@@ -405,7 +406,7 @@ mod tests {
     }
 
     fn set(dbs: &mut Databases, db: usize, key: &str, expires_at: Option<i64>) {
-        dbs[db].set(key.into(), b"v".to_vec(), expires_at);
+        dbs[db].set(key.into(), Value::String(b"v".to_vec()), expires_at);
     }
 
     #[test]

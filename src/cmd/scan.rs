@@ -292,6 +292,7 @@ fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::Value;
     use std::collections::HashSet;
 
     fn parse(words: &[&str]) -> Result<Op, Reply> {
@@ -430,9 +431,9 @@ mod tests {
     #[test]
     fn keys_and_scan_hide_expired_keys_and_filter() {
         let mut ks = Keyspace::default();
-        ks.set(b"user:1".to_vec(), b"v".to_vec(), None);
-        ks.set(b"user:2".to_vec(), b"v".to_vec(), Some(10));
-        ks.set(b"other".to_vec(), b"v".to_vec(), None);
+        ks.set(b"user:1".to_vec(), Value::String(b"v".to_vec()), None);
+        ks.set(b"user:2".to_vec(), Value::String(b"v".to_vec()), Some(10));
+        ks.set(b"other".to_vec(), Value::String(b"v".to_vec()), None);
         let sorted = |reply: Reply| {
             let Reply::Array(mut items) = reply else {
                 panic!("not an array")
@@ -470,9 +471,13 @@ mod tests {
         let mut ks = Keyspace::default();
         assert_eq!(random_key(&ks, 0), Reply::Nil);
         for i in 0..50 {
-            ks.set(format!("old{i}").into_bytes(), b"v".to_vec(), Some(10));
+            ks.set(
+                format!("old{i}").into_bytes(),
+                Value::String(b"v".to_vec()),
+                Some(10),
+            );
         }
-        ks.set(b"live".to_vec(), b"v".to_vec(), None);
+        ks.set(b"live".to_vec(), Value::String(b"v".to_vec()), None);
         let mut picked = HashSet::new();
         for _ in 0..200 {
             picked.insert(format!("{:?}", random_key(&ks, 0)));

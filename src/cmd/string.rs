@@ -11,7 +11,7 @@
 
 use super::string_set::{self, Pairs, SetArgs};
 use super::{arg, counter, parse_int, rest, string_range, Flags, Op, Spec};
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Entry, Keyspace, ValueRef};
 use crate::resp::{Args, Reply};
 
 /// A string command, parsed.
@@ -106,6 +106,14 @@ pub fn write(op: StrOp, keyspace: &mut Keyspace, now: i64) -> Reply {
             reply
         }
     }
+}
+
+/// A string command's view of a key's value: its bytes. When the keyspace
+/// holds other types, this is where a string command finds out that the
+/// key holds one, and answers WRONGTYPE.
+pub(super) fn bytes<'a>(entry: &Entry<'a>) -> &'a [u8] {
+    let ValueRef::String(bytes) = entry.value();
+    bytes
 }
 
 /// The row of a command on one key, in group "string".
@@ -255,7 +263,7 @@ pub fn invalid_expire_time(command: &str) -> Reply {
 pub fn get(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
     keyspace
         .get(key, now)
-        .map_or(Reply::Nil, |entry| Reply::bulk(entry.value()))
+        .map_or(Reply::Nil, |entry| Reply::bulk(bytes(&entry)))
 }
 
 /// Runs GETDEL: the value, and the key is gone.
@@ -277,7 +285,7 @@ fn getex(keyspace: &mut Keyspace, key: &[u8], option: GetExOption, now: i64) -> 
     let Some(entry) = keyspace.get(key, now) else {
         return Reply::Nil;
     };
-    let reply = Reply::bulk(entry.value());
+    let reply = Reply::bulk(bytes(&entry));
     let volatile = entry.expires_at().is_some();
     match option {
         GetExOption::Keep => {}
@@ -316,6 +324,7 @@ fn getex(keyspace: &mut Keyspace, key: &[u8], option: GetExOption, now: i64) -> 
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::keyspace::Value;
 
     /// Parses a request given as words, as the server would.
     pub(in crate::cmd) fn parse(words: &[&str]) -> Result<Op, Reply> {
@@ -370,7 +379,7 @@ pub(super) mod tests {
     #[test]
     fn getex_sets_clears_and_deletes() {
         let mut ks = Keyspace::default();
-        ks.set(bytes("k"), bytes("v"), None);
+        ks.set(bytes("k"), Value::String(bytes("v")), None);
         // A missing key answers nil, however wrong the time.
         assert_eq!(
             run(&mut ks, 1000, &["getex", "nokey", "EX", "0"]),
@@ -401,7 +410,7 @@ pub(super) mod tests {
     #[test]
     fn getdel_mget_and_reads_that_record_nothing() {
         let mut ks = Keyspace::default();
-        ks.set(bytes("a"), bytes("1"), None);
+        ks.set(bytes("a"), Value::String(bytes("1")), None);
         ks.start_recording();
         assert_eq!(
             run(&mut ks, 0, &["getex", "a", "persist"]),

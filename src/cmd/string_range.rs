@@ -4,9 +4,10 @@
 //! APPEND and SETRANGE keep the key's expiry: they edit the value, they
 //! do not replace it.
 
+use super::string::bytes;
 use super::string::{string_spec, StrOp};
 use super::{arg, parse_int, Flags, Op, Spec};
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Value};
 use crate::resp::{Args, Reply};
 
 /// The largest string APPEND and SETRANGE may build: Redis's default
@@ -112,15 +113,15 @@ pub fn append(keyspace: &mut Keyspace, key: Vec<u8>, value: &[u8], now: i64) -> 
     let (mut current, expires_at) = match keyspace.get(&key, now) {
         None => (Vec::new(), None),
         Some(entry) => {
-            if let Err(error) = check_length(entry.value().len() as u64, value.len() as u64) {
+            if let Err(error) = check_length(bytes(&entry).len() as u64, value.len() as u64) {
                 return error;
             }
-            (entry.value().to_vec(), entry.expires_at())
+            (bytes(&entry).to_vec(), entry.expires_at())
         }
     };
     current.extend_from_slice(value);
     let len = current.len() as i64;
-    keyspace.set(key, current, expires_at);
+    keyspace.set(key, Value::String(current), expires_at);
     Reply::Integer(len)
 }
 
@@ -129,7 +130,7 @@ pub fn strlen(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
     Reply::Integer(
         keyspace
             .get(key, now)
-            .map_or(0, |entry| entry.value().len() as i64),
+            .map_or(0, |entry| bytes(&entry).len() as i64),
     )
 }
 
@@ -139,7 +140,7 @@ pub fn getrange(keyspace: &Keyspace, key: &[u8], start: i64, end: i64, now: i64)
     let Some(entry) = keyspace.get(key, now) else {
         return Reply::bulk("");
     };
-    let value = entry.value();
+    let value = bytes(&entry);
     match byte_range(value.len(), start, end) {
         Some((from, to)) => Reply::bulk(&value[from..=to]),
         None => Reply::bulk(""),
@@ -183,7 +184,7 @@ pub fn setrange(
     keyspace.remove_if_expired(&key, now);
     let (mut current, expires_at) = match keyspace.get(&key, now) {
         None => (Vec::new(), None),
-        Some(entry) => (entry.value().to_vec(), entry.expires_at()),
+        Some(entry) => (bytes(&entry).to_vec(), entry.expires_at()),
     };
     if value.is_empty() {
         return Reply::Integer(current.len() as i64);
@@ -198,7 +199,7 @@ pub fn setrange(
     }
     current[start..end].copy_from_slice(value);
     let len = current.len() as i64;
-    keyspace.set(key, current, expires_at);
+    keyspace.set(key, Value::String(current), expires_at);
     Reply::Integer(len)
 }
 

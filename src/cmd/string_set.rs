@@ -3,11 +3,12 @@
 //! and MSETNX. Apart from `SET ... KEEPTTL`, each drops the key's old
 //! expiry: a new value starts a new life.
 
+use super::string::bytes;
 use super::string::{
     expire_millis, get, invalid_expire_time, option_name, string_spec, syntax_error, StrOp,
 };
 use super::{Flags, Op, Spec};
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Value};
 use crate::resp::{Args, Reply};
 
 /// Keys and values, in order, as MSET and MSETNX take them.
@@ -235,7 +236,7 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     // A plain SET needs nothing of the old value: it replaces it, expired
     // or not. (The common case, worth two hash lookups fewer.)
     if !args.get && !args.nx && !args.xx && args.expiry != SetExpiry::Keep {
-        keyspace.set(args.key, args.value, expires_at);
+        keyspace.set(args.key, Value::String(args.value), expires_at);
         return Reply::ok();
     }
     // A writer deletes an expired key before looking: it is gone.
@@ -245,7 +246,7 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     let old_expiry = old.and_then(|entry| entry.expires_at());
     // With GET the reply is the old value, whether or not the SET happens.
     let reply = match (args.get, old) {
-        (true, Some(entry)) => Reply::bulk(entry.value()),
+        (true, Some(entry)) => Reply::bulk(bytes(&entry)),
         (true, None) => Reply::Nil,
         (false, _) => Reply::ok(),
     };
@@ -257,7 +258,7 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     } else {
         expires_at
     };
-    keyspace.set(args.key, args.value, expires_at);
+    keyspace.set(args.key, Value::String(args.value), expires_at);
     reply
 }
 
@@ -267,7 +268,7 @@ pub fn setnx(keyspace: &mut Keyspace, key: Vec<u8>, value: Vec<u8>, now: i64) ->
     if keyspace.get(&key, now).is_some() {
         return Reply::Integer(0);
     }
-    keyspace.set(key, value, None);
+    keyspace.set(key, Value::String(value), None);
     Reply::Integer(1)
 }
 
@@ -284,7 +285,7 @@ pub fn setex(
         return invalid_expire_time(command);
     };
     keyspace.remove_if_expired(&key, now);
-    keyspace.set(key, value, Some(deadline));
+    keyspace.set(key, Value::String(value), Some(deadline));
     Reply::ok()
 }
 
@@ -292,7 +293,7 @@ pub fn setex(
 pub fn getset(keyspace: &mut Keyspace, key: Vec<u8>, value: Vec<u8>, now: i64) -> Reply {
     keyspace.remove_if_expired(&key, now);
     let reply = get(keyspace, &key, now);
-    keyspace.set(key, value, None);
+    keyspace.set(key, Value::String(value), None);
     reply
 }
 
@@ -300,7 +301,7 @@ pub fn getset(keyspace: &mut Keyspace, key: Vec<u8>, value: Vec<u8>, now: i64) -
 pub fn mset(keyspace: &mut Keyspace, pairs: Pairs, now: i64) -> Reply {
     for (key, value) in pairs {
         keyspace.remove_if_expired(&key, now);
-        keyspace.set(key, value, None);
+        keyspace.set(key, Value::String(value), None);
     }
     Reply::ok()
 }
@@ -314,7 +315,7 @@ pub fn msetnx(keyspace: &mut Keyspace, pairs: Pairs, now: i64) -> Reply {
         }
     }
     for (key, value) in pairs {
-        keyspace.set(key, value, None);
+        keyspace.set(key, Value::String(value), None);
     }
     Reply::Integer(1)
 }
@@ -392,7 +393,7 @@ mod tests {
     #[test]
     fn failed_setnx_and_msetnx_record_nothing() {
         let mut ks = Keyspace::default();
-        ks.set(bytes("a"), bytes("1"), None);
+        ks.set(bytes("a"), Value::String(bytes("1")), None);
         ks.start_recording();
         assert_eq!(run(&mut ks, 0, &["setnx", "a", "2"]), Reply::Integer(0));
         assert_eq!(
@@ -406,7 +407,7 @@ mod tests {
     #[test]
     fn getset_msetnx_setnx() {
         let mut ks = Keyspace::default();
-        ks.set(bytes("k"), bytes("old"), Some(5000));
+        ks.set(bytes("k"), Value::String(bytes("old")), Some(5000));
         assert_eq!(run(&mut ks, 0, &["getset", "k", "new"]), Reply::bulk("old"));
         assert_eq!(ks.get(b"k", 0).and_then(|e| e.expires_at()), None);
         // The same key twice: the last value wins.
@@ -416,7 +417,7 @@ mod tests {
         );
         assert_eq!(get(&ks, b"a", 0), Reply::bulk("2"));
         // An expired key counts as missing.
-        ks.set(bytes("e"), bytes("x"), Some(10));
+        ks.set(bytes("e"), Value::String(bytes("x")), Some(10));
         assert_eq!(run(&mut ks, 10, &["setnx", "e", "y"]), Reply::Integer(1));
     }
 }
