@@ -52,7 +52,7 @@ pub struct ClientState {
     /// CLIENT SETNAME's name.
     pub name: Vec<u8>,
     /// The selected database.
-    pub db: usize,
+    pub selected: usize,
     /// The last command's name.
     pub last_command: &'static str,
     /// When the last command arrived.
@@ -73,7 +73,7 @@ impl Clients {
             created: now,
             state: Mutex::new(ClientState {
                 name: Vec::new(),
-                db: 0,
+                selected: 0,
                 last_command: "NULL",
                 last_active: now,
                 flags: "N",
@@ -106,8 +106,8 @@ impl Clients {
     }
 
     /// Sends a command to the monitors, if there are any. `args` are the
-    /// command's arguments, `db` and `addr` its client's.
-    pub fn feed_monitors(&self, db: usize, addr: &SocketAddr, args: &[Vec<u8>]) {
+    /// command's arguments, `selected` and `addr` its client's.
+    pub fn feed_monitors(&self, selected: usize, addr: &SocketAddr, args: &[Vec<u8>]) {
         if self.monitor_count.load(Ordering::Relaxed) == 0 {
             return;
         }
@@ -115,7 +115,7 @@ impl Clients {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let mut line = format!(
-            "+{}.{:06} [{db} {addr}]",
+            "+{}.{:06} [{selected} {addr}]",
             now.as_secs(),
             now.subsec_micros()
         )
@@ -145,7 +145,7 @@ impl Client {
             self.created.elapsed().as_secs(),
             state.last_active.elapsed().as_secs(),
             state.flags,
-            state.db,
+            state.selected,
             state.last_command,
         )
     }

@@ -23,7 +23,7 @@ use crate::resp::Args;
 pub struct Change {
     /// The database it applies to; `None` for a change that concerns all
     /// of them (FLUSHALL, SWAPDB) or none (MULTI, EXEC).
-    pub db: Option<usize>,
+    pub index: Option<usize>,
     /// The command's arguments, name first.
     pub args: Args,
 }
@@ -117,7 +117,7 @@ impl Databases {
                 b.to_string().into_bytes(),
             ];
             self.changes.push(Change {
-                db: None,
+                index: None,
                 args: args.to_vec(),
             });
         }
@@ -131,7 +131,7 @@ impl Databases {
         }
         if self.recording {
             self.changes.push(Change {
-                db: None,
+                index: None,
                 args: vec![b"FLUSHALL".to_vec()],
             });
         }
@@ -155,7 +155,7 @@ impl Databases {
         for (index, keyspace) in self.dbs.iter_mut().enumerate() {
             self.changes
                 .extend(keyspace.take_changes().into_iter().map(|args| Change {
-                    db: Some(index),
+                    index: Some(index),
                     args,
                 }));
         }

@@ -66,10 +66,10 @@ fn follow(server: &Server, host: &str, port: u16, generation: u64) {
     let mut pause = Duration::from_millis(100);
     // The database the stream last SELECTed: a partial resync goes on
     // where the stream was, and the master does not SELECT again.
-    let mut db = 0;
+    let mut selected = 0;
     while server.replication.is_current(generation) {
         log::notice(format!("Connecting to MASTER {host}:{port}"));
-        match sync(server, host, port, generation, &mut db) {
+        match sync(server, host, port, generation, &mut selected) {
             Ok(()) => log::notice("MASTER closed the connection"),
             Err(e) => log::warning(format!("Replication with MASTER {host}:{port}: {e}")),
         }
@@ -85,7 +85,7 @@ fn sync(
     host: &str,
     port: u16,
     generation: u64,
-    db: &mut usize,
+    selected: &mut usize,
 ) -> Result<(), Error> {
     let socket = TcpStream::connect((host, port))?;
     socket.set_read_timeout(Some(MASTER_TIMEOUT))?;
@@ -126,7 +126,7 @@ fn sync(
     let words: Vec<&str> = reply.split(' ').collect();
     match words.as_slice() {
         ["+FULLRESYNC", replid, offset] => {
-            *db = 0;
+            *selected = 0;
             let offset = offset.parse().map_err(|_| protocol(&reply))?;
             load_snapshot(server, &mut reader)?;
             server.replication.synced(replid, offset);
@@ -164,7 +164,7 @@ fn sync(
                 }
             })?
     };
-    let result = apply_stream(server, &mut reader, &writer, generation, db);
+    let result = apply_stream(server, &mut reader, &writer, generation, selected);
     alive.store(false, Ordering::Relaxed);
     let _ = socket.shutdown(Shutdown::Both);
     let _ = acker.join();
@@ -178,7 +178,7 @@ fn apply_stream(
     reader: &mut Counted<BufReader<TcpStream>>,
     writer: &Mutex<TcpStream>,
     generation: u64,
-    db: &mut usize,
+    selected: &mut usize,
 ) -> Result<(), Error> {
     let mut transaction: Option<Vec<Op>> = None;
     // Bytes of a transaction not applied yet: they count once EXEC applies it.
@@ -221,18 +221,20 @@ fn apply_stream(
                 }
                 // A transaction is applied whole, under one lock, as on the master.
                 Op::Multi => transaction = Some(Vec::new()),
-                Op::Exec => {
-                    cmd::apply_from_master(transaction.take().unwrap_or_default(), &server.db, *db)
-                }
+                Op::Exec => cmd::apply_from_master(
+                    transaction.take().unwrap_or_default(),
+                    &server.db,
+                    *selected,
+                ),
                 // The database the next commands apply to.
                 Op::Conn(cmd::ConnOp::Select(index)) => {
-                    *db = usize::try_from(index)
+                    *selected = usize::try_from(index)
                         .unwrap_or(0)
                         .min(server.config.databases - 1);
                 }
                 _ if spec.is_write() => match &mut transaction {
                     Some(queued) => queued.push(op),
-                    None => cmd::apply_from_master(vec![op], &server.db, *db),
+                    None => cmd::apply_from_master(vec![op], &server.db, *selected),
                 },
                 // PING, SELECT and the like: nothing to do but count them.
                 _ => {}
@@ -255,9 +257,9 @@ fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error
         .map(|_| Keyspace::default())
         .collect();
     let mut skipped = 0;
-    let mut store = |db: usize, key, value, expires_at| {
+    let mut store = |index: usize, key, value, expires_at| {
         // A master with more databases than us: keys beyond ours are left out.
-        match fresh.get_mut(db) {
+        match fresh.get_mut(index) {
             Some(keyspace) => keyspace.set(key, Value::String(value), expires_at),
             None => skipped += 1,
         }

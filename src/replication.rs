@@ -71,7 +71,7 @@ struct State {
     buffer_limit: usize,
     /// The database the stream last SELECTed; `None` after a full sync, so
     /// the next change starts with a SELECT, as Redis does.
-    stream_db: Option<usize>,
+    stream_index: Option<usize>,
     next_link_id: u64,
     /// The generation of the last REPLICAOF (see `Upstream::generation`).
     last_generation: u64,
@@ -128,7 +128,7 @@ impl Replication {
             offset: 0,
             backlog: None,
             replicas: Vec::new(),
-            stream_db: None,
+            stream_index: None,
             next_link_id: 1,
             last_generation: 0,
         };
@@ -173,7 +173,7 @@ impl Replication {
         }
         if as_transaction && changes.len() > 1 {
             let marker = |name: &[u8]| Change {
-                db: None,
+                index: None,
                 args: vec![name.to_vec()],
             };
             changes.insert(0, marker(b"MULTI"));
@@ -184,11 +184,11 @@ impl Replication {
             let mut bytes = Vec::new();
             for change in &changes {
                 // Replicas apply commands to the last database SELECTed.
-                if let Some(db) = change.db {
-                    if state.stream_db != Some(db) {
-                        let select = [b"SELECT".to_vec(), db.to_string().into_bytes()];
+                if let Some(index) = change.index {
+                    if state.stream_index != Some(index) {
+                        let select = [b"SELECT".to_vec(), index.to_string().into_bytes()];
                         resp::encode_command(&select, &mut bytes);
-                        state.stream_db = Some(db);
+                        state.stream_index = Some(index);
                     }
                 }
                 resp::encode_command(&change.args, &mut bytes);
@@ -342,7 +342,7 @@ impl State {
     }
 
     fn add_link(&mut self, ip: IpAddr, port: u16) -> Subscription {
-        self.stream_db = None;
+        self.stream_index = None;
         // The backlog starts with the first replica, at the next byte.
         let offset = self.offset;
         self.backlog.get_or_insert_with(|| Backlog {

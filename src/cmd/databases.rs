@@ -88,9 +88,9 @@ fn parse_flush(args: &[Vec<u8>]) -> Result<(), Reply> {
 }
 
 /// Runs DBSIZE.
-pub fn read(op: DatabasesOp, dbs: &Databases, db: usize) -> Reply {
+pub fn read(op: DatabasesOp, dbs: &Databases, selected: usize) -> Reply {
     match op {
-        DatabasesOp::DbSize => Reply::Integer(dbs[db].len() as i64),
+        DatabasesOp::DbSize => Reply::Integer(dbs[selected].len() as i64),
         DatabasesOp::FlushDb | DatabasesOp::FlushAll | DatabasesOp::SwapDb(..) => {
             Reply::error("ERR write command run without the write lock")
         }
@@ -98,9 +98,9 @@ pub fn read(op: DatabasesOp, dbs: &Databases, db: usize) -> Reply {
 }
 
 /// Runs the flushes and SWAPDB.
-pub fn write(op: DatabasesOp, dbs: &mut Databases, db: usize) -> Reply {
+pub fn write(op: DatabasesOp, dbs: &mut Databases, selected: usize) -> Reply {
     match op {
-        DatabasesOp::FlushDb => dbs[db].clear(),
+        DatabasesOp::FlushDb => dbs[selected].clear(),
         DatabasesOp::FlushAll => dbs.flush_all(),
         DatabasesOp::SwapDb(a, b) => {
             let in_range = |i: i32| usize::try_from(i).ok().filter(|&i| i < dbs.len());
@@ -109,7 +109,7 @@ pub fn write(op: DatabasesOp, dbs: &mut Databases, db: usize) -> Reply {
             };
             dbs.swap(a, b);
         }
-        DatabasesOp::DbSize => return read(op, dbs, db),
+        DatabasesOp::DbSize => return read(op, dbs, selected),
     }
     Reply::ok()
 }

@@ -73,7 +73,7 @@ pub fn handle(args: Args, server: &Server, session: &mut Session) -> Outcome {
         let mut state = lock(&client.state);
         state.last_command = command.spec.name;
         state.last_active = Instant::now();
-        state.db = session.selected;
+        state.selected = session.selected;
     }
     if !session.authenticated && !command.spec.flags.has(Flags::NO_AUTH) {
         return Outcome::Reply(Reply::error("NOAUTH Authentication required."));

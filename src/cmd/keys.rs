@@ -66,8 +66,8 @@ pub const COMMANDS: &[Spec] = &[
 ];
 
 /// Runs a key command that only reads, in database `db`.
-pub fn read(op: KeyOp, dbs: &Databases, db: usize, now: i64) -> Reply {
-    let keyspace = &dbs[db];
+pub fn read(op: KeyOp, dbs: &Databases, selected: usize, now: i64) -> Reply {
+    let keyspace = &dbs[selected];
     match op {
         KeyOp::Exists(keys) => exists(keyspace, &keys, now),
         KeyOp::Type(key) => key_type(keyspace, &key, now),
@@ -81,16 +81,16 @@ pub fn read(op: KeyOp, dbs: &Databases, db: usize, now: i64) -> Reply {
     }
 }
 
-/// Runs a key command that may write, in database `db`.
-pub fn write(op: KeyOp, dbs: &mut Databases, db: usize, now: i64) -> Reply {
+/// Runs a key command that may write, in database `selected`.
+pub fn write(op: KeyOp, dbs: &mut Databases, selected: usize, now: i64) -> Reply {
     match op {
-        KeyOp::Del(keys) => del(&mut dbs[db], &keys, now),
-        KeyOp::Rename { from, to, nx } => rename(&mut dbs[db], from, to, nx, now),
-        KeyOp::Move(key, target) => move_key(dbs, db, &key, target, now),
-        KeyOp::Copy(args) => copy(dbs, db, args, now),
+        KeyOp::Del(keys) => del(&mut dbs[selected], &keys, now),
+        KeyOp::Rename { from, to, nx } => rename(&mut dbs[selected], from, to, nx, now),
+        KeyOp::Move(key, target) => move_key(dbs, selected, &key, target, now),
+        KeyOp::Copy(args) => copy(dbs, selected, args, now),
         op => {
-            let reply = read(op, dbs, db, now);
-            dbs[db].purge_stale(now);
+            let reply = read(op, dbs, selected, now);
+            dbs[selected].purge_stale(now);
             reply
         }
     }
@@ -328,11 +328,11 @@ pub fn rename(keyspace: &mut Keyspace, from: Vec<u8>, to: Vec<u8>, nx: bool, now
 /// Runs MOVE: 1 if the key moved to database `target`, 0 if it does not
 /// exist here or already exists there. The checks come in Redis's order:
 /// the index, then "same database", then the keys.
-pub fn move_key(dbs: &mut Databases, db: usize, key: &[u8], target: i32, now: i64) -> Reply {
+pub fn move_key(dbs: &mut Databases, selected: usize, key: &[u8], target: i32, now: i64) -> Reply {
     let Some(target) = db_number(dbs, target) else {
         return Reply::error("ERR DB index is out of range");
     };
-    let Some((source, destination)) = dbs.pair_mut(db, target) else {
+    let Some((source, destination)) = dbs.pair_mut(selected, target) else {
         return Reply::error("ERR source and destination objects are the same");
     };
     if source.get_live(key, now).is_none() {
@@ -351,8 +351,8 @@ pub fn move_key(dbs: &mut Databases, db: usize, key: &[u8], target: i32, now: i6
 
 /// Runs COPY: 1 if the value (and its expiry) was copied, 0 if the source
 /// does not exist or the destination does and REPLACE was not given.
-pub fn copy(dbs: &mut Databases, db: usize, args: CopyArgs, now: i64) -> Reply {
-    let mut target = db;
+pub fn copy(dbs: &mut Databases, selected: usize, args: CopyArgs, now: i64) -> Reply {
+    let mut target = selected;
     for &index in &args.dbs {
         match db_number(dbs, index) {
             Some(index) => target = index,
@@ -362,10 +362,10 @@ pub fn copy(dbs: &mut Databases, db: usize, args: CopyArgs, now: i64) -> Reply {
     if let Some(error) = args.error {
         return error;
     }
-    if target == db && args.source == args.destination {
+    if target == selected && args.source == args.destination {
         return Reply::error("ERR source and destination objects are the same");
     }
-    let Some(entry) = dbs[db].get_live(&args.source, now) else {
+    let Some(entry) = dbs[selected].get_live(&args.source, now) else {
         return Reply::Integer(0);
     };
     // A copy is a copy: here, unlike RENAME and MOVE, the bytes are cloned.
@@ -390,7 +390,7 @@ mod tests {
     }
 
     /// Runs `words` in database `db`, as `execute` would.
-    fn run(dbs: &mut Databases, db: usize, words: &[&str], now: i64) -> Reply {
+    fn run(dbs: &mut Databases, selected: usize, words: &[&str], now: i64) -> Reply {
         let command = match Command::parse(words.iter().map(|w| w.as_bytes().to_vec()).collect()) {
             Ok(command) => command,
             Err(error) => return error,
@@ -399,14 +399,14 @@ mod tests {
             panic!("not a key command: {words:?}");
         };
         if command.spec.is_write() {
-            write(op, dbs, db, now)
+            write(op, dbs, selected, now)
         } else {
-            read(op, dbs, db, now)
+            read(op, dbs, selected, now)
         }
     }
 
-    fn set(dbs: &mut Databases, db: usize, key: &str, expires_at: Option<i64>) {
-        dbs[db].set(key.into(), Value::String(b"v".to_vec()), expires_at);
+    fn set(dbs: &mut Databases, selected: usize, key: &str, expires_at: Option<i64>) {
+        dbs[selected].set(key.into(), Value::String(b"v".to_vec()), expires_at);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::server::Server;
 #[derive(Debug, Default)]
 pub struct Watch {
     dirty: Arc<AtomicBool>,
-    /// Each key with its database, and whether it existed when watched.
+    /// Each key with its database's index, and whether it existed when watched.
     keys: Vec<(usize, Vec<u8>, bool)>,
 }
 
@@ -242,13 +242,13 @@ impl Watch {
             || self
                 .keys
                 .iter()
-                .any(|(db, key, existed)| *existed && dbs[*db].get(key, now).is_none())
+                .any(|(index, key, existed)| *existed && dbs[*index].get(key, now).is_none())
     }
 
     /// Stops watching every key.
     fn forget(&self, dbs: &mut Databases) {
-        for (db, key, _) in &self.keys {
-            dbs[*db].unwatch(key, &self.dirty);
+        for (index, key, _) in &self.keys {
+            dbs[*index].unwatch(key, &self.dirty);
         }
     }
 }
