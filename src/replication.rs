@@ -20,8 +20,6 @@
 mod report;
 mod upstream;
 
-pub use upstream::SyncRequest;
-
 use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
@@ -103,6 +101,13 @@ struct Link {
     queued: Arc<AtomicUsize>,
     ack_offset: i64,
     last_ack: Instant,
+}
+
+/// How a replica asked to sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRequest {
+    /// `PSYNC replid offset`; `None` for the legacy `SYNC`.
+    pub psync: Option<(Vec<u8>, i64)>,
 }
 
 /// What a new replica's link thread gets: its id, the stream from here on,

@@ -10,13 +10,6 @@ use std::time::Instant;
 use super::{new_replid, Replication, Role};
 use crate::log;
 
-/// How a replica asked to sync.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncRequest {
-    /// `PSYNC replid offset`; `None` for the legacy `SYNC`.
-    pub psync: Option<(Vec<u8>, i64)>,
-}
-
 /// A replica's view of its master.
 pub(super) struct Upstream {
     /// The master's address.
