@@ -334,6 +334,57 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_runs_reads_and_server_commands_under_its_lock() {
+        // Inside EXEC, which holds the write lock, INFO and the others must
+        // get the databases EXEC holds: a second lock would never come.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let server = Server::new(Config::default());
+            let mut session = Session {
+                authenticated: true,
+                ..Session::default()
+            };
+            let mut run = |words: &[&str]| {
+                let args = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+                match handle(args, &server, &mut session) {
+                    Outcome::Reply(reply) => reply,
+                    _ => panic!("expected a reply"),
+                }
+            };
+            run(&["watch", "k"]);
+            run(&["multi"]);
+            for words in [
+                &["set", "k", "v"][..],
+                &["info", "keyspace"],
+                &["dbsize"],
+                &["get", "k"],
+                &["unwatch"],
+                &["lastsave"],
+                &["role"],
+                &["wait", "0", "0"],
+            ] {
+                assert_eq!(run(words), Reply::Simple("QUEUED"));
+            }
+            let _ = done.send(run(&["exec"]));
+        });
+        let reply = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("EXEC finished: no lock was asked for twice");
+        let Reply::Array(replies) = reply else {
+            panic!("EXEC replies with an array: {reply:?}");
+        };
+        assert_eq!(replies.len(), 8);
+        assert_eq!(replies[0], Reply::ok());
+        let Reply::Bulk(info) = &replies[1] else {
+            panic!("INFO replies with a bulk string");
+        };
+        assert!(String::from_utf8_lossy(info).contains("db0:keys=1,"));
+        assert_eq!(replies[2], Reply::Integer(1));
+        assert_eq!(replies[3], Reply::bulk("v"));
+        assert_eq!(replies[4], Reply::ok());
+    }
+
+    #[test]
     fn names_are_unique() {
         let mut names: Vec<&str> = all_specs().map(|spec| spec.name).collect();
         names.sort_unstable();
