@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 use std::time::Instant;
 
 /// A MONITOR: its client id, and where its lines go.
@@ -50,7 +52,7 @@ pub struct ClientState {
     /// CLIENT SETNAME's name.
     pub name: Vec<u8>,
     /// The selected database.
-    pub db: usize,
+    pub selected: usize,
     /// The last command's name.
     pub last_command: &'static str,
     /// When the last command arrived.
@@ -71,7 +73,7 @@ impl Clients {
             created: now,
             state: Mutex::new(ClientState {
                 name: Vec::new(),
-                db: 0,
+                selected: 0,
                 last_command: "NULL",
                 last_active: now,
                 flags: "N",
@@ -104,8 +106,8 @@ impl Clients {
     }
 
     /// Sends a command to the monitors, if there are any. `args` are the
-    /// command's arguments, `db` and `addr` its client's.
-    pub fn feed_monitors(&self, db: usize, addr: &SocketAddr, args: &[Vec<u8>]) {
+    /// command's arguments, `selected` and `addr` its client's.
+    pub fn feed_monitors(&self, selected: usize, addr: &SocketAddr, args: &[Vec<u8>]) {
         if self.monitor_count.load(Ordering::Relaxed) == 0 {
             return;
         }
@@ -113,7 +115,7 @@ impl Clients {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let mut line = format!(
-            "+{}.{:06} [{db} {addr}]",
+            "+{}.{:06} [{selected} {addr}]",
             now.as_secs(),
             now.subsec_micros()
         )
@@ -143,7 +145,7 @@ impl Client {
             self.created.elapsed().as_secs(),
             state.last_active.elapsed().as_secs(),
             state.flags,
-            state.db,
+            state.selected,
             state.last_command,
         )
     }
@@ -161,11 +163,6 @@ impl Drop for Registration {
     fn drop(&mut self) {
         lock(&self.clients.list).remove(&self.client.id);
     }
-}
-
-/// Locks a mutex; a panic elsewhere never makes the registry unusable.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Quotes an argument as Redis's `sdscatrepr` does for MONITOR.

@@ -9,6 +9,10 @@
 use crate::error::Error;
 use crate::inline;
 
+/// Stream bytes waiting for one replica before we give up on it, unless
+/// configured otherwise (Redis's `client-output-buffer-limit replica 256mb`).
+pub const REPLICA_BUFFER_LIMIT: usize = 256 * 1024 * 1024;
+
 /// Everything the server can be told at start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -59,7 +63,7 @@ impl Default for Config {
             timeout: 0,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
-            replica_buffer_limit: crate::replication::REPLICA_BUFFER_LIMIT,
+            replica_buffer_limit: REPLICA_BUFFER_LIMIT,
         }
     }
 }

@@ -7,12 +7,12 @@
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::clients::{lock, Registration};
-use crate::cmd::{self, Command, Op, ReplConf, Session};
+use crate::clients::Registration;
+use crate::cmd::{self, Outcome, Session};
 use crate::error::Error;
 use crate::log;
 use crate::master;
@@ -47,10 +47,10 @@ pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) ->
     let result = serve_requests(&stream, server, &mut session);
     drop(awake);
     // The keyspace must forget a departed client's watched keys.
-    cmd::unwatch(server, &mut session);
+    cmd::end_session(server, &mut session);
     match result? {
         End::Closed => Ok(()),
-        End::Monitor(lines) => monitor(&session, &stream, lines),
+        End::Monitor(lines) => monitor(&stream, lines),
     }
 }
 
@@ -125,99 +125,47 @@ fn serve_requests(
             .fetch_add(1, Ordering::Relaxed);
         server
             .clients
-            .feed_monitors(session.db, &client.addr, &args);
-        // Inside MULTI most requests are queued, not run.
-        let args = match cmd::queue(server, session, args) {
-            Ok(reply) => {
+            .feed_monitors(session.selected, &client.addr, &args);
+        match cmd::handle(args, server, session) {
+            Outcome::Reply(reply) => reply.write_in(&mut writer, session.protocol)?,
+            Outcome::Silent => {}
+            Outcome::Close(reply) => {
                 reply.write_in(&mut writer, session.protocol)?;
-                continue;
-            }
-            Err(args) => args,
-        };
-        let command = match Command::parse(args) {
-            Ok(command) => command,
-            Err(error) => {
-                error.write_to(&mut writer)?;
-                continue;
-            }
-        };
-        {
-            // What CLIENT LIST shows. The lock is this client's own: no
-            // other thread takes it but to list the clients.
-            let mut state = lock(&client.state);
-            state.last_command = command.spec.name;
-            state.last_active = Instant::now();
-            state.db = session.db;
-        }
-        if !session.authenticated && !command.spec.flags.contains(&"no_auth") {
-            Reply::error("NOAUTH Authentication required.").write_to(&mut writer)?;
-            continue;
-        }
-        let reply = match command.op {
-            Op::Quit => {
-                Reply::ok().write_to(&mut writer)?;
                 writer.flush()?;
                 close_after_reply(stream);
                 return Ok(End::Closed);
             }
-            // ACKs and GETACKs get no reply on a client connection.
-            Op::ReplConf(ReplConf::Ack(_) | ReplConf::GetAck) => continue,
+            Outcome::Monitor(reply, lines) => {
+                reply.write_in(&mut writer, session.protocol)?;
+                writer.flush()?;
+                return Ok(End::Monitor(lines));
+            }
             // A replica asks to sync: from now on this connection is its link.
-            Op::Sync(request) => {
-                if server.replication.is_replica() {
-                    Reply::error("ERR this replica cannot serve replicas of its own")
-                } else {
-                    writer.flush()?;
-                    lock(&client.state).flags = "S";
-                    let port = session.listening_port;
-                    // The link's threads need a reader of their own, which
-                    // starts with whatever this one had buffered.
-                    let leftover = io::Cursor::new(reader.buffer().to_vec());
-                    let link_reader = BufReader::new(leftover.chain(stream.try_clone()?));
-                    let link = stream.try_clone()?;
-                    // The link's threads mostly wait for writes to send:
-                    // not a busy client for the others to yield to.
-                    let _link = Awake::not_now(&server.clients.awake);
-                    master::serve_replica(
-                        server,
-                        link,
-                        link_reader,
-                        request,
-                        port,
-                        session.psync2,
-                    )?;
-                    return Ok(End::Closed);
-                }
+            Outcome::ReplicaLink {
+                request,
+                listening_port,
+                psync2,
+            } => {
+                writer.flush()?;
+                // The link's threads need a reader of their own, which
+                // starts with whatever this one had buffered.
+                let leftover = io::Cursor::new(reader.buffer().to_vec());
+                let link_reader = BufReader::new(leftover.chain(stream.try_clone()?));
+                let link = stream.try_clone()?;
+                // The link's threads mostly wait for writes to send:
+                // not a busy client for the others to yield to.
+                let _link = Awake::not_now(&server.clients.awake);
+                master::serve_replica(server, link, link_reader, request, listening_port, psync2)?;
+                return Ok(End::Closed);
             }
-            _ => {
-                let reply = cmd::execute(command, server, session);
-                if session.monitor {
-                    // Registered before the +OK goes out, so that every
-                    // command after the client saw +OK reaches it.
-                    let (sender, lines) = mpsc::channel();
-                    server.clients.add_monitor(session.id, sender);
-                    reply.write_in(&mut writer, session.protocol)?;
-                    writer.flush()?;
-                    return Ok(End::Monitor(lines));
-                }
-                reply
-            }
-        };
-        reply.write_in(&mut writer, session.protocol)?;
+        }
     }
 }
 
 /// MONITOR: from now on the client only receives every command the server
 /// runs, until it goes away.
-fn monitor(
-    session: &Session,
-    stream: &TcpStream,
-    receiver: Receiver<Arc<[u8]>>,
-) -> Result<(), Error> {
+fn monitor(stream: &TcpStream, receiver: Receiver<Arc<[u8]>>) -> Result<(), Error> {
     let mut writer = BufWriter::new(stream);
-    if let Some(client) = &session.client {
-        lock(&client.state).flags = "O";
-    }
     // A write to a client that left fails, and that ends the loop; the
     // registry drops our sender when its next send fails.
     while let Ok(line) = receiver.recv() {

@@ -1,6 +1,11 @@
 //! The databases: sixteen keyspaces (`--databases`), behind one read-write
 //! lock shared by all connections.
 //!
+//! Names: [`Db`] is the shared handle (it is what "db" means in this
+//! code); [`Databases`] is the content the handle's lock guards; a
+//! [`Keyspace`] is one database; a database's number is an index
+//! (`Session::selected` is the one SELECT chose).
+//!
 //! Any number of readers may hold the lock at once; a writer holds it
 //! alone. Callers take the lock, do their work, and drop it before they
 //! touch a socket. One lock over all databases keeps the commands that
@@ -11,10 +16,17 @@ use std::ops::{Index, IndexMut};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::keyspace::Keyspace;
+use crate::resp::Args;
 
-/// One change to replay on replicas: the database it applies to (`None`
-/// for those that concern all of them) and the command's arguments.
-pub type Change = (Option<usize>, Vec<Vec<u8>>);
+/// One change to replay on replicas, as the command that makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The database it applies to; `None` for a change that concerns all
+    /// of them (FLUSHALL, SWAPDB) or none (MULTI, EXEC).
+    pub index: Option<usize>,
+    /// The command's arguments, name first.
+    pub args: Args,
+}
 
 /// A handle on the shared databases; cloning it is cheap and shares them.
 #[derive(Clone)]
@@ -52,7 +64,9 @@ pub struct Databases {
     dbs: Vec<Keyspace>,
     /// Are changes recorded (see `Keyspace`)?
     recording: bool,
-    /// Changes that concern all databases (FLUSHALL, SWAPDB).
+    /// Changes collected so far, in order: those that concern all
+    /// databases (FLUSHALL, SWAPDB), and those the keyspaces recorded, as
+    /// of the last [`Databases::collect_changes`].
     changes: Vec<Change>,
 }
 
@@ -102,7 +116,10 @@ impl Databases {
                 a.to_string().into_bytes(),
                 b.to_string().into_bytes(),
             ];
-            self.changes.push((None, args.to_vec()));
+            self.changes.push(Change {
+                index: None,
+                args: args.to_vec(),
+            });
         }
     }
 
@@ -113,7 +130,10 @@ impl Databases {
             keyspace.take_changes();
         }
         if self.recording {
-            self.changes.push((None, vec![b"FLUSHALL".to_vec()]));
+            self.changes.push(Change {
+                index: None,
+                args: vec![b"FLUSHALL".to_vec()],
+            });
         }
     }
 
@@ -123,22 +143,30 @@ impl Databases {
         self.dbs.iter_mut().for_each(Keyspace::start_recording);
     }
 
-    /// The changes made since the last call, each tagged with its database.
-    pub fn take_changes(&mut self) -> Vec<Change> {
+    /// Moves the changes the keyspaces recorded into the ordered log, each
+    /// tagged with its database. A transaction calls it after each command,
+    /// so that the changes of a command that SELECTs another database
+    /// still come after those of the command before it.
+    pub fn collect_changes(&mut self) {
         // Nothing is recorded before a replica attaches: skip the walk.
         if !self.recording {
-            return Vec::new();
+            return;
         }
-        let mut changes = std::mem::take(&mut self.changes);
         for (index, keyspace) in self.dbs.iter_mut().enumerate() {
-            changes.extend(
-                keyspace
-                    .take_changes()
-                    .into_iter()
-                    .map(|args| (Some(index), args)),
-            );
+            self.changes
+                .extend(keyspace.take_changes().into_iter().map(|args| Change {
+                    index: Some(index),
+                    args,
+                }));
         }
-        changes
+    }
+
+    /// The changes made since the last call, in order, each tagged with
+    /// its database. (Replication's `propagate` is the one caller that
+    /// sends them anywhere.)
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.collect_changes();
+        std::mem::take(&mut self.changes)
     }
 
     /// Changes since the last save, per database.

@@ -1,6 +1,6 @@
-//! Time, and active expiry: the thread that deletes expired keys nobody reads.
+//! Active expiry: the thread that deletes expired keys nobody reads.
 //!
-//! Lazy expiry (in `db.rs`) hides an expired key from every lookup, but a
+//! Lazy expiry (in `keyspace.rs`) hides an expired key from every lookup, but a
 //! key that is never looked up again would stay in memory forever. So,
 //! like Redis, a background cycle runs `HZ` times a second, samples keys
 //! that have an expiry and deletes the expired ones. It never scans the
@@ -8,11 +8,11 @@
 //! say that many keys are expired.
 
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::db::Db;
 use crate::replication::Replication;
-use crate::server::Server;
+use crate::time::unix_millis;
 
 /// Cycles per second (Redis's `hz`, default 10).
 pub const HZ: u64 = 10;
@@ -24,38 +24,22 @@ pub const ACCEPTABLE_STALE: usize = 10;
 /// Share of each cycle's period it may use (`ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`).
 pub const TIME_PERCENT: u64 = 25;
 
-/// The wall clock in Unix milliseconds: expiry deadlines are absolute
-/// times, as EXPIREAT and the RDB format define them.
-pub fn unix_millis() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    since_epoch.as_millis() as i64
-}
-
-/// Starts the active expiry thread. It works only while the server is a
-/// master: a replica waits for its master's DELs.
-pub fn spawn_cycle(server: Server) -> std::io::Result<()> {
+/// Starts the active expiry thread over `db`'s `count` databases. It works
+/// only while the server is a master: a replica waits for its master's DELs.
+pub fn spawn_cycle(db: Db, replication: Replication, count: usize) -> std::io::Result<()> {
     let period = Duration::from_millis(1000 / HZ);
     let budget = period * TIME_PERCENT as u32 / 100;
     thread::Builder::new()
         .name("active-expire".into())
         .spawn(move || {
             // One cursor per database; the databases share the time budget.
-            let mut cursors = vec![0; server.config.databases];
+            let mut cursors = vec![0; count];
             loop {
                 let started = Instant::now();
-                if !server.replication.is_replica() {
+                if !replication.is_replica() {
                     for (index, cursor) in cursors.iter_mut().enumerate() {
                         let left = budget.saturating_sub(started.elapsed());
-                        run_cycle(
-                            &server.db,
-                            index,
-                            &server.replication,
-                            unix_millis,
-                            cursor,
-                            left,
-                        );
+                        run_cycle(&db, index, &replication, unix_millis, cursor, left);
                     }
                 }
                 thread::sleep(period.saturating_sub(started.elapsed()));
@@ -120,7 +104,7 @@ pub fn run_cycle(
                     *cursor = index + 1;
                 }
             }
-            replication.propagate(&dbs.take_changes());
+            replication.propagate(&mut dbs, false);
             (sampled, expired)
         };
         stats.sampled += sampled;
@@ -135,13 +119,14 @@ pub fn run_cycle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::Value;
 
     fn fill(db: &Db, count: u32, expires_at: Option<i64>) {
         let mut dbs = db.write();
         let keyspace = &mut dbs[0];
         for i in 0..count {
             let key = format!("key:{i}").into_bytes();
-            keyspace.set(key, b"v".to_vec(), expires_at);
+            keyspace.set(key, Value::String(b"v".to_vec()), expires_at);
         }
     }
 
@@ -183,7 +168,7 @@ mod tests {
     fn stops_when_few_sampled_keys_are_expired() {
         let db = Db::new(1);
         fill(&db, 1000, Some(1_000_000));
-        db.write()[0].set(b"old".to_vec(), b"v".to_vec(), Some(10));
+        db.write()[0].set(b"old".to_vec(), Value::String(b"v".to_vec()), Some(10));
         let mut cursor = 0;
         let stats = run_cycle(
             &db,
@@ -210,7 +195,7 @@ mod tests {
         fill(&db, 1000, Some(1_000_000));
         for i in 0..1000 {
             let key = format!("short:{i}").into_bytes();
-            db.write()[0].set(key, b"v".to_vec(), Some(1_000));
+            db.write()[0].set(key, Value::String(b"v".to_vec()), Some(1_000));
         }
         let mut cursor = 0;
         let mut deleted = 0;

@@ -5,6 +5,9 @@
 //! [--bind 127.0.0.1] [--dir DIR] [--dbfilename dump.rdb] [--save "..."]
 //! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16] ...`.
 
+mod accept;
+#[cfg(test)]
+mod architecture;
 mod clients;
 mod cmd;
 mod config;
@@ -17,6 +20,7 @@ mod glob;
 mod inline;
 mod keyspace;
 mod log;
+mod long_double;
 mod lzf;
 mod master;
 mod persist;
@@ -24,9 +28,12 @@ mod rdb;
 mod replica;
 mod replication;
 mod resp;
+mod rng;
 mod server;
 mod settings;
 mod socket;
+mod sync;
+mod time;
 
 use std::process::ExitCode;
 
@@ -45,17 +52,22 @@ fn main() -> ExitCode {
             std::process::id()
         ));
         let server = Server::new(config);
-        persist::load(&server)
+        server
+            .persistence
+            .load(&server.db, server.config.databases)
             .map_err(|e| error::Error::Config(format!("error loading the DB: {e}")))?;
-        persist::spawn_save_points(server.clone())?;
-        expire::spawn_cycle(server.clone())?;
+        persist::spawn_saver(server.persistence.clone(), server.db.clone())?;
+        expire::spawn_cycle(
+            server.db.clone(),
+            server.replication.clone(),
+            server.config.databases,
+        )?;
         master::spawn_pinger(server.replication.clone())?;
-        if let Some((host, port)) = server.config.replicaof.clone() {
-            if let Some(generation) = server.replication.follow(&host, port) {
-                replica::start(server.clone(), host, port, generation)?;
-            }
+        replica::spawn_supervisor(server.clone())?;
+        if let Some((host, port)) = &server.config.replicaof {
+            server.replication.follow(host, *port);
         }
-        server::run(server)
+        accept::run(server)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,16 +16,9 @@ use crate::error::Error;
 use crate::log;
 use crate::persist;
 use crate::rdb::AuxValue;
-use crate::replication::{Replication, Subscription, PING_PERIOD};
+use crate::replication::{Replication, Subscription, SyncRequest, PING_PERIOD};
 use crate::resp;
 use crate::server::Server;
-
-/// How a replica asked to sync.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncRequest {
-    /// `PSYNC replid offset`; `None` for the legacy `SYNC`.
-    pub psync: Option<(Vec<u8>, i64)>,
-}
 
 /// Serves a replica until its link breaks. `listening_port` is what the
 /// replica said in `REPLCONF listening-port` (INFO shows it).
@@ -52,8 +45,7 @@ pub fn serve_replica(
         None => None,
     };
     let subscription = match partial {
-        Some((subscription, missed)) => {
-            let replid = replication.lock().replid.clone();
+        Some((subscription, missed, replid)) => {
             // Only a PSYNC2 replica expects the id (it may have changed).
             if psync2 {
                 write!(out, "+CONTINUE {replid}\r\n")?;
@@ -69,16 +61,14 @@ pub fn serve_replica(
         None => {
             // The snapshot and the subscription are taken under one lock, so
             // the stream carries exactly the changes made after the snapshot.
-            let (snapshot, subscription, offset) = {
+            let (snapshot, subscription, replid, offset) = {
                 let mut dbs = server.db.write();
-                dbs.start_recording();
-                let (subscription, offset) = replication.subscribe(ip, listening_port);
-                let replid = replication.lock().replid.clone();
+                let (subscription, replid, offset) =
+                    replication.subscribe(&mut dbs, ip, listening_port);
                 let rdb = snapshot(&dbs, server.settings.rdbcompression(), &replid, offset)?;
-                (rdb, subscription, offset)
+                (rdb, subscription, replid, offset)
             };
             if request.psync.is_some() {
-                let replid = replication.lock().replid.clone();
                 write!(out, "+FULLRESYNC {replid} {offset}\r\n")?;
             }
             // Disk-style framing: a length, then the RDB, with no CRLF after.

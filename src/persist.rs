@@ -8,6 +8,13 @@
 //! only the pages that change). std has no fork, so we pay with a pause
 //! for writers and one dump-sized buffer in memory.
 //!
+//! BGSAVE and the save points need no lock of the caller's: they ask the
+//! saver thread, which owns a handle on the databases, to save. So BGSAVE
+//! may run inside EXEC, which holds the databases' write lock: the save
+//! starts once the transaction is over. SAVE and SHUTDOWN save in the
+//! caller's thread and take the `Db` handle as an argument, which code
+//! running under the lock does not have.
+//!
 //! The file is replaced atomically: write `temp-<pid>.rdb`, fsync it,
 //! rename it over the dump, fsync the directory. A crash at any moment
 //! leaves either the old dump or the new one, never half of one.
@@ -15,47 +22,60 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::db::Databases;
-use crate::expire::unix_millis;
-use crate::keyspace::Keyspace;
+use crate::db::{Databases, Db};
+use crate::keyspace::{Keyspace, Value, ValueRef};
 use crate::log;
 use crate::rdb::{self, AuxValue, RdbError, RdbWriter};
-use crate::server::Server;
+use crate::settings::Settings;
+use crate::time::unix_millis;
 
 /// After a failed background save, wait this long before the save points
 /// may try again (Redis's `CONFIG_BGSAVE_RETRY_DELAY`).
 const RETRY_DELAY: Duration = Duration::from_secs(5);
 
-/// What the server remembers about saving.
+/// What the server remembers about saving, and where it saves.
 pub struct Persistence {
     state: Mutex<SaveState>,
+    /// Signalled when a background save is asked for.
+    wake: Condvar,
     /// Held while a dump is written (SAVE, BGSAVE, SHUTDOWN).
     writing: Mutex<()>,
+    /// The dump's file name (`dbfilename`), in the working directory.
+    path: String,
+    /// Save points and compression, as CONFIG SET leaves them.
+    settings: Arc<Settings>,
 }
 
 struct SaveState {
     /// Unix time in seconds of the last successful save (LASTSAVE).
     last_save: i64,
-    /// Is a BGSAVE thread running?
+    /// Is a background save asked for or running?
     in_progress: bool,
+    /// Has BGSAVE asked for a save the saver thread has not started yet?
+    requested: bool,
     /// When the last save failed, if it did.
     failed_at: Option<Instant>,
 }
 
 impl Persistence {
-    /// No save yet: LASTSAVE reports the start time, as in Redis.
-    pub fn new() -> Persistence {
+    /// No save yet: LASTSAVE reports the start time, as in Redis. Dumps go
+    /// to `path`.
+    pub fn new(path: String, settings: Arc<Settings>) -> Persistence {
         Persistence {
             state: Mutex::new(SaveState {
                 last_save: unix_millis() / 1000,
                 in_progress: false,
+                requested: false,
                 failed_at: None,
             }),
+            wake: Condvar::new(),
             writing: Mutex::new(()),
+            path,
+            settings,
         }
     }
 
@@ -74,8 +94,129 @@ impl Persistence {
         self.lock().failed_at.is_some()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SaveState> {
+    fn lock(&self) -> MutexGuard<'_, SaveState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// SAVE: writes the dump now, in the caller's thread.
+    pub fn save(&self, db: &Db) -> Result<(), String> {
+        if self.lock().in_progress {
+            return Err("Background save already in progress".into());
+        }
+        self.write_dump(db)
+    }
+
+    /// BGSAVE: asks the saver thread to write the dump. Takes no lock but
+    /// the persistence state's, so it may run anywhere, EXEC included.
+    pub fn bgsave(&self) -> Result<(), String> {
+        let mut state = self.lock();
+        if state.in_progress {
+            return Err("Background save already in progress".into());
+        }
+        state.in_progress = true;
+        state.requested = true;
+        self.wake.notify_all();
+        log::notice("Background saving started");
+        Ok(())
+    }
+
+    /// SHUTDOWN: saves when asked to (or by default when save points are
+    /// set), then ends the process. Returns only if the save failed.
+    pub fn shutdown(&self, db: &Db, save: Option<bool>) -> String {
+        let save = save.unwrap_or(!self.settings.save().is_empty());
+        if save {
+            log::notice("Saving the final RDB snapshot before exiting.");
+            if let Err(e) = self.write_dump(db) {
+                log::warning(format!("Error trying to save the DB, can't exit: {e}"));
+                return "ERR Errors trying to SHUTDOWN. Check logs.".into();
+            }
+        }
+        log::notice("Redis is now ready to exit, bye bye...");
+        std::process::exit(0);
+    }
+
+    /// Encodes under the read lock, writes with none, and records the result.
+    fn write_dump(&self, db: &Db) -> Result<(), String> {
+        // Saves take turns: two at once would share the temp file's name.
+        let _turn = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let started = Instant::now();
+        let encoded = {
+            let dbs = db.read();
+            snapshot(&dbs, self.settings.rdbcompression(), &[]).map(|bytes| (bytes, dbs.dirty()))
+        };
+        let path = Path::new(&self.path);
+        let result =
+            encoded.and_then(|(bytes, dirty)| write_atomically(path, &bytes).map(|()| dirty));
+        // One lock at a time (see the lock order in server.rs): the
+        // databases' lock is released before the persistence state is locked.
+        if let Ok(dirty) = &result {
+            db.write().mark_saved(dirty);
+        }
+        let mut state = self.lock();
+        match result {
+            Ok(_) => {
+                state.last_save = unix_millis() / 1000;
+                state.failed_at = None;
+                log::notice(format!(
+                    "DB saved on disk in {} ms",
+                    started.elapsed().as_millis()
+                ));
+                Ok(())
+            }
+            Err(e) => {
+                state.failed_at = Some(Instant::now());
+                log::warning(format!("Failed saving the DB: {e}"));
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Loads the dump, if there is one, into `db`'s `count` databases.
+    /// Keys whose expiry has passed are dropped, as a master does. Any
+    /// fault in the file is an error that names it and its place: the
+    /// server must not start on half the data.
+    pub fn load(&self, db: &Db, count: usize) -> Result<(), String> {
+        let path = &self.path;
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("cannot open {path}: {e}")),
+        };
+        let started = Instant::now();
+        let now = unix_millis();
+        let mut dbs: Vec<Keyspace> = (0..count).map(|_| Keyspace::default()).collect();
+        let (mut expired, mut loaded) = (0, 0);
+        rdb::load(&mut BufReader::new(file), |index, key, value, expires_at| {
+            let Some(keyspace) = dbs.get_mut(index) else {
+                return Err(RdbError::new(
+                    0,
+                    format!(
+                        "the file holds keys of database {index}; this server has {count} (--databases)"
+                    ),
+                ));
+            };
+            if keyspace.get(&key, i64::MIN).is_some() {
+                let key = String::from_utf8_lossy(&key);
+                return Err(RdbError::new(0, format!("duplicated key '{key}'")));
+            }
+            if expires_at.is_some_and(|deadline| deadline <= now) {
+                expired += 1;
+            } else {
+                keyspace.set(key, Value::String(value), expires_at);
+                loaded += 1;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("{path}: {e}"))?;
+        for keyspace in &mut dbs {
+            keyspace.mark_saved(keyspace.dirty());
+        }
+        log::notice(format!(
+            "DB loaded from disk: {:.3} seconds, keys loaded: {loaded}, keys expired: {expired}",
+            started.elapsed().as_secs_f64(),
+        ));
+        db.write().replace(dbs);
+        Ok(())
     }
 }
 
@@ -100,82 +241,13 @@ pub fn snapshot(
         if keyspace.len() > 0 {
             rdb.select_db(index, keyspace.len(), keyspace.volatile_len())?;
             for (key, entry) in keyspace.iter() {
-                rdb.entry(key, entry.value(), entry.expires_at())?;
+                match entry.value() {
+                    ValueRef::String(bytes) => rdb.entry(key, bytes, entry.expires_at())?,
+                }
             }
         }
     }
     rdb.finish()
-}
-
-/// SAVE: writes the dump now, in the caller's thread.
-pub fn save(server: &Server) -> Result<(), String> {
-    if server.persistence.lock().in_progress {
-        return Err("Background save already in progress".into());
-    }
-    write_dump(server)
-}
-
-/// BGSAVE: writes the dump from a thread of its own.
-pub fn bgsave(server: &Server) -> Result<(), String> {
-    {
-        let mut state = server.persistence.lock();
-        if state.in_progress {
-            return Err("Background save already in progress".into());
-        }
-        state.in_progress = true;
-    }
-    let background = server.clone();
-    let spawned = thread::Builder::new().name("bgsave".into()).spawn(move || {
-        // Failures are logged by write_dump; the flag is cleared either way.
-        let _ = write_dump(&background);
-        background.persistence.lock().in_progress = false;
-    });
-    if let Err(e) = spawned {
-        server.persistence.lock().in_progress = false;
-        return Err(format!("cannot start the background save: {e}"));
-    }
-    log::notice("Background saving started");
-    Ok(())
-}
-
-/// Encodes under the read lock, writes with none, and records the result.
-fn write_dump(server: &Server) -> Result<(), String> {
-    // Saves take turns: two at once would share the temp file's name.
-    let _turn = server
-        .persistence
-        .writing
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let started = Instant::now();
-    let encoded = {
-        let dbs = server.db.read();
-        snapshot(&dbs, server.settings.rdbcompression(), &[]).map(|bytes| (bytes, dbs.dirty()))
-    };
-    let path = Path::new(&server.config.dbfilename);
-    let result = encoded.and_then(|(bytes, dirty)| write_atomically(path, &bytes).map(|()| dirty));
-    // One lock at a time: the databases' lock is released before the
-    // persistence state is locked, since EXEC holds the first and may ask
-    // for the second (LASTSAVE, BGSAVE inside a transaction).
-    if let Ok(dirty) = &result {
-        server.db.write().mark_saved(dirty);
-    }
-    let mut state = server.persistence.lock();
-    match result {
-        Ok(_) => {
-            state.last_save = unix_millis() / 1000;
-            state.failed_at = None;
-            log::notice(format!(
-                "DB saved on disk in {} ms",
-                started.elapsed().as_millis()
-            ));
-            Ok(())
-        }
-        Err(e) => {
-            state.failed_at = Some(Instant::now());
-            log::warning(format!("Failed saving the DB: {e}"));
-            Err(e.to_string())
-        }
-    }
 }
 
 /// Replaces `path` with `bytes` so that a crash leaves the old file or the
@@ -198,94 +270,46 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Loads the dump, if there is one, into the keyspace. Keys whose expiry
-/// has passed are dropped, as a master does. Any fault in the file is an
-/// error that names it and its place: the server must not start on half
-/// the data.
-pub fn load(server: &Server) -> Result<(), String> {
-    let path = &server.config.dbfilename;
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("cannot open {path}: {e}")),
-    };
-    let started = Instant::now();
-    let now = unix_millis();
-    let count = server.config.databases;
-    let mut dbs: Vec<Keyspace> = (0..count).map(|_| Keyspace::default()).collect();
-    let (mut expired, mut loaded) = (0, 0);
-    rdb::load(&mut BufReader::new(file), |db, key, value, expires_at| {
-        let Some(keyspace) = dbs.get_mut(db) else {
-            return Err(RdbError::new(
-                0,
-                format!(
-                    "the file holds keys of database {db}; this server has {count} (--databases)"
-                ),
-            ));
-        };
-        if keyspace.get(&key, i64::MIN).is_some() {
-            let key = String::from_utf8_lossy(&key);
-            return Err(RdbError::new(0, format!("duplicated key '{key}'")));
-        }
-        if expires_at.is_some_and(|deadline| deadline <= now) {
-            expired += 1;
-        } else {
-            keyspace.set(key, value, expires_at);
-            loaded += 1;
-        }
-        Ok(())
-    })
-    .map_err(|e| format!("{path}: {e}"))?;
-    for keyspace in &mut dbs {
-        keyspace.mark_saved(keyspace.dirty());
-    }
-    log::notice(format!(
-        "DB loaded from disk: {:.3} seconds, keys loaded: {loaded}, keys expired: {expired}",
-        started.elapsed().as_secs_f64(),
-    ));
-    server.db.write().replace(dbs);
-    Ok(())
-}
-
-/// Starts the thread that checks the save points ten times a second.
-pub fn spawn_save_points(server: Server) -> io::Result<()> {
+/// Starts the saver thread: it writes the dump when BGSAVE asks, and when
+/// a save point is due, which it checks ten times a second.
+pub fn spawn_saver(persistence: Arc<Persistence>, db: Db) -> io::Result<()> {
     // The thread runs even with no save points: CONFIG SET may add some.
     thread::Builder::new()
-        .name("save-points".into())
+        .name("saver".into())
         .spawn(move || loop {
-            thread::sleep(Duration::from_millis(100));
-            let dirty: u64 = server.db.read().dirty().iter().sum();
-            let (since_save, may_try) = {
-                let state = server.persistence.lock();
-                let since_save = unix_millis() / 1000 - state.last_save;
-                let may_try = !state.in_progress
-                    && state.failed_at.is_none_or(|t| t.elapsed() >= RETRY_DELAY);
-                (since_save, may_try)
+            let requested = {
+                let state = persistence.lock();
+                let (mut state, _) = persistence
+                    .wake
+                    .wait_timeout_while(state, Duration::from_millis(100), |s| !s.requested)
+                    .unwrap_or_else(PoisonError::into_inner);
+                std::mem::take(&mut state.requested)
             };
-            let due = server
-                .settings
-                .save()
-                .iter()
-                .any(|&(seconds, changes)| dirty >= changes && since_save >= seconds as i64);
-            if due && may_try {
-                log::notice(format!("{dirty} changes since the last save: saving"));
-                let _ = bgsave(&server);
+            if requested || save_point_due(&persistence, &db) {
+                // Failures are logged by write_dump; the flag is cleared either way.
+                let _ = persistence.write_dump(&db);
+                persistence.lock().in_progress = false;
             }
         })?;
     Ok(())
 }
 
-/// SHUTDOWN: saves when asked to (or by default when save points are
-/// set), then ends the process. Returns only if the save failed.
-pub fn shutdown(server: &Server, save: Option<bool>) -> String {
-    let save = save.unwrap_or(!server.settings.save().is_empty());
-    if save {
-        log::notice("Saving the final RDB snapshot before exiting.");
-        if let Err(e) = write_dump(server) {
-            log::warning(format!("Error trying to save the DB, can't exit: {e}"));
-            return "ERR Errors trying to SHUTDOWN. Check logs.".into();
-        }
+/// Is a save point due (enough changes, long enough ago)? If so, and no
+/// save runs, marks a save as in progress.
+fn save_point_due(persistence: &Persistence, db: &Db) -> bool {
+    let dirty: u64 = db.read().dirty().iter().sum();
+    let mut state = persistence.lock();
+    let since_save = unix_millis() / 1000 - state.last_save;
+    let may_try = !state.in_progress && state.failed_at.is_none_or(|t| t.elapsed() >= RETRY_DELAY);
+    let due = persistence
+        .settings
+        .save()
+        .iter()
+        .any(|&(seconds, changes)| dirty >= changes && since_save >= seconds as i64);
+    if due && may_try {
+        log::notice(format!("{dirty} changes since the last save: saving"));
+        state.in_progress = true;
+        return true;
     }
-    log::notice("Redis is now ready to exit, bye bye...");
-    std::process::exit(0);
+    false
 }

@@ -21,15 +21,14 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cmd::{self, Command, Op};
 use crate::error::Error;
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Value};
 use crate::log;
 use crate::rdb;
-use crate::replication::Role;
-use crate::resp;
+use crate::resp::{self, Args};
 use crate::server::Server;
 
 /// The master must say something at least this often (it pings every 10 s).
@@ -37,11 +36,27 @@ const MASTER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the replica reports its offset.
 const ACK_PERIOD: Duration = Duration::from_secs(1);
 
-/// Starts the replica thread for `generation` of the replication state.
-pub fn start(server: Server, host: String, port: u16, generation: u64) -> io::Result<()> {
+/// Starts the replica supervisor: a thread that waits for this server to
+/// be told to follow a master (`--replicaof`, REPLICAOF), and starts a
+/// link thread for each new master. REPLICAOF itself only changes the
+/// replication state, so the commands need not know this module.
+pub fn spawn_supervisor(server: Server) -> io::Result<()> {
     thread::Builder::new()
-        .name("replica-link".into())
-        .spawn(move || follow(&server, &host, port, generation))?;
+        .name("replica-supervisor".into())
+        .spawn(move || {
+            let mut seen = 0;
+            loop {
+                let target = server.replication.next_target(seen);
+                seen = target.generation;
+                let server = server.clone();
+                let spawned = thread::Builder::new()
+                    .name("replica-link".into())
+                    .spawn(move || follow(&server, &target.host, target.port, seen));
+                if let Err(e) = spawned {
+                    log::warning(format!("Cannot start the replica thread: {e}"));
+                }
+            }
+        })?;
     Ok(())
 }
 
@@ -51,14 +66,14 @@ fn follow(server: &Server, host: &str, port: u16, generation: u64) {
     let mut pause = Duration::from_millis(100);
     // The database the stream last SELECTed: a partial resync goes on
     // where the stream was, and the master does not SELECT again.
-    let mut db = 0;
-    while is_current(server, generation) {
+    let mut selected = 0;
+    while server.replication.is_current(generation) {
         log::notice(format!("Connecting to MASTER {host}:{port}"));
-        match sync(server, host, port, generation, &mut db) {
+        match sync(server, host, port, generation, &mut selected) {
             Ok(()) => log::notice("MASTER closed the connection"),
             Err(e) => log::warning(format!("Replication with MASTER {host}:{port}: {e}")),
         }
-        set_link(server, generation, false, None);
+        server.replication.set_link(generation, false, None);
         thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(1));
     }
@@ -70,15 +85,17 @@ fn sync(
     host: &str,
     port: u16,
     generation: u64,
-    db: &mut usize,
+    selected: &mut usize,
 ) -> Result<(), Error> {
     let socket = TcpStream::connect((host, port))?;
     socket.set_read_timeout(Some(MASTER_TIMEOUT))?;
-    set_link(server, generation, false, Some(socket.try_clone()?));
+    server
+        .replication
+        .set_link(generation, false, Some(socket.try_clone()?));
     let mut reader = Counted::new(BufReader::new(socket.try_clone()?));
     let writer = Arc::new(Mutex::new(socket.try_clone()?));
     let send = |args: &[&[u8]]| -> io::Result<()> {
-        let args: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
+        let args: Args = args.iter().map(|a| a.to_vec()).collect();
         let mut bytes = Vec::new();
         resp::encode_command(&args, &mut bytes);
         writer
@@ -97,10 +114,7 @@ fn sync(
     read_line(&mut reader)?;
     read_line(&mut reader)?;
 
-    let (replid, offset) = {
-        let state = server.replication.lock();
-        (state.replid.clone(), state.offset)
-    };
+    let (replid, offset) = (server.replication.replid(), server.replication.offset());
     // Ask to continue where we stopped; the master decides if it can.
     let (psync_id, psync_offset) = if offset > 0 {
         (replid.clone(), (offset + 1).to_string())
@@ -112,23 +126,23 @@ fn sync(
     let words: Vec<&str> = reply.split(' ').collect();
     match words.as_slice() {
         ["+FULLRESYNC", replid, offset] => {
-            *db = 0;
+            *selected = 0;
             let offset = offset.parse().map_err(|_| protocol(&reply))?;
             load_snapshot(server, &mut reader)?;
-            let mut state = server.replication.lock();
-            state.replid = replid.to_string();
-            state.offset = offset;
+            server.replication.synced(replid, offset);
             log::notice("MASTER <-> REPLICA sync: Finished with success");
         }
         ["+CONTINUE", rest @ ..] => {
-            if let [new_id] = rest {
-                server.replication.lock().replid = new_id.to_string();
-            }
+            let replid = match rest {
+                [replid] => Some(*replid),
+                _ => None,
+            };
+            server.replication.continued(replid);
             log::notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
         }
         _ => return Err(protocol(&reply)),
     }
-    set_link(server, generation, true, None);
+    server.replication.set_link(generation, true, None);
 
     // Report our offset every second, from a thread of its own, for as long
     // as this link lives.
@@ -139,7 +153,7 @@ fn sync(
             .name("replica-acks".into())
             .spawn(move || {
                 while alive.load(Ordering::Relaxed) {
-                    let offset = server.replication.lock().offset;
+                    let offset = server.replication.offset();
                     let ack = ack_command(offset);
                     let mut socket = writer.lock().unwrap_or_else(PoisonError::into_inner);
                     if socket.write_all(&ack).is_err() {
@@ -150,7 +164,7 @@ fn sync(
                 }
             })?
     };
-    let result = apply_stream(server, &mut reader, &writer, generation, db);
+    let result = apply_stream(server, &mut reader, &writer, generation, selected);
     alive.store(false, Ordering::Relaxed);
     let _ = socket.shutdown(Shutdown::Both);
     let _ = acker.join();
@@ -164,7 +178,7 @@ fn apply_stream(
     reader: &mut Counted<BufReader<TcpStream>>,
     writer: &Mutex<TcpStream>,
     generation: u64,
-    db: &mut usize,
+    selected: &mut usize,
 ) -> Result<(), Error> {
     let mut transaction: Option<Vec<Op>> = None;
     // Bytes of a transaction not applied yet: they count once EXEC applies it.
@@ -179,7 +193,7 @@ fn apply_stream(
         else {
             return Ok(());
         };
-        if !is_current(server, generation) {
+        if !server.replication.is_current(generation) {
             return Ok(());
         }
         let size = (reader.count - start) as i64;
@@ -198,7 +212,7 @@ fn apply_stream(
             match op {
                 // GETACK asks where we were before it: answer, then count it.
                 Op::ReplConf(cmd::ReplConf::GetAck) => {
-                    let offset = server.replication.lock().offset;
+                    let offset = server.replication.offset();
                     let ack = ack_command(offset);
                     writer
                         .lock()
@@ -207,33 +221,32 @@ fn apply_stream(
                 }
                 // A transaction is applied whole, under one lock, as on the master.
                 Op::Multi => transaction = Some(Vec::new()),
-                Op::Exec => {
-                    cmd::apply_from_master(transaction.take().unwrap_or_default(), server, *db)
-                }
+                Op::Exec => cmd::apply_from_master(
+                    transaction.take().unwrap_or_default(),
+                    &server.db,
+                    *selected,
+                ),
                 // The database the next commands apply to.
                 Op::Conn(cmd::ConnOp::Select(index)) => {
-                    *db = usize::try_from(index)
+                    *selected = usize::try_from(index)
                         .unwrap_or(0)
                         .min(server.config.databases - 1);
                 }
                 _ if spec.is_write() => match &mut transaction {
                     Some(queued) => queued.push(op),
-                    None => cmd::apply_from_master(vec![op], server, *db),
+                    None => cmd::apply_from_master(vec![op], &server.db, *selected),
                 },
                 // PING, SELECT and the like: nothing to do but count them.
                 _ => {}
             }
         }
-        let mut state = server.replication.lock();
-        if transaction.is_some() {
+        let processed = if transaction.is_some() {
             pending += size;
+            0
         } else {
-            state.offset += pending + size;
-            pending = 0;
-        }
-        if let Role::Replica(upstream) = &mut state.role {
-            upstream.last_io = Instant::now();
-        }
+            std::mem::take(&mut pending) + size
+        };
+        server.replication.processed(processed);
     }
 }
 
@@ -244,10 +257,10 @@ fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error
         .map(|_| Keyspace::default())
         .collect();
     let mut skipped = 0;
-    let mut store = |db: usize, key, value, expires_at| {
+    let mut store = |index: usize, key, value, expires_at| {
         // A master with more databases than us: keys beyond ours are left out.
-        match fresh.get_mut(db) {
-            Some(keyspace) => keyspace.set(key, value, expires_at),
+        match fresh.get_mut(index) {
+            Some(keyspace) => keyspace.set(key, Value::String(value), expires_at),
             None => skipped += 1,
         }
         Ok(())
@@ -317,24 +330,6 @@ fn ack_command(offset: i64) -> Vec<u8> {
 
 fn protocol(msg: &str) -> Error {
     Error::Io(io::Error::new(io::ErrorKind::InvalidData, msg.to_string()))
-}
-
-fn is_current(server: &Server, generation: u64) -> bool {
-    matches!(&server.replication.lock().role, Role::Replica(up) if up.generation == generation)
-}
-
-/// Records the link's state, for INFO and for REPLICAOF to cut it.
-fn set_link(server: &Server, generation: u64, up: bool, socket: Option<TcpStream>) {
-    let mut state = server.replication.lock();
-    if let Role::Replica(upstream) = &mut state.role {
-        if upstream.generation == generation {
-            upstream.link_up = up;
-            upstream.last_io = Instant::now();
-            if socket.is_some() {
-                upstream.socket = socket;
-            }
-        }
-    }
 }
 
 /// A reader that counts the bytes consumed through it: the replica's

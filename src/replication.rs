@@ -1,6 +1,9 @@
 //! Replication state, and the master's side of it: the replication stream,
 //! the backlog, the replicas that follow us, their acknowledgements, WAIT.
-//! How it all looks from outside (INFO, ROLE) is in `replication/report.rs`.
+//! How it all looks from outside (INFO, ROLE) is in `replication/report.rs`;
+//! the replica's side of the state (its master, its link, its offset) in
+//! `replication/upstream.rs`. The state changes only through the methods
+//! of [`Replication`]: its fields are private to this module.
 //!
 //! The stream is one ordered sequence of bytes: every change the master
 //! makes, as RESP commands. Its length so far is the *replication offset*.
@@ -9,9 +12,13 @@
 //!
 //! The one rule this depends on: a change enters the stream while the
 //! keyspace's write lock that made it is still held. Two writers can then
-//! never append in the opposite order from the one they applied in.
+//! never append in the opposite order from the one they applied in. The
+//! types enforce it: [`Replication::propagate`] and
+//! [`Replication::subscribe`] take the databases by `&mut`, which only the
+//! holder of the write lock has.
 
 mod report;
+mod upstream;
 
 use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
@@ -22,15 +29,11 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::db::Change;
-use crate::log;
+use crate::db::{Change, Databases};
 use crate::resp;
 
 /// How much of the stream the backlog keeps for replicas that reconnect.
 pub const BACKLOG_SIZE: usize = 1024 * 1024;
-/// Stream bytes waiting for one replica before we give up on it, unless
-/// configured otherwise (Redis's `client-output-buffer-limit replica 256mb`).
-pub const REPLICA_BUFFER_LIMIT: usize = 256 * 1024 * 1024;
 /// How often a master pings its replicas (`repl-ping-replica-period`).
 pub const PING_PERIOD: Duration = Duration::from_secs(10);
 
@@ -47,48 +50,37 @@ struct Shared {
     replica: AtomicBool,
     /// Signalled whenever a replica acknowledges an offset (WAIT sleeps on it).
     acked: Condvar,
+    /// Signalled whenever REPLICAOF names a new master (the replica
+    /// supervisor sleeps on it).
+    upstream_changed: Condvar,
 }
 
 /// Everything behind the lock.
-pub struct State {
+struct State {
     /// Master, or replica of whom.
-    pub role: Role,
+    role: Role,
     /// The history this server's data belongs to: 40 hex characters.
-    pub replid: String,
+    replid: String,
     /// Bytes of the stream produced (on a master) or processed (on a replica).
-    pub offset: i64,
+    offset: i64,
     backlog: Option<Backlog>,
     replicas: Vec<Link>,
     /// Stream bytes a replica may have waiting before it is dropped; 0: no limit.
     buffer_limit: usize,
     /// The database the stream last SELECTed; `None` after a full sync, so
     /// the next change starts with a SELECT, as Redis does.
-    stream_db: Option<usize>,
+    stream_index: Option<usize>,
     next_link_id: u64,
+    /// The generation of the last REPLICAOF (see `Upstream::generation`).
+    last_generation: u64,
 }
 
 /// Which side of replication this server is on.
-pub enum Role {
+enum Role {
     /// Accepts writes, feeds replicas.
     Master,
     /// Follows a master and refuses client writes.
-    Replica(Upstream),
-}
-
-/// A replica's view of its master.
-pub struct Upstream {
-    /// The master's address.
-    pub host: String,
-    /// The master's port.
-    pub port: u16,
-    /// Bumped at every REPLICAOF, so an old replica thread knows to stop.
-    pub generation: u64,
-    /// Is the link up and streaming?
-    pub link_up: bool,
-    /// When we last heard from the master.
-    pub last_io: Instant,
-    /// The socket, so REPLICAOF can cut it from another thread.
-    pub socket: Option<std::net::TcpStream>,
+    Replica(upstream::Upstream),
 }
 
 /// The last `BACKLOG_SIZE` bytes of the stream.
@@ -109,6 +101,13 @@ struct Link {
     queued: Arc<AtomicUsize>,
     ack_offset: i64,
     last_ack: Instant,
+}
+
+/// How a replica asked to sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRequest {
+    /// `PSYNC replid offset`; `None` for the legacy `SYNC`.
+    pub psync: Option<(Vec<u8>, i64)>,
 }
 
 /// What a new replica's link thread gets: its id, the stream from here on,
@@ -134,20 +133,22 @@ impl Replication {
             offset: 0,
             backlog: None,
             replicas: Vec::new(),
-            stream_db: None,
+            stream_index: None,
             next_link_id: 1,
+            last_generation: 0,
         };
         Replication {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
                 replica: AtomicBool::new(false),
                 acked: Condvar::new(),
+                upstream_changed: Condvar::new(),
             }),
         }
     }
 
     /// Locks the state.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.shared
             .state
             .lock()
@@ -159,26 +160,58 @@ impl Replication {
         self.shared.replica.load(Ordering::Acquire)
     }
 
-    /// Appends changes to the stream and sends them to every replica.
-    /// Call it with the keyspace's write lock held. Returns the offset after.
-    pub fn propagate(&self, changes: &[Change]) -> i64 {
+    /// Appends the changes recorded in `dbs` to the stream and sends them
+    /// to every replica; several become one transaction (MULTI ... EXEC)
+    /// if `as_transaction`. Returns the offset after, or `None` if there
+    /// was no change to send.
+    ///
+    /// It takes the databases by `&mut`, which only the holder of their
+    /// write lock has: so a change enters the stream before any other
+    /// writer can make the next one, and the stream's order is the order
+    /// in which changes were applied.
+    pub fn propagate(&self, dbs: &mut Databases, as_transaction: bool) -> Option<i64> {
+        let mut changes = dbs.take_changes();
+        // Nothing recorded (no replica ever attached, or a write that
+        // changed nothing): no need to visit the replication state at all.
+        if changes.is_empty() {
+            return None;
+        }
+        if as_transaction && changes.len() > 1 {
+            let marker = |name: &[u8]| Change {
+                index: None,
+                args: vec![name.to_vec()],
+            };
+            changes.insert(0, marker(b"MULTI"));
+            changes.push(marker(b"EXEC"));
+        }
         let mut state = self.lock();
-        if !changes.is_empty() && matches!(state.role, Role::Master) {
+        if matches!(state.role, Role::Master) {
             let mut bytes = Vec::new();
-            for (db, change) in changes {
+            for change in &changes {
                 // Replicas apply commands to the last database SELECTed.
-                if let Some(db) = *db {
-                    if state.stream_db != Some(db) {
-                        let select = [b"SELECT".to_vec(), db.to_string().into_bytes()];
+                if let Some(index) = change.index {
+                    if state.stream_index != Some(index) {
+                        let select = [b"SELECT".to_vec(), index.to_string().into_bytes()];
                         resp::encode_command(&select, &mut bytes);
-                        state.stream_db = Some(db);
+                        state.stream_index = Some(index);
                     }
                 }
-                resp::encode_command(change, &mut bytes);
+                resp::encode_command(&change.args, &mut bytes);
             }
             state.feed(bytes);
         }
-        state.offset
+        Some(state.offset)
+    }
+
+    /// The offset: bytes of the stream produced (on a master) or
+    /// processed (on a replica).
+    pub fn offset(&self) -> i64 {
+        self.lock().offset
+    }
+
+    /// The replication id: the history this server's data belongs to.
+    pub fn replid(&self) -> String {
+        self.lock().replid.clone()
     }
 
     /// Sends `PING` to the replicas, if there are any, so that they know
@@ -192,26 +225,34 @@ impl Replication {
         }
     }
 
-    /// Registers a new replica whose data is the snapshot taken now. Call it
-    /// with the keyspace lock held, so no change slips between the snapshot
-    /// and the subscription. Returns the subscription and the offset the
-    /// snapshot stands for.
-    pub fn subscribe(&self, ip: IpAddr, port: u16) -> (Subscription, i64) {
+    /// Registers a new replica whose data is the snapshot of `dbs` taken
+    /// now, and starts recording changes for it. `dbs` by `&mut` means the
+    /// caller holds the write lock, so no change slips between the snapshot
+    /// and the subscription. Returns the subscription, the replication id
+    /// and the offset the snapshot stands for.
+    pub fn subscribe(
+        &self,
+        dbs: &mut Databases,
+        ip: IpAddr,
+        port: u16,
+    ) -> (Subscription, String, i64) {
+        dbs.start_recording();
         let mut state = self.lock();
         let subscription = state.add_link(ip, port);
-        (subscription, state.offset)
+        (subscription, state.replid.clone(), state.offset)
     }
 
     /// A partial resync: if we still hold the stream from `offset` on (the
     /// replica asks for the first byte it lacks) in history `replid`,
-    /// subscribe the replica and return what it missed.
+    /// subscribe the replica and return what it missed, and our
+    /// replication id.
     pub fn subscribe_from(
         &self,
         replid: &[u8],
         offset: i64,
         ip: IpAddr,
         port: u16,
-    ) -> Option<(Subscription, Vec<u8>)> {
+    ) -> Option<(Subscription, Vec<u8>, String)> {
         let mut state = self.lock();
         if replid != state.replid.as_bytes() || !matches!(state.role, Role::Master) {
             return None;
@@ -223,7 +264,8 @@ impl Replication {
         }
         let skip = (offset - backlog.first_byte) as usize;
         let missed = backlog.bytes.iter().skip(skip).copied().collect();
-        Some((state.add_link(ip, port), missed))
+        let replid = state.replid.clone();
+        Some((state.add_link(ip, port), missed, replid))
     }
 
     /// Records a replica's acknowledged offset.
@@ -283,51 +325,6 @@ impl Replication {
                 .0;
         }
     }
-
-    /// Becomes a master: keeps the data and the offset, starts a new history.
-    pub fn promote(&self) {
-        let mut state = self.lock();
-        if let Role::Replica(upstream) = &state.role {
-            if let Some(socket) = &upstream.socket {
-                let _ = socket.shutdown(std::net::Shutdown::Both);
-            }
-        }
-        state.role = Role::Master;
-        self.shared.replica.store(false, Ordering::Release);
-        state.replid = new_replid();
-        log::set_replica(false);
-    }
-
-    /// Becomes (or stays) a replica of `host:port`; returns the generation
-    /// the new replica thread must carry, or `None` if nothing changed.
-    pub fn follow(&self, host: &str, port: u16) -> Option<u64> {
-        let mut state = self.lock();
-        let generation = match &state.role {
-            Role::Replica(upstream) if upstream.host == host && upstream.port == port => {
-                return None;
-            }
-            Role::Replica(upstream) => {
-                if let Some(socket) = &upstream.socket {
-                    let _ = socket.shutdown(std::net::Shutdown::Both);
-                }
-                upstream.generation + 1
-            }
-            Role::Master => 1,
-        };
-        // Our own replicas followed the old history: let them go.
-        state.replicas.clear();
-        log::set_replica(true);
-        self.shared.replica.store(true, Ordering::Release);
-        state.role = Role::Replica(Upstream {
-            host: host.to_string(),
-            port,
-            generation,
-            link_up: false,
-            last_io: Instant::now(),
-            socket: None,
-        });
-        Some(generation)
-    }
 }
 
 impl State {
@@ -350,7 +347,7 @@ impl State {
     }
 
     fn add_link(&mut self, ip: IpAddr, port: u16) -> Subscription {
-        self.stream_db = None;
+        self.stream_index = None;
         // The backlog starts with the first replica, at the next byte.
         let offset = self.offset;
         self.backlog.get_or_insert_with(|| Backlog {

@@ -1,4 +1,5 @@
-//! RESP2, the Redis serialization protocol: reading requests, writing replies.
+//! RESP, the Redis serialization protocol: reading requests, writing
+//! replies in RESP2, or in RESP3 for a client that asked for it (`HELLO 3`).
 //!
 //! A request is either a multibulk array (`*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n`,
 //! what every client library sends) or an inline command (`ECHO hi\r\n`,
@@ -13,6 +14,10 @@
 use std::io::{self, BufRead, Read, Write};
 
 use crate::inline;
+
+/// A request's arguments, the command's name first; also the form of a
+/// change recorded for replicas (the command that replays it).
+pub type Args = Vec<Vec<u8>>;
 
 /// Longest inline command, or `*`/`$` header line, Redis buffers (64 KiB).
 pub const MAX_INLINE: usize = 64 * 1024;
@@ -62,10 +67,7 @@ impl From<io::Error> for ReadError {
 ///
 /// An empty argument list is a valid result (an empty inline line, or `*0`):
 /// Redis ignores those without a reply, and so should the caller.
-pub fn read_request(
-    input: &mut impl BufRead,
-    limits: Limits,
-) -> Result<Option<Vec<Vec<u8>>>, ReadError> {
+pub fn read_request(input: &mut impl BufRead, limits: Limits) -> Result<Option<Args>, ReadError> {
     let first = match input.fill_buf()? {
         [] => return Ok(None),
         buf => buf[0],
@@ -82,7 +84,7 @@ pub fn read_request(
 }
 
 /// Reads `*<count>\r\n` followed by `count` bulk strings.
-fn read_multibulk(input: &mut impl BufRead, limits: Limits) -> Result<Vec<Vec<u8>>, ReadError> {
+fn read_multibulk(input: &mut impl BufRead, limits: Limits) -> Result<Args, ReadError> {
     let (_, count) = read_header(input, "too big mbulk count string")?;
     let count = match count {
         Some(n) if n <= MAX_MULTIBULK_LEN => n,

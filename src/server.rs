@@ -1,27 +1,36 @@
-//! The server as a whole: what every connection shares, and the accept
-//! loops, one thread per connection.
+//! The server as a whole: the bundle of handles every connection shares,
+//! and the rules for the locks behind them.
+//!
+//! # Lock order
+//!
+//! Locks are taken in this order, never the other way round; a thread
+//! that holds one may take a later one, not an earlier one:
+//!
+//! 1. `Persistence`'s save turn (only while a dump is written).
+//! 2. The databases (`Db`'s read-write lock). One thread never asks for it
+//!    twice: code that runs under it receives `&Databases` or
+//!    `&mut Databases` and has no `Db` to lock again. The commands get a
+//!    `cmd::Context`, which holds no `Db`; that is what makes a command
+//!    inside EXEC (which holds the write lock) unable to deadlock.
+//! 3. The replication state (`Replication`'s mutex): taken under the
+//!    write lock when changes enter the stream (`propagate` takes the
+//!    locked databases as proof), or alone.
+//! 4. Leaves, which take nothing while held: a keyspace's stale-key list,
+//!    the persistence state, the settings, the client registry and each
+//!    client's state.
+//!
+//! No lock is held while a socket is read or written: a slow client or
+//! replica must never stall the others.
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread;
 use std::time::Instant;
 
 use crate::clients::Clients;
 use crate::config::Config;
-use crate::connection;
 use crate::db::Db;
-use crate::error::Error;
-use crate::log;
 use crate::persist::Persistence;
 use crate::replication::Replication;
 use crate::settings::Settings;
-
-/// Stack size for connection threads. A connection needs little stack, and
-/// the default 2 MiB (virtual, but still reserved) adds up with thousands
-/// of clients.
-const CONNECTION_STACK: usize = 128 * 1024;
 
 /// What every connection shares. Cloning it is cheap and shares the parts.
 #[derive(Clone)]
@@ -45,99 +54,18 @@ pub struct Server {
 impl Server {
     /// A fresh master with empty databases.
     pub fn new(config: Config) -> Server {
+        let settings = Arc::new(Settings::new(&config));
         Server {
             db: Db::new(config.databases),
             replication: Replication::with_buffer_limit(config.replica_buffer_limit),
-            settings: Arc::new(Settings::new(&config)),
+            persistence: Arc::new(Persistence::new(
+                config.dbfilename.clone(),
+                Arc::clone(&settings),
+            )),
+            settings,
             config: Arc::new(config),
-            persistence: Arc::new(Persistence::new()),
             clients: Arc::new(Clients::default()),
             started: Instant::now(),
         }
-    }
-}
-
-/// Listens on every `bind` address and serves until the process ends.
-pub fn run(server: Server) -> Result<(), Error> {
-    let mut listeners = Vec::new();
-    for addr in &server.config.bind {
-        match TcpListener::bind((addr.as_str(), server.config.port)) {
-            Ok(listener) => {
-                log::notice(format!("Listening on {}", listener.local_addr()?));
-                listeners.push(listener);
-            }
-            // Like Redis, one address that cannot be bound (say, no IPv6)
-            // is not fatal if another can.
-            Err(e) if server.config.bind.len() > 1 => {
-                log::warning(format!(
-                    "Could not create server TCP listening socket {addr}:{}: {e}",
-                    server.config.port
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if listeners.is_empty() {
-        return Err(Error::Config("no address to listen on".into()));
-    }
-    log::notice("Ready to accept connections");
-    let last = listeners.pop().expect("checked not empty above");
-    for listener in listeners {
-        let server = server.clone();
-        thread::Builder::new()
-            .name("accept".into())
-            .spawn(move || accept_loop(&listener, &server))?;
-    }
-    accept_loop(&last, &server);
-    Ok(())
-}
-
-/// Accepts connections and gives each a thread.
-fn accept_loop(listener: &TcpListener, server: &Server) {
-    for stream in listener.incoming() {
-        // A failed accept (for example, out of file descriptors) concerns
-        // one would-be client: log it and keep serving the others.
-        match stream {
-            Ok(stream) => start_connection(stream, server),
-            Err(e) => log::warning(format!("Accepting client connection: {e}")),
-        }
-    }
-}
-
-fn start_connection(mut stream: TcpStream, server: &Server) {
-    if server.clients.count() >= server.settings.maxclients() {
-        server
-            .clients
-            .rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
-        return;
-    }
-    let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
-        return; // gone already
-    };
-    let registration = server.clients.register(addr, laddr);
-    let id = registration.client.id;
-    let server = server.clone();
-    let spawned = thread::Builder::new()
-        .name(format!("client-{id}"))
-        .stack_size(CONNECTION_STACK)
-        .spawn(move || {
-            // A bug that panics must cost one connection, never the server:
-            // catch the unwind, log it, and let the registration go.
-            let served = panic::catch_unwind(AssertUnwindSafe(|| {
-                connection::serve(stream, &server, &registration)
-            }));
-            match served {
-                // A socket error ends one client; Redis logs that only at
-                // verbose level, so do we: not at all.
-                Ok(_) => {}
-                Err(_) => log::warning(format!(
-                    "Client {id}: the connection's thread panicked; connection closed"
-                )),
-            }
-        });
-    if let Err(e) = spawned {
-        log::warning(format!("Cannot start a thread for a client: {e}"));
     }
 }

@@ -11,8 +11,8 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
-use crate::clients::lock;
 use crate::config::Config;
+use crate::sync::lock;
 
 /// The changeable parameters, as they are now.
 pub struct Settings {

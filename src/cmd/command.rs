@@ -3,7 +3,7 @@
 //! the answer, so even a tiny server must reply.
 
 use super::server::ServerOp;
-use super::{all_specs, rest, Op, Spec};
+use super::{all_specs, rest, Flags, Op, Spec};
 use crate::resp::Reply;
 
 /// What `COMMAND` was asked.
@@ -25,7 +25,7 @@ pub enum CommandInfo {
 pub const COMMAND: Spec = Spec {
     name: "command",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::LOADING.and(Flags::STALE),
     keys: (0, 0, 0),
     summary: "Get array of Redis command details",
     since: "2.8.13",
@@ -35,7 +35,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|count",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::LOADING.and(Flags::STALE),
             keys: (0, 0, 0),
             summary: "Get total number of Redis commands",
             since: "2.8.13",
@@ -46,7 +46,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|list",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::LOADING.and(Flags::STALE),
             keys: (0, 0, 0),
             summary: "Get an array of Redis command names",
             since: "7.0.0",
@@ -57,7 +57,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|info",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::LOADING.and(Flags::STALE),
             keys: (0, 0, 0),
             summary:
                 "Get array of specific Redis command details, or all when no argument is given",
@@ -73,7 +73,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|docs",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::LOADING.and(Flags::STALE),
             keys: (0, 0, 0),
             summary: "Get array of specific Redis command documentation",
             since: "7.0.0",
@@ -129,14 +129,12 @@ fn find_any(name: &[u8]) -> Option<&'static Spec> {
 /// A command's entry in `COMMAND INFO`: name, arity, flags, key positions,
 /// ACL categories, tips, key specs and subcommands, as Redis 7.0 lists them.
 fn describe(spec: &Spec) -> Reply {
-    let status_list = |items: &[&'static str]| {
-        Reply::Array(items.iter().map(|&item| Reply::Simple(item)).collect())
-    };
+    let flags = spec.flags.names().map(Reply::Simple).collect();
     let (first, last, step) = spec.keys;
     Reply::Array(vec![
         Reply::bulk(spec.name),
         Reply::Integer(spec.arity),
-        status_list(spec.flags),
+        Reply::Array(flags),
         Reply::Integer(first),
         Reply::Integer(last),
         Reply::Integer(step),

@@ -1,9 +1,8 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT.
 
-use super::{arg, parse_int, Op, Session, Spec};
-use crate::clients::lock;
-use crate::resp::{Protocol, Reply};
-use crate::server::Server;
+use super::{arg, parse_int, Context, Flags, Op, Session, Spec};
+use crate::resp::{Args, Protocol, Reply};
+use crate::sync::lock;
 
 /// A connection command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +58,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "ping",
         -1,
-        &["fast"],
+        Flags::FAST,
         "Ping the server",
         "1.0.0",
         |args| match args.len() {
@@ -73,7 +72,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "echo",
         2,
-        &["fast"],
+        Flags::FAST,
         "Echo the given string",
         "1.0.0",
         |args| { Ok(Op::Conn(ConnOp::Echo(arg(args, 1)))) }
@@ -82,7 +81,12 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "quit",
         -1,
-        &["allow_busy", "fast", "no_auth"],
+        Flags::NOSCRIPT
+            .and(Flags::LOADING)
+            .and(Flags::STALE)
+            .and(Flags::FAST)
+            .and(Flags::NO_AUTH)
+            .and(Flags::ALLOW_BUSY),
         "Close the connection",
         "1.0.0",
         |_| { Ok(Op::Quit) }
@@ -90,7 +94,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "select",
         2,
-        &["loading", "stale", "fast"],
+        Flags::LOADING.and(Flags::STALE).and(Flags::FAST),
         "Change the selected database for the current connection",
         "1.0.0",
         |args| {
@@ -107,14 +111,12 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "auth",
         -2,
-        &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy"
-        ],
+        Flags::NOSCRIPT
+            .and(Flags::LOADING)
+            .and(Flags::STALE)
+            .and(Flags::FAST)
+            .and(Flags::NO_AUTH)
+            .and(Flags::ALLOW_BUSY),
         "Authenticate to the server",
         "1.0.0",
         |args| {
@@ -131,14 +133,12 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "hello",
         -1,
-        &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy"
-        ],
+        Flags::NOSCRIPT
+            .and(Flags::LOADING)
+            .and(Flags::STALE)
+            .and(Flags::FAST)
+            .and(Flags::NO_AUTH)
+            .and(Flags::ALLOW_BUSY),
         "Handshake with Redis",
         "6.0.0",
         parse_hello
@@ -146,7 +146,7 @@ pub const COMMANDS: &[Spec] = &[
     Spec {
         name: "client",
         arity: -2,
-        flags: &[],
+        flags: Flags::NONE,
         keys: (0, 0, 0),
         summary: "A container for client connection commands",
         since: "2.4.0",
@@ -160,7 +160,7 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|id",
                 2,
-                &["noscript", "loading", "stale"],
+                Flags::NOSCRIPT.and(Flags::LOADING).and(Flags::STALE),
                 "Returns the client ID for the current connection",
                 "5.0.0",
                 |_| { Ok(Op::Conn(ConnOp::ClientId)) }
@@ -168,7 +168,7 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|setname",
                 3,
-                &["noscript", "loading", "stale"],
+                Flags::NOSCRIPT.and(Flags::LOADING).and(Flags::STALE),
                 "Set the current connection name",
                 "2.6.9",
                 |args| { Ok(Op::Conn(ConnOp::ClientSetName(arg(args, 2)))) }
@@ -176,7 +176,7 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|getname",
                 2,
-                &["noscript", "loading", "stale"],
+                Flags::NOSCRIPT.and(Flags::LOADING).and(Flags::STALE),
                 "Get the current connection name",
                 "2.6.9",
                 |_| { Ok(Op::Conn(ConnOp::ClientGetName)) }
@@ -184,7 +184,10 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|list",
                 -2,
-                &["admin", "noscript", "loading", "stale"],
+                Flags::ADMIN
+                    .and(Flags::NOSCRIPT)
+                    .and(Flags::LOADING)
+                    .and(Flags::STALE),
                 "Get the list of client connections",
                 "2.4.0",
                 |_| { Ok(Op::Conn(ConnOp::ClientList)) }
@@ -192,7 +195,7 @@ pub const COMMANDS: &[Spec] = &[
             spec!(
                 "client|info",
                 2,
-                &["noscript", "loading", "stale"],
+                Flags::NOSCRIPT.and(Flags::LOADING).and(Flags::STALE),
                 "Returns information about the current client connection.",
                 "6.2.0",
                 |_| { Ok(Op::Conn(ConnOp::ClientInfo)) }
@@ -201,7 +204,7 @@ pub const COMMANDS: &[Spec] = &[
     },
 ];
 
-fn parse_hello(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_hello(args: Args) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
     let protocol = match args.next() {
         None => None,
@@ -234,18 +237,18 @@ fn parse_hello(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
 }
 
 /// Runs a connection command.
-pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
+pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
     match op {
         ConnOp::Ping(None) => Reply::Simple("PONG"),
         ConnOp::Ping(Some(message)) | ConnOp::Echo(message) => Reply::Bulk(message),
         ConnOp::Select(index) => match usize::try_from(index) {
-            Ok(index) if index < server.config.databases => {
-                session.db = index;
+            Ok(index) if index < ctx.config.databases => {
+                session.selected = index;
                 Reply::ok()
             }
             _ => Reply::error("ERR DB index is out of range"),
         },
-        ConnOp::Auth(user, password) => auth(server, session, user.as_deref(), &password),
+        ConnOp::Auth(user, password) => auth(ctx, session, user.as_deref(), &password),
         ConnOp::Hello {
             protocol,
             auth: credentials,
@@ -258,7 +261,7 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
                 Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
             };
             if let Some((user, password)) = credentials {
-                let reply = auth(server, session, Some(&user), &password);
+                let reply = auth(ctx, session, Some(&user), &password);
                 if matches!(reply, Reply::Error(_)) {
                     return reply;
                 }
@@ -272,7 +275,7 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
                 }
             }
             session.protocol = protocol;
-            let role = if server.replication.is_replica() {
+            let role = if ctx.replication.is_replica() {
                 "slave"
             } else {
                 "master"
@@ -306,7 +309,7 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
         },
         ConnOp::ClientList => {
             let mut list = String::new();
-            for client in server.clients.all() {
+            for client in ctx.clients.all() {
                 list.push_str(&client.describe());
                 list.push('\n');
             }
@@ -320,8 +323,8 @@ pub fn run(op: ConnOp, server: &Server, session: &mut Session) -> Reply {
 }
 
 /// AUTH: only the `default` user exists; its password is `requirepass`.
-fn auth(server: &Server, session: &mut Session, user: Option<&[u8]>, password: &[u8]) -> Reply {
-    let required = server.settings.requirepass();
+fn auth(ctx: &Context, session: &mut Session, user: Option<&[u8]>, password: &[u8]) -> Reply {
+    let required = ctx.settings.requirepass();
     let required = required.as_bytes();
     if required.is_empty() {
         return match user {

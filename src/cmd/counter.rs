@@ -3,11 +3,12 @@
 //!
 //! A missing key counts as 0, and the key keeps its expiry.
 
-use super::long_double::LongDouble;
+use super::string::bytes;
 use super::string::{string_spec, StrOp};
-use super::{arg, parse_int, Op, Spec};
-use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use super::{arg, parse_int, Flags, Op, Spec};
+use crate::keyspace::{Keyspace, Value};
+use crate::long_double::LongDouble;
+use crate::resp::{Args, Reply};
 
 /// The rows of this file's commands.
 pub const COMMANDS: &[Spec] = &[INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT];
@@ -81,12 +82,12 @@ const fn counter_spec(
     arity: i64,
     summary: &'static str,
     since: &'static str,
-    parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
+    parse: fn(Args) -> Result<Op, Reply>,
 ) -> Spec {
     string_spec(
         name,
         arity,
-        &["write", "denyoom", "fast"],
+        Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST),
         summary,
         since,
         parse,
@@ -99,7 +100,7 @@ pub fn incr_by(keyspace: &mut Keyspace, key: Vec<u8>, delta: i64, now: i64) -> R
     keyspace.remove_if_expired(&key, now);
     let (current, expires_at) = match keyspace.get(&key, now) {
         None => (0, None),
-        Some(entry) => match parse_int(entry.value()) {
+        Some(entry) => match parse_int(bytes(&entry)) {
             Ok(n) => (n, entry.expires_at()),
             Err(error) => return error,
         },
@@ -107,7 +108,7 @@ pub fn incr_by(keyspace: &mut Keyspace, key: Vec<u8>, delta: i64, now: i64) -> R
     let Some(new) = current.checked_add(delta) else {
         return Reply::error("ERR increment or decrement would overflow");
     };
-    keyspace.set(key, new.to_string().into_bytes(), expires_at);
+    keyspace.set(key, Value::String(new.to_string().into_bytes()), expires_at);
     Reply::Integer(new)
 }
 
@@ -120,7 +121,7 @@ pub fn incr_by_float(keyspace: &mut Keyspace, key: Vec<u8>, increment: &[u8], no
     keyspace.remove_if_expired(&key, now);
     let (current, expires_at) = match keyspace.get(&key, now) {
         None => (LongDouble::ZERO, None),
-        Some(entry) => match LongDouble::parse(entry.value()) {
+        Some(entry) => match LongDouble::parse(bytes(&entry)) {
             Some(value) => (value, entry.expires_at()),
             None => return not_a_float(),
         },
@@ -132,7 +133,7 @@ pub fn incr_by_float(keyspace: &mut Keyspace, key: Vec<u8>, increment: &[u8], no
         return Reply::error("ERR increment would produce NaN or Infinity");
     };
     let text = sum.to_human().into_bytes();
-    keyspace.set(key, text.clone(), expires_at);
+    keyspace.set(key, Value::String(text.clone()), expires_at);
     Reply::Bulk(text)
 }
 
@@ -147,7 +148,7 @@ mod tests {
     #[test]
     fn incrbyfloat_replies_like_redis() {
         let mut ks = Keyspace::default();
-        ks.set(b"k".to_vec(), b"10.50".to_vec(), Some(100));
+        ks.set(b"k".to_vec(), Value::String(b"10.50".to_vec()), Some(100));
         assert_eq!(incr(&mut ks, "k", "0.1"), Reply::bulk("10.6"));
         assert_eq!(incr(&mut ks, "k", "-5"), Reply::bulk("5.6"));
         assert_eq!(ks.get(b"k", 0).and_then(|e| e.expires_at()), Some(100));
@@ -158,8 +159,8 @@ mod tests {
     #[test]
     fn incrbyfloat_errors_change_nothing() {
         let mut ks = Keyspace::default();
-        ks.set(b"s".to_vec(), b"abc".to_vec(), None);
-        ks.set(b"e".to_vec(), Vec::new(), None);
+        ks.set(b"s".to_vec(), Value::String(b"abc".to_vec()), None);
+        ks.set(b"e".to_vec(), Value::String(Vec::new()), None);
         ks.start_recording();
         let not_a_float = Reply::error("ERR value is not a valid float");
         assert_eq!(incr(&mut ks, "s", "1"), not_a_float);

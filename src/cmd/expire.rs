@@ -6,9 +6,9 @@
 //! seconds) and PEXPIREAT (Unix ms). They share one parser and one runner.
 
 use super::string::invalid_expire_time;
-use super::{arg, parse_int, Op, Spec};
+use super::{arg, parse_int, Flags, Op, Spec};
 use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 
 /// An expiry command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +100,7 @@ macro_rules! expire_spec {
         Spec {
             name: $name,
             arity: -3,
-            flags: &["write", "fast"],
+            flags: Flags::WRITE.and(Flags::FAST),
             keys: (1, 1, 1),
             summary: $summary,
             since: $since,
@@ -150,7 +150,7 @@ macro_rules! ttl_spec {
         Spec {
             name: $name,
             arity: 2,
-            flags: &["readonly", "fast"],
+            flags: Flags::READONLY.and(Flags::FAST),
             keys: (1, 1, 1),
             summary: $summary,
             since: $since,
@@ -194,7 +194,7 @@ pub const PEXPIRETIME: Spec = ttl_spec!(
 pub const PERSIST: Spec = Spec {
     name: "persist",
     arity: 2,
-    flags: &["write", "fast"],
+    flags: Flags::WRITE.and(Flags::FAST),
     keys: (1, 1, 1),
     summary: "Remove the expiration from a key",
     since: "2.2.0",
@@ -207,7 +207,7 @@ pub const PERSIST: Spec = Spec {
 /// checked before the time, and each option may be repeated.
 fn parse_expire(
     command: &'static str,
-    args: Vec<Vec<u8>>,
+    args: Args,
     seconds: bool,
     absolute: bool,
 ) -> Result<Op, Reply> {

@@ -3,9 +3,9 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use super::Context;
 use crate::db::Databases;
-use crate::expire::unix_millis;
-use crate::server::Server;
+use crate::time::unix_millis;
 
 /// The sections INFO shows by default, in order.
 const DEFAULT: &[&str] = &[
@@ -20,10 +20,9 @@ const DEFAULT: &[&str] = &[
 
 /// INFO's text for the asked sections (none: the default ones). A section
 /// Redis knows but this server does not, or any unknown name, adds nothing.
-/// `dbs` are the databases, already locked by the caller: EXEC holds
-/// their write lock, and a second lock from the same thread would never
-/// be granted.
-pub fn info(server: &Server, dbs: &Databases, asked: &[Vec<u8>]) -> String {
+/// `dbs` are the databases, already locked by the caller (EXEC holds the
+/// write lock); `ctx` has no handle to lock them again.
+pub fn info(ctx: &Context, dbs: &Databases, asked: &[Vec<u8>]) -> String {
     let wanted: Vec<String> = asked
         .iter()
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
@@ -35,19 +34,19 @@ pub fn info(server: &Server, dbs: &Databases, asked: &[Vec<u8>]) -> String {
     let mut sections = Vec::new();
     for name in DEFAULT {
         if everything || wanted.iter().any(|w| w == name) {
-            sections.push(section(server, dbs, name));
+            sections.push(section(ctx, dbs, name));
         }
     }
     sections.join("\r\n")
 }
 
-fn section(server: &Server, dbs: &Databases, name: &str) -> String {
+fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
         out.push_str("\r\n");
     };
-    let uptime = server.started.elapsed().as_secs();
+    let uptime = ctx.started.elapsed().as_secs();
     match name {
         "server" => {
             line("# Server".into());
@@ -63,7 +62,7 @@ fn section(server: &Server, dbs: &Databases, name: &str) -> String {
             line("arch_bits:64".into());
             line("multiplexing_api:threads".into());
             line(format!("process_id:{}", std::process::id()));
-            line(format!("tcp_port:{}", server.config.port));
+            line(format!("tcp_port:{}", ctx.config.port));
             line(format!("server_time_usec:{}", unix_millis() * 1000));
             line(format!("uptime_in_seconds:{uptime}"));
             line(format!("uptime_in_days:{}", uptime / 86_400));
@@ -75,8 +74,8 @@ fn section(server: &Server, dbs: &Databases, name: &str) -> String {
         }
         "clients" => {
             line("# Clients".into());
-            line(format!("connected_clients:{}", server.clients.count()));
-            line(format!("maxclients:{}", server.settings.maxclients()));
+            line(format!("connected_clients:{}", ctx.clients.count()));
+            line(format!("maxclients:{}", ctx.settings.maxclients()));
             line("blocked_clients:0".into());
         }
         "memory" => {
@@ -96,13 +95,13 @@ fn section(server: &Server, dbs: &Databases, name: &str) -> String {
             line(format!("rdb_changes_since_last_save:{dirty}"));
             line(format!(
                 "rdb_bgsave_in_progress:{}",
-                u8::from(server.persistence.in_progress())
+                u8::from(ctx.persistence.in_progress())
             ));
             line(format!(
                 "rdb_last_save_time:{}",
-                server.persistence.last_save()
+                ctx.persistence.last_save()
             ));
-            let status = if server.persistence.last_failed() {
+            let status = if ctx.persistence.last_failed() {
                 "err"
             } else {
                 "ok"
@@ -111,7 +110,7 @@ fn section(server: &Server, dbs: &Databases, name: &str) -> String {
             line("aof_enabled:0".into());
         }
         "stats" => {
-            let clients = &server.clients;
+            let clients = &ctx.clients;
             line("# Stats".into());
             line(format!(
                 "total_connections_received:{}",
@@ -128,7 +127,7 @@ fn section(server: &Server, dbs: &Databases, name: &str) -> String {
         }
         "replication" => {
             // Already ends with CRLF.
-            let text = server.replication.info();
+            let text = ctx.replication.info();
             return text;
         }
         "keyspace" => {

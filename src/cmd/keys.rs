@@ -3,10 +3,10 @@
 //! keyspace as a whole, live in `scan`.
 
 use super::scan::{self, ScanArgs};
-use super::{arg, parse_int, rest, Op, Spec};
+use super::{arg, parse_int, rest, Flags, Op, Spec};
 use crate::db::Databases;
 use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 
 /// A generic key command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +66,8 @@ pub const COMMANDS: &[Spec] = &[
 ];
 
 /// Runs a key command that only reads, in database `db`.
-pub fn read(op: KeyOp, dbs: &Databases, db: usize, now: i64) -> Reply {
-    let keyspace = &dbs[db];
+pub fn read(op: KeyOp, dbs: &Databases, selected: usize, now: i64) -> Reply {
+    let keyspace = &dbs[selected];
     match op {
         KeyOp::Exists(keys) => exists(keyspace, &keys, now),
         KeyOp::Type(key) => key_type(keyspace, &key, now),
@@ -81,16 +81,16 @@ pub fn read(op: KeyOp, dbs: &Databases, db: usize, now: i64) -> Reply {
     }
 }
 
-/// Runs a key command that may write, in database `db`.
-pub fn write(op: KeyOp, dbs: &mut Databases, db: usize, now: i64) -> Reply {
+/// Runs a key command that may write, in database `selected`.
+pub fn write(op: KeyOp, dbs: &mut Databases, selected: usize, now: i64) -> Reply {
     match op {
-        KeyOp::Del(keys) => del(&mut dbs[db], &keys, now),
-        KeyOp::Rename { from, to, nx } => rename(&mut dbs[db], from, to, nx, now),
-        KeyOp::Move(key, target) => move_key(dbs, db, &key, target, now),
-        KeyOp::Copy(args) => copy(dbs, db, args, now),
+        KeyOp::Del(keys) => del(&mut dbs[selected], &keys, now),
+        KeyOp::Rename { from, to, nx } => rename(&mut dbs[selected], from, to, nx, now),
+        KeyOp::Move(key, target) => move_key(dbs, selected, &key, target, now),
+        KeyOp::Copy(args) => copy(dbs, selected, args, now),
         op => {
-            let reply = read(op, dbs, db, now);
-            dbs[db].purge_stale(now);
+            let reply = read(op, dbs, selected, now);
+            dbs[selected].purge_stale(now);
             reply
         }
     }
@@ -100,7 +100,7 @@ pub fn write(op: KeyOp, dbs: &mut Databases, db: usize, now: i64) -> Reply {
 pub const DEL: Spec = Spec {
     name: "del",
     arity: -2,
-    flags: &["write"],
+    flags: Flags::WRITE,
     keys: (1, -1, 1),
     summary: "Delete a key",
     since: "1.0.0",
@@ -113,7 +113,7 @@ pub const DEL: Spec = Spec {
 pub const UNLINK: Spec = Spec {
     name: "unlink",
     arity: -2,
-    flags: &["write", "fast"],
+    flags: Flags::WRITE.and(Flags::FAST),
     keys: (1, -1, 1),
     summary: "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
     since: "4.0.0",
@@ -126,7 +126,7 @@ pub const UNLINK: Spec = Spec {
 pub const EXISTS: Spec = Spec {
     name: "exists",
     arity: -2,
-    flags: &["readonly", "fast"],
+    flags: Flags::READONLY.and(Flags::FAST),
     keys: (1, -1, 1),
     summary: "Determine if a key exists",
     since: "1.0.0",
@@ -139,7 +139,7 @@ pub const EXISTS: Spec = Spec {
 pub const TOUCH: Spec = Spec {
     name: "touch",
     arity: -2,
-    flags: &["readonly", "fast"],
+    flags: Flags::READONLY.and(Flags::FAST),
     keys: (1, -1, 1),
     summary:
         "Alters the last access time of a key(s). Returns the number of existing keys specified.",
@@ -153,7 +153,7 @@ pub const TOUCH: Spec = Spec {
 pub const TYPE: Spec = Spec {
     name: "type",
     arity: 2,
-    flags: &["readonly", "fast"],
+    flags: Flags::READONLY.and(Flags::FAST),
     keys: (1, 1, 1),
     summary: "Determine the type stored at key",
     since: "1.0.0",
@@ -166,7 +166,7 @@ pub const TYPE: Spec = Spec {
 pub const RENAME: Spec = Spec {
     name: "rename",
     arity: 3,
-    flags: &["write"],
+    flags: Flags::WRITE,
     keys: (1, 2, 1),
     summary: "Rename a key",
     since: "1.0.0",
@@ -179,7 +179,7 @@ pub const RENAME: Spec = Spec {
 pub const RENAMENX: Spec = Spec {
     name: "renamenx",
     arity: 3,
-    flags: &["write", "fast"],
+    flags: Flags::WRITE.and(Flags::FAST),
     keys: (1, 2, 1),
     summary: "Rename a key, only if the new key does not exist",
     since: "1.0.0",
@@ -192,7 +192,7 @@ pub const RENAMENX: Spec = Spec {
 pub const MOVE: Spec = Spec {
     name: "move",
     arity: 3,
-    flags: &["write", "fast"],
+    flags: Flags::WRITE.and(Flags::FAST),
     keys: (1, 1, 1),
     summary: "Move a key to another database",
     since: "1.0.0",
@@ -208,7 +208,7 @@ pub const MOVE: Spec = Spec {
 pub const COPY: Spec = Spec {
     name: "copy",
     arity: -3,
-    flags: &["write", "denyoom"],
+    flags: Flags::WRITE.and(Flags::DENYOOM),
     keys: (1, 2, 1),
     summary: "Copy a key",
     since: "6.2.0",
@@ -218,7 +218,7 @@ pub const COPY: Spec = Spec {
 };
 
 /// Parses `RENAME key newkey` or `RENAMENX key newkey`.
-fn parse_rename(args: Vec<Vec<u8>>, nx: bool) -> Result<Op, Reply> {
+fn parse_rename(args: Args, nx: bool) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
     let from = args.next().unwrap_or_default();
     let to = args.next().unwrap_or_default();
@@ -227,7 +227,7 @@ fn parse_rename(args: Vec<Vec<u8>>, nx: bool) -> Result<Op, Reply> {
 
 /// Parses the options of COPY, stopping at the first error (see
 /// [`CopyArgs::error`] for why that error is not returned at once).
-fn parse_copy(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_copy(args: Args) -> Result<Op, Reply> {
     let mut copy = CopyArgs {
         source: args[1].clone(),
         destination: args[2].clone(),
@@ -328,11 +328,11 @@ pub fn rename(keyspace: &mut Keyspace, from: Vec<u8>, to: Vec<u8>, nx: bool, now
 /// Runs MOVE: 1 if the key moved to database `target`, 0 if it does not
 /// exist here or already exists there. The checks come in Redis's order:
 /// the index, then "same database", then the keys.
-pub fn move_key(dbs: &mut Databases, db: usize, key: &[u8], target: i32, now: i64) -> Reply {
+pub fn move_key(dbs: &mut Databases, selected: usize, key: &[u8], target: i32, now: i64) -> Reply {
     let Some(target) = db_number(dbs, target) else {
         return Reply::error("ERR DB index is out of range");
     };
-    let Some((source, destination)) = dbs.pair_mut(db, target) else {
+    let Some((source, destination)) = dbs.pair_mut(selected, target) else {
         return Reply::error("ERR source and destination objects are the same");
     };
     if source.get_live(key, now).is_none() {
@@ -351,8 +351,8 @@ pub fn move_key(dbs: &mut Databases, db: usize, key: &[u8], target: i32, now: i6
 
 /// Runs COPY: 1 if the value (and its expiry) was copied, 0 if the source
 /// does not exist or the destination does and REPLACE was not given.
-pub fn copy(dbs: &mut Databases, db: usize, args: CopyArgs, now: i64) -> Reply {
-    let mut target = db;
+pub fn copy(dbs: &mut Databases, selected: usize, args: CopyArgs, now: i64) -> Reply {
+    let mut target = selected;
     for &index in &args.dbs {
         match db_number(dbs, index) {
             Some(index) => target = index,
@@ -362,14 +362,14 @@ pub fn copy(dbs: &mut Databases, db: usize, args: CopyArgs, now: i64) -> Reply {
     if let Some(error) = args.error {
         return error;
     }
-    if target == db && args.source == args.destination {
+    if target == selected && args.source == args.destination {
         return Reply::error("ERR source and destination objects are the same");
     }
-    let Some(entry) = dbs[db].get_live(&args.source, now) else {
+    let Some(entry) = dbs[selected].get_live(&args.source, now) else {
         return Reply::Integer(0);
     };
     // A copy is a copy: here, unlike RENAME and MOVE, the bytes are cloned.
-    let (value, expires_at) = (entry.value().to_vec(), entry.expires_at());
+    let (value, expires_at) = (entry.value().to_value(), entry.expires_at());
     let destination = &mut dbs[target];
     destination.remove_if_expired(&args.destination, now);
     if !args.replace && destination.get(&args.destination, now).is_some() {
@@ -383,13 +383,14 @@ pub fn copy(dbs: &mut Databases, db: usize, args: CopyArgs, now: i64) -> Reply {
 mod tests {
     use super::*;
     use crate::cmd::Command;
+    use crate::keyspace::Value;
 
     fn parse(words: &[&str]) -> Result<Op, Reply> {
         Command::parse(words.iter().map(|w| w.as_bytes().to_vec()).collect()).map(|c| c.op)
     }
 
     /// Runs `words` in database `db`, as `execute` would.
-    fn run(dbs: &mut Databases, db: usize, words: &[&str], now: i64) -> Reply {
+    fn run(dbs: &mut Databases, selected: usize, words: &[&str], now: i64) -> Reply {
         let command = match Command::parse(words.iter().map(|w| w.as_bytes().to_vec()).collect()) {
             Ok(command) => command,
             Err(error) => return error,
@@ -398,14 +399,14 @@ mod tests {
             panic!("not a key command: {words:?}");
         };
         if command.spec.is_write() {
-            write(op, dbs, db, now)
+            write(op, dbs, selected, now)
         } else {
-            read(op, dbs, db, now)
+            read(op, dbs, selected, now)
         }
     }
 
-    fn set(dbs: &mut Databases, db: usize, key: &str, expires_at: Option<i64>) {
-        dbs[db].set(key.into(), b"v".to_vec(), expires_at);
+    fn set(dbs: &mut Databases, selected: usize, key: &str, expires_at: Option<i64>) {
+        dbs[selected].set(key.into(), Value::String(b"v".to_vec()), expires_at);
     }
 
     #[test]

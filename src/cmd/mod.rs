@@ -6,20 +6,24 @@
 //! the unknown-command error and `COMMAND COUNT` all read the table, so
 //! adding a command is one row plus one function.
 //!
-//! Commands on data live in groups (`string`, `keys`, `expire`, `db`), each
-//! with its own operation type and its own `read` and `write` functions;
-//! this module picks the lock and the database. Commands about the server
-//! or the connection (`connection`, `server`, `replication`,
-//! `transaction`) run without the data lock.
+//! Commands on data live in groups (`string`, `keys`, `expire`,
+//! `databases`), each with its own operation type and its own `read` and
+//! `write` functions; `execute.rs` picks the lock and the database, and
+//! tells the connection what to do next (an [`Outcome`]). Commands about
+//! the server or the connection (`connection`, `server`, `replication`,
+//! `transaction`) run without the data lock, and get a [`Context`]: what
+//! the server shares, minus the databases' handle.
 
 mod command;
 mod connection;
 mod counter;
-mod db;
+mod databases;
+mod execute;
 mod expire;
+mod flags;
 mod info;
 mod keys;
-mod long_double;
+mod lookup;
 mod replication;
 mod scan;
 mod server;
@@ -29,18 +33,20 @@ mod string_set;
 mod transaction;
 
 pub use connection::ConnOp;
+pub use execute::{apply_from_master, end_session, handle, Outcome};
+pub use flags::Flags;
 pub use replication::ReplConf;
-pub use transaction::{queue, unwatch};
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::OnceLock;
+use std::time::Instant;
 
-use crate::db::{Change, Databases};
-use crate::expire::unix_millis;
-use crate::master::SyncRequest;
-use crate::resp::{self, Reply};
+use crate::clients::{Client, Clients};
+use crate::config::Config;
+use crate::persist::Persistence;
+use crate::replication::{Replication, SyncRequest};
+use crate::resp::{self, Args, Protocol, Reply};
 use crate::server::Server;
+use crate::settings::Settings;
+use lookup::check;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone)]
@@ -61,8 +67,8 @@ pub enum Op {
     /// Expiry commands.
     Expire(expire::ExpireOp),
     /// Whole-database commands: DBSIZE, FLUSHDB, FLUSHALL, SWAPDB.
-    Db(db::DbOp),
-    /// Connection commands: PING, ECHO, SELECT, AUTH, HELLO, CLIENT, RESET.
+    Databases(databases::DatabasesOp),
+    /// Connection commands: PING, ECHO, SELECT, AUTH, HELLO, CLIENT.
     Conn(connection::ConnOp),
     /// Server commands: COMMAND, INFO, CONFIG, TIME, SAVE ... SHUTDOWN, MONITOR.
     Server(server::ServerOp),
@@ -95,15 +101,48 @@ pub enum Op {
     Unwatch,
 }
 
+/// What commands may use of what the server shares: everything but the
+/// databases' handle. A command gets the databases only as its caller
+/// locked them (`&Databases`, `&mut Databases`), so none can lock them a
+/// second time (see the lock order in `server.rs`).
+pub struct Context<'a> {
+    /// Master or replica, the stream, the replicas.
+    pub replication: &'a Replication,
+    /// The options the server started with.
+    pub config: &'a Config,
+    /// The options CONFIG SET may change.
+    pub settings: &'a Settings,
+    /// When we last saved; BGSAVE.
+    pub persistence: &'a Persistence,
+    /// The connected clients and the server's counters.
+    pub clients: &'a Clients,
+    /// When the server started.
+    pub started: Instant,
+}
+
+impl<'a> Context<'a> {
+    /// The parts of `server` a command may use.
+    pub fn of(server: &'a Server) -> Context<'a> {
+        Context {
+            replication: &server.replication,
+            config: &server.config,
+            settings: &server.settings,
+            persistence: &server.persistence,
+            clients: &server.clients,
+            started: server.started,
+        }
+    }
+}
+
 /// What a command may know and change about the connection it came from.
 #[derive(Default)]
 pub struct Session {
     /// The client's entry in the registry (CLIENT SETNAME, CLIENT LIST).
-    pub client: Option<std::sync::Arc<crate::clients::Client>>,
+    pub client: Option<std::sync::Arc<Client>>,
     /// The client's id (CLIENT ID).
     pub id: u64,
-    /// The selected database.
-    pub db: usize,
+    /// The selected database's index (SELECT).
+    pub selected: usize,
     /// Has the client authenticated (or is no password set)?
     pub authenticated: bool,
     /// The replication offset after this client's last write: WAIT waits
@@ -115,7 +154,7 @@ pub struct Session {
     /// the replication id.
     pub psync2: bool,
     /// Inside MULTI: the requests queued for EXEC.
-    pub multi: Option<Vec<Vec<Vec<u8>>>>,
+    pub multi: Option<Vec<Args>>,
     /// Did a request fail while queueing? Then EXEC refuses to run.
     pub multi_failed: bool,
     /// The keys WATCH watches.
@@ -123,7 +162,7 @@ pub struct Session {
     /// Has the client asked to become a MONITOR?
     pub monitor: bool,
     /// RESP2, or RESP3 after HELLO 3.
-    pub protocol: crate::resp::Protocol,
+    pub protocol: Protocol,
 }
 
 /// A command's row in the table.
@@ -134,9 +173,9 @@ pub struct Spec {
     pub name: &'static str,
     /// Argument count including the name; negative means "at least -arity".
     pub arity: i64,
-    /// Redis's flags, as `COMMAND INFO` lists them. `write` decides
+    /// Redis's flags, as `COMMAND INFO` lists them. `WRITE` decides
     /// which lock the command takes.
-    pub flags: &'static [&'static str],
+    pub flags: Flags,
     /// Key positions (first, last, step), as `COMMAND INFO` reports them:
     /// `(1, 1, 1)` is "the first argument is a key", `(1, -1, 1)` "all are".
     pub keys: (i64, i64, i64),
@@ -147,7 +186,7 @@ pub struct Spec {
     /// Redis's command group for `COMMAND DOCS`.
     pub group: &'static str,
     /// Turns the arguments (name included, arity already checked) into a command.
-    pub parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
+    pub parse: fn(Args) -> Result<Op, Reply>,
     /// Subcommands, for container commands such as `COMMAND`.
     pub subcommands: &'static [Spec],
 }
@@ -156,7 +195,7 @@ pub struct Spec {
 pub static TABLE: &[&[Spec]] = &[
     connection::COMMANDS,
     server::COMMANDS,
-    db::COMMANDS,
+    databases::COMMANDS,
     string::COMMANDS,
     string_set::COMMANDS,
     string_range::COMMANDS,
@@ -176,7 +215,7 @@ pub fn all_specs() -> impl Iterator<Item = &'static Spec> {
 impl Spec {
     /// Does the command change data? Writers take the write lock.
     pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
+        self.flags.has(Flags::WRITE)
     }
 }
 
@@ -184,152 +223,11 @@ impl Command {
     /// Parses a request (a non-empty argument list): finds the command in
     /// the table, checks its arity, then lets its own parser finish the job.
     /// Every client mistake comes back as the error reply Redis would send.
-    pub fn parse(args: Vec<Vec<u8>>) -> Result<Command, Reply> {
+    pub fn parse(args: Args) -> Result<Command, Reply> {
         let spec = check(&args)?;
         let op = (spec.parse)(args)?;
         Ok(Command { spec, op })
     }
-}
-
-/// The first half of parsing: finds the command and checks its arity.
-/// MULTI queues a request after this check alone.
-pub fn check(args: &[Vec<u8>]) -> Result<&'static Spec, Reply> {
-    let spec = lookup(args)?;
-    let argc = args.len() as i64;
-    if (spec.arity > 0 && argc != spec.arity) || argc < -spec.arity {
-        return Err(Reply::error(format!(
-            "ERR wrong number of arguments for '{}' command",
-            spec.name
-        )));
-    }
-    Ok(spec)
-}
-
-/// Runs a command and returns its reply. Commands flagged `write` run
-/// under the write lock; all others share the read lock. The lock is
-/// released before the caller writes the reply to the socket.
-///
-/// The clock is read once, here: the whole command sees one `now`.
-pub fn execute(command: Command, server: &Server, session: &mut Session) -> Reply {
-    let now = unix_millis();
-    let replica = server.replication.is_replica();
-    if command.spec.is_write() {
-        if replica {
-            return Reply::error("READONLY You can't write against a read only replica.");
-        }
-        let mut dbs = server.db.write();
-        let reply = apply_write(command.op, &mut dbs, session.db, now);
-        // Into the stream while the write lock is still held: the order of
-        // the stream is the order in which changes were applied.
-        // A command that made several changes (MSET, a write that first
-        // deleted an expired key) reaches replicas as one transaction.
-        let changes = wrap_transaction(dbs.take_changes());
-        // Nothing recorded (no replica ever attached, or a write that
-        // changed nothing): no need to visit the replication state at all.
-        if !changes.is_empty() {
-            session.last_write_offset = server.replication.propagate(&changes);
-        }
-        return reply;
-    }
-    let op = match apply_server(command.op, server, session, true) {
-        Ok(reply) => return reply,
-        Err(op) => op,
-    };
-    let (reply, found_stale) = {
-        let dbs = server.db.read();
-        let reply = apply_read(op, &dbs, session.db, now);
-        (reply, dbs[session.db].has_stale())
-    };
-    // The read met expired keys it could not delete under the read lock.
-    // Only a master deletes them; a replica waits for its master's DEL,
-    // and only forgets them.
-    if found_stale {
-        let mut dbs = server.db.write();
-        if replica {
-            dbs[session.db].forget_stale();
-        } else {
-            dbs[session.db].purge_stale(now);
-            server.replication.propagate(&dbs.take_changes());
-        }
-    }
-    reply
-}
-
-/// Runs the commands that concern the server or the connection rather
-/// than the data; hands any other `op` back. `may_block` is false inside
-/// EXEC, where WAIT must answer at once.
-fn apply_server(
-    op: Op,
-    server: &Server,
-    session: &mut Session,
-    may_block: bool,
-) -> Result<Reply, Op> {
-    // Only a few commands need the time: read the clock only for them.
-    let now = || unix_millis();
-    Ok(match op {
-        Op::Conn(op) => connection::run(op, server, session),
-        Op::Server(op) => server::run(op, server, session, !may_block),
-        // The connection handles QUIT itself: closing is its business.
-        Op::Quit => Reply::ok(),
-        Op::Role => server.replication.role_reply(),
-        Op::ReplicaOf(target) => replication::replicaof(server, target),
-        Op::Wait { needed, timeout } if may_block => {
-            replication::wait(server, session, needed, timeout)
-        }
-        Op::Wait { needed, .. } => replication::wait_now(server, session, needed),
-        Op::ReplConf(conf) => replication::replconf(session, conf),
-        Op::Multi => transaction::multi(session),
-        Op::Exec => transaction::exec(server, session, now()),
-        Op::Discard => transaction::discard(server, session),
-        Op::Watch(keys) => transaction::watch(server, session, keys, now()),
-        Op::Unwatch => transaction::unwatch(server, session),
-        Op::Sync(_) => Reply::error("ERR Command not allowed here"),
-        op => return Err(op),
-    })
-}
-
-/// Applies writes that came down the replication stream, in database `db`
-/// (the last SELECT the master sent). It skips the READONLY check, and no
-/// key counts as expired: only the master decides that, and it sends a DEL
-/// when it does. Several ops (a transaction) are applied under one lock.
-pub fn apply_from_master(ops: Vec<Op>, server: &Server, db: usize) {
-    let mut dbs = server.db.write();
-    for op in ops {
-        apply_write(op, &mut dbs, db, i64::MIN);
-    }
-    // A replica records nothing for replicas of its own (see `Keyspace`).
-    dbs.take_changes();
-}
-
-/// Runs a command that only reads, in database `db`.
-fn apply_read(op: Op, dbs: &Databases, db: usize, now: i64) -> Reply {
-    match op {
-        Op::Str(op) => string::read(op, &dbs[db], now),
-        Op::Key(op) => keys::read(op, dbs, db, now),
-        Op::Expire(op) => expire::read(op, &dbs[db], now),
-        Op::Db(op) => db::read(op, dbs, db),
-        _ => Reply::error("ERR command run in the wrong place"),
-    }
-}
-
-/// Runs a command that may write, in database `db`.
-fn apply_write(op: Op, dbs: &mut Databases, db: usize, now: i64) -> Reply {
-    match op {
-        Op::Str(op) => string::write(op, &mut dbs[db], now),
-        Op::Key(op) => keys::write(op, dbs, db, now),
-        Op::Expire(op) => expire::write(op, &mut dbs[db], now),
-        Op::Db(op) => db::write(op, dbs, db),
-        _ => Reply::error("ERR command run in the wrong place"),
-    }
-}
-
-/// Wraps a transaction's changes in MULTI ... EXEC when there are several.
-fn wrap_transaction(mut changes: Vec<Change>) -> Vec<Change> {
-    if changes.len() > 1 {
-        changes.insert(0, (None, vec![b"MULTI".to_vec()]));
-        changes.push((None, vec![b"EXEC".to_vec()]));
-    }
-    changes
 }
 
 /// Parses an integer argument, with Redis's error for anything else.
@@ -338,121 +236,13 @@ pub fn parse_int(arg: &[u8]) -> Result<i64, Reply> {
 }
 
 /// The arguments after the first `skip`, taken by value.
-fn rest(args: Vec<Vec<u8>>, skip: usize) -> Vec<Vec<u8>> {
+fn rest(args: Args, skip: usize) -> Args {
     args.into_iter().skip(skip).collect()
 }
 
 /// The argument at `index`, taken by value (the arity check guarantees it).
-fn arg(args: Vec<Vec<u8>>, index: usize) -> Vec<u8> {
+fn arg(args: Args, index: usize) -> Vec<u8> {
     args.into_iter().nth(index).unwrap_or_default()
-}
-
-/// Finds the spec for a request, descending into subcommands.
-fn lookup(args: &[Vec<u8>]) -> Result<&'static Spec, Reply> {
-    let Some(spec) = by_name(&args[0]) else {
-        return Err(unknown_command(args));
-    };
-    if spec.subcommands.is_empty() || args.len() == 1 {
-        return Ok(spec);
-    }
-    spec.subcommands
-        .iter()
-        .find(|sub| matches(sub, &args[1]))
-        .ok_or_else(|| {
-            let mut msg = b"ERR unknown subcommand '".to_vec();
-            msg.extend_from_slice(c_string(&args[1], 128));
-            msg.extend_from_slice(b"'. Try ");
-            msg.extend_from_slice(spec.name.to_ascii_uppercase().as_bytes());
-            msg.extend_from_slice(b" HELP.");
-            Reply::Error(one_line(msg))
-        })
-}
-
-/// Finds a command by name, ignoring case. The table is indexed once, on
-/// first use: a linear search of some eighty names on every command would
-/// show up in a profile.
-fn by_name(name: &[u8]) -> Option<&'static Spec> {
-    // The names are fixed, so a client cannot make them collide on purpose:
-    // the index can use a hash far cheaper than the keyspace's SipHash.
-    static INDEX: OnceLock<HashMap<Vec<u8>, &'static Spec, BuildHasherDefault<Fnv>>> =
-        OnceLock::new();
-    let index = INDEX.get_or_init(|| {
-        all_specs()
-            .map(|spec| (spec.name.as_bytes().to_vec(), spec))
-            .collect()
-    });
-    // Command names are short; lower-case into a buffer on the stack.
-    let mut lower = [0u8; 32];
-    let name = lower.get_mut(..name.len()).map(|buf| {
-        buf.copy_from_slice(name);
-        buf.make_ascii_lowercase();
-        &*buf
-    })?;
-    index.get(name).copied()
-}
-
-/// FNV-1a, a hash of a few lines, for the command index.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325) // FNV's offset basis
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Does `name` name this command (ignoring case)? A subcommand goes by
-/// the part after `|`.
-fn matches(spec: &Spec, name: &[u8]) -> bool {
-    let own_name = spec.name.rsplit('|').next().unwrap_or(spec.name);
-    own_name.as_bytes().eq_ignore_ascii_case(name)
-}
-
-/// Redis's reply to an unknown command: the name as typed, then up to 128
-/// characters of quoted arguments, each followed by a blank.
-fn unknown_command(args: &[Vec<u8>]) -> Reply {
-    let mut shown = Vec::new();
-    for arg in &args[1..] {
-        if shown.len() >= 128 {
-            break;
-        }
-        let room = 128 - shown.len();
-        shown.push(b'\'');
-        shown.extend_from_slice(c_string(arg, room));
-        shown.extend_from_slice(b"' ");
-    }
-    let mut msg = b"ERR unknown command '".to_vec();
-    msg.extend_from_slice(c_string(&args[0], 128));
-    msg.extend_from_slice(b"', with args beginning with: ");
-    msg.extend_from_slice(&shown);
-    Reply::Error(one_line(msg))
-}
-
-/// What C's `%.*s` prints of `bytes`: up to the first NUL, at most `max` bytes.
-fn c_string(bytes: &[u8], max: usize) -> &[u8] {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    &bytes[..end.min(max)]
-}
-
-/// An error reply must stay on one line: Redis turns CR and LF into blanks.
-fn one_line(mut msg: Vec<u8>) -> Vec<u8> {
-    for b in &mut msg {
-        if *b == b'\r' || *b == b'\n' {
-            *b = b' ';
-        }
-    }
-    msg
 }
 
 #[cfg(test)]
@@ -522,8 +312,17 @@ mod tests {
     #[test]
     fn writes_are_flagged_and_change_data() {
         let server = Server::new(Config::default());
-        let mut session = Session::default();
-        let mut run = |words: &[&str]| execute(command(words).unwrap(), &server, &mut session);
+        let mut session = Session {
+            authenticated: true,
+            ..Session::default()
+        };
+        let mut run = |words: &[&str]| {
+            let args = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+            match handle(args, &server, &mut session) {
+                Outcome::Reply(reply) => reply,
+                _ => panic!("expected a reply"),
+            }
+        };
         assert!(command(&["set", "k", "v"]).unwrap().spec.is_write());
         assert!(!command(&["get", "k"]).unwrap().spec.is_write());
         assert_eq!(run(&["set", "k", "v"]), Reply::ok());
@@ -532,6 +331,57 @@ mod tests {
         assert_eq!(run(&["dbsize"]), Reply::Integer(1));
         assert_eq!(run(&["del", "k", "k"]), Reply::Integer(1));
         assert_eq!(run(&["get", "k"]), Reply::Nil);
+    }
+
+    #[test]
+    fn a_transaction_runs_reads_and_server_commands_under_its_lock() {
+        // Inside EXEC, which holds the write lock, INFO and the others must
+        // get the databases EXEC holds: a second lock would never come.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let server = Server::new(Config::default());
+            let mut session = Session {
+                authenticated: true,
+                ..Session::default()
+            };
+            let mut run = |words: &[&str]| {
+                let args = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+                match handle(args, &server, &mut session) {
+                    Outcome::Reply(reply) => reply,
+                    _ => panic!("expected a reply"),
+                }
+            };
+            run(&["watch", "k"]);
+            run(&["multi"]);
+            for words in [
+                &["set", "k", "v"][..],
+                &["info", "keyspace"],
+                &["dbsize"],
+                &["get", "k"],
+                &["unwatch"],
+                &["lastsave"],
+                &["role"],
+                &["wait", "0", "0"],
+            ] {
+                assert_eq!(run(words), Reply::Simple("QUEUED"));
+            }
+            let _ = done.send(run(&["exec"]));
+        });
+        let reply = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("EXEC finished: no lock was asked for twice");
+        let Reply::Array(replies) = reply else {
+            panic!("EXEC replies with an array: {reply:?}");
+        };
+        assert_eq!(replies.len(), 8);
+        assert_eq!(replies[0], Reply::ok());
+        let Reply::Bulk(info) = &replies[1] else {
+            panic!("INFO replies with a bulk string");
+        };
+        assert!(String::from_utf8_lossy(info).contains("db0:keys=1,"));
+        assert_eq!(replies[2], Reply::Integer(1));
+        assert_eq!(replies[3], Reply::bulk("v"));
+        assert_eq!(replies[4], Reply::ok());
     }
 
     #[test]

@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use super::{parse_int, Op, Session, Spec};
-use crate::master::SyncRequest;
-use crate::replica;
-use crate::resp::Reply;
-use crate::server::Server;
+use super::{parse_int, Context, Flags, Op, Session, Spec};
+use crate::replication::SyncRequest;
+use crate::resp::{Args, Reply};
 
 /// What REPLCONF says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +26,10 @@ pub const COMMANDS: &[Spec] = &[REPLICAOF, SLAVEOF, ROLE, WAIT, REPLCONF, PSYNC,
 pub const REPLICAOF: Spec = Spec {
     name: "replicaof",
     arity: 3,
-    flags: &["admin", "noscript", "stale", "no_async_loading"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::STALE)
+        .and(Flags::NO_ASYNC_LOADING),
     keys: (0, 0, 0),
     summary: "Configure a server as replica of another, or promote it to a master.",
     since: "5.0.0",
@@ -49,7 +50,10 @@ pub const SLAVEOF: Spec = Spec {
 pub const ROLE: Spec = Spec {
     name: "role",
     arity: 1,
-    flags: &["noscript", "loading", "stale", "fast"],
+    flags: Flags::NOSCRIPT
+        .and(Flags::LOADING)
+        .and(Flags::STALE)
+        .and(Flags::FAST),
     keys: (0, 0, 0),
     summary: "Return the role of the instance in the context of replication",
     since: "2.8.12",
@@ -62,7 +66,7 @@ pub const ROLE: Spec = Spec {
 pub const WAIT: Spec = Spec {
     name: "wait",
     arity: 3,
-    flags: &["noscript"],
+    flags: Flags::NOSCRIPT,
     keys: (0, 0, 0),
     summary: "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
     since: "3.0.0",
@@ -84,7 +88,11 @@ pub const WAIT: Spec = Spec {
 pub const REPLCONF: Spec = Spec {
     name: "replconf",
     arity: -1,
-    flags: &["admin", "noscript", "loading", "stale", "allow_busy"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::LOADING)
+        .and(Flags::STALE)
+        .and(Flags::ALLOW_BUSY),
     keys: (0, 0, 0),
     summary: "An internal command for configuring the replication stream",
     since: "3.0.0",
@@ -97,7 +105,10 @@ pub const REPLCONF: Spec = Spec {
 pub const PSYNC: Spec = Spec {
     name: "psync",
     arity: -3,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::NO_ASYNC_LOADING)
+        .and(Flags::NO_MULTI),
     keys: (0, 0, 0),
     summary: "Internal command used for replication",
     since: "2.8.0",
@@ -116,7 +127,10 @@ pub const PSYNC: Spec = Spec {
 pub const SYNC: Spec = Spec {
     name: "sync",
     arity: 1,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::NO_ASYNC_LOADING)
+        .and(Flags::NO_MULTI),
     keys: (0, 0, 0),
     summary: "Internal command used for replication",
     since: "1.0.0",
@@ -125,7 +139,7 @@ pub const SYNC: Spec = Spec {
     subcommands: &[],
 };
 
-fn parse_replicaof(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_replicaof(args: Args) -> Result<Op, Reply> {
     if args[1].eq_ignore_ascii_case(b"no") && args[2].eq_ignore_ascii_case(b"one") {
         return Ok(Op::ReplicaOf(None));
     }
@@ -136,7 +150,7 @@ fn parse_replicaof(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
     Ok(Op::ReplicaOf(Some((host, port))))
 }
 
-fn parse_replconf(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_replconf(args: Args) -> Result<Op, Reply> {
     if args.len().is_multiple_of(2) {
         return Err(Reply::error("ERR syntax error"));
     }
@@ -164,41 +178,39 @@ fn parse_replconf(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
 }
 
 /// Runs REPLICAOF.
-pub fn replicaof(server: &Server, target: Option<(String, u16)>) -> Reply {
+pub fn replicaof(ctx: &Context, target: Option<(String, u16)>) -> Reply {
     match target {
         None => {
-            server.replication.promote();
+            ctx.replication.promote();
             Reply::ok()
         }
-        Some((host, port)) => match server.replication.follow(&host, port) {
-            None => Reply::Simple("OK Already connected to specified master"),
-            Some(generation) => match replica::start(server.clone(), host, port, generation) {
-                Ok(()) => Reply::ok(),
-                Err(e) => Reply::error(format!("ERR cannot start the replica thread: {e}")),
-            },
+        // The replica supervisor (replica.rs) sees the change and starts
+        // the link's thread.
+        Some((host, port)) => match ctx.replication.follow(&host, port) {
+            false => Reply::Simple("OK Already connected to specified master"),
+            true => Reply::ok(),
         },
     }
 }
 
 /// Runs WAIT.
-pub fn wait(server: &Server, session: &Session, needed: i64, timeout: i64) -> Reply {
-    if server.replication.is_replica() {
+pub fn wait(ctx: &Context, session: &Session, needed: i64, timeout: i64) -> Reply {
+    if ctx.replication.is_replica() {
         return Reply::error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
     }
     let timeout = (timeout > 0).then(|| Duration::from_millis(timeout as u64));
     Reply::Integer(
-        server
-            .replication
+        ctx.replication
             .wait(session.last_write_offset, needed, timeout),
     )
 }
 
 /// Runs WAIT inside a transaction: no waiting, just the count.
-pub fn wait_now(server: &Server, session: &Session, needed: i64) -> Reply {
-    if server.replication.is_replica() {
-        return wait(server, session, needed, 0);
+pub fn wait_now(ctx: &Context, session: &Session, needed: i64) -> Reply {
+    if ctx.replication.is_replica() {
+        return wait(ctx, session, needed, 0);
     }
-    let count = server
+    let count = ctx
         .replication
         .wait(session.last_write_offset, needed, Some(Duration::ZERO));
     Reply::Integer(count)

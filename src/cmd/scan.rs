@@ -28,10 +28,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::keys::KeyOp;
-use super::{arg, parse_int, Op, Spec};
+use super::{arg, parse_int, Flags, Op, Spec};
 use crate::glob;
 use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use crate::resp::{Args, Reply};
 
 /// SCAN's arguments, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub const COMMANDS: &[Spec] = &[KEYS, SCAN, RANDOMKEY];
 pub const KEYS: Spec = Spec {
     name: "keys",
     arity: 2,
-    flags: &["readonly"],
+    flags: Flags::READONLY,
     keys: (0, 0, 0),
     summary: "Find all keys matching the given pattern",
     since: "1.0.0",
@@ -66,7 +66,7 @@ pub const KEYS: Spec = Spec {
 pub const SCAN: Spec = Spec {
     name: "scan",
     arity: -2,
-    flags: &["readonly"],
+    flags: Flags::READONLY,
     keys: (0, 0, 0),
     summary: "Incrementally iterate the keys space",
     since: "2.8.0",
@@ -79,7 +79,7 @@ pub const SCAN: Spec = Spec {
 pub const RANDOMKEY: Spec = Spec {
     name: "randomkey",
     arity: 1,
-    flags: &["readonly"],
+    flags: Flags::READONLY,
     keys: (0, 0, 0),
     summary: "Return a random key from the keyspace",
     since: "1.0.0",
@@ -90,7 +90,7 @@ pub const RANDOMKEY: Spec = Spec {
 
 /// Parses SCAN's arguments. As in Redis, the cursor is checked first and
 /// the options in order; each option may repeat, and the last one wins.
-fn parse_scan(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_scan(args: Args) -> Result<Op, Reply> {
     let syntax_error = || Reply::error("ERR syntax error");
     let cursor = parse_cursor(&args[1]).ok_or_else(|| Reply::error("ERR invalid cursor"))?;
     let mut scan = ScanArgs {
@@ -292,6 +292,7 @@ fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::Value;
     use std::collections::HashSet;
 
     fn parse(words: &[&str]) -> Result<Op, Reply> {
@@ -430,9 +431,9 @@ mod tests {
     #[test]
     fn keys_and_scan_hide_expired_keys_and_filter() {
         let mut ks = Keyspace::default();
-        ks.set(b"user:1".to_vec(), b"v".to_vec(), None);
-        ks.set(b"user:2".to_vec(), b"v".to_vec(), Some(10));
-        ks.set(b"other".to_vec(), b"v".to_vec(), None);
+        ks.set(b"user:1".to_vec(), Value::String(b"v".to_vec()), None);
+        ks.set(b"user:2".to_vec(), Value::String(b"v".to_vec()), Some(10));
+        ks.set(b"other".to_vec(), Value::String(b"v".to_vec()), None);
         let sorted = |reply: Reply| {
             let Reply::Array(mut items) = reply else {
                 panic!("not an array")
@@ -470,9 +471,13 @@ mod tests {
         let mut ks = Keyspace::default();
         assert_eq!(random_key(&ks, 0), Reply::Nil);
         for i in 0..50 {
-            ks.set(format!("old{i}").into_bytes(), b"v".to_vec(), Some(10));
+            ks.set(
+                format!("old{i}").into_bytes(),
+                Value::String(b"v".to_vec()),
+                Some(10),
+            );
         }
-        ks.set(b"live".to_vec(), b"v".to_vec(), None);
+        ks.set(b"live".to_vec(), Value::String(b"v".to_vec()), None);
         let mut picked = HashSet::new();
         for _ in 0..200 {
             picked.insert(format!("{:?}", random_key(&ks, 0)));

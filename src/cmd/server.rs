@@ -4,11 +4,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::command::{self, CommandInfo};
-use super::{rest, Op, Session, Spec};
+use super::{rest, Context, Flags, Op, Session, Spec};
+use crate::db::Db;
 use crate::glob;
-use crate::persist;
+use crate::persist::Persistence;
 use crate::resp::Reply;
-use crate::server::Server;
 
 /// A server command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub const COMMANDS: &[Spec] = &[
 pub const INFO: Spec = Spec {
     name: "info",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::LOADING.and(Flags::STALE),
     keys: (0, 0, 0),
     summary: "Get information and statistics about the server",
     since: "1.0.0",
@@ -65,7 +65,7 @@ pub const INFO: Spec = Spec {
 pub const TIME: Spec = Spec {
     name: "time",
     arity: 1,
-    flags: &["loading", "stale", "fast"],
+    flags: Flags::LOADING.and(Flags::STALE).and(Flags::FAST),
     keys: (0, 0, 0),
     summary: "Return the current server time",
     since: "2.6.0",
@@ -78,7 +78,10 @@ pub const TIME: Spec = Spec {
 pub const MONITOR: Spec = Spec {
     name: "monitor",
     arity: 1,
-    flags: &["admin", "noscript", "loading", "stale"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::LOADING)
+        .and(Flags::STALE),
     keys: (0, 0, 0),
     summary: "Listen for all requests received by the server in real time",
     since: "1.0.0",
@@ -91,7 +94,10 @@ pub const MONITOR: Spec = Spec {
 pub const SAVE: Spec = Spec {
     name: "save",
     arity: 1,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::NO_ASYNC_LOADING)
+        .and(Flags::NO_MULTI),
     keys: (0, 0, 0),
     summary: "Synchronously save the dataset to disk",
     since: "1.0.0",
@@ -104,7 +110,9 @@ pub const SAVE: Spec = Spec {
 pub const BGSAVE: Spec = Spec {
     name: "bgsave",
     arity: -1,
-    flags: &["admin", "noscript", "no_async_loading"],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::NO_ASYNC_LOADING),
     keys: (0, 0, 0),
     summary: "Asynchronously save the dataset to disk",
     since: "1.0.0",
@@ -121,7 +129,7 @@ pub const BGSAVE: Spec = Spec {
 pub const LASTSAVE: Spec = Spec {
     name: "lastsave",
     arity: 1,
-    flags: &["loading", "stale", "fast"],
+    flags: Flags::LOADING.and(Flags::STALE).and(Flags::FAST),
     keys: (0, 0, 0),
     summary: "Get the UNIX time stamp of the last successful save to disk",
     since: "1.0.0",
@@ -134,14 +142,12 @@ pub const LASTSAVE: Spec = Spec {
 pub const SHUTDOWN: Spec = Spec {
     name: "shutdown",
     arity: -1,
-    flags: &[
-        "admin",
-        "noscript",
-        "loading",
-        "stale",
-        "no_multi",
-        "allow_busy",
-    ],
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::LOADING)
+        .and(Flags::STALE)
+        .and(Flags::NO_MULTI)
+        .and(Flags::ALLOW_BUSY),
     keys: (0, 0, 0),
     summary: "Synchronously save the dataset to disk and then shut down the server",
     since: "1.0.0",
@@ -166,7 +172,7 @@ pub const SHUTDOWN: Spec = Spec {
 pub const CONFIG: Spec = Spec {
     name: "config",
     arity: -2,
-    flags: &[],
+    flags: Flags::NONE,
     keys: (0, 0, 0),
     summary: "A container for server configuration commands",
     since: "2.0.0",
@@ -180,7 +186,10 @@ pub const CONFIG: Spec = Spec {
         Spec {
             name: "config|set",
             arity: -4,
-            flags: &["admin", "noscript", "loading", "stale"],
+            flags: Flags::ADMIN
+                .and(Flags::NOSCRIPT)
+                .and(Flags::LOADING)
+                .and(Flags::STALE),
             keys: (0, 0, 0),
             summary: "Set configuration parameters to the given values",
             since: "2.0.0",
@@ -191,7 +200,10 @@ pub const CONFIG: Spec = Spec {
         Spec {
             name: "config|get",
             arity: -3,
-            flags: &["admin", "noscript", "loading", "stale"],
+            flags: Flags::ADMIN
+                .and(Flags::NOSCRIPT)
+                .and(Flags::LOADING)
+                .and(Flags::STALE),
             keys: (0, 0, 0),
             summary: "Get the values of configuration parameters",
             since: "2.0.0",
@@ -202,17 +214,19 @@ pub const CONFIG: Spec = Spec {
     ],
 };
 
-/// Runs a server command.
-/// `in_exec` says the command runs inside EXEC.
-pub fn run(op: ServerOp, server: &Server, session: &mut Session, in_exec: bool) -> Reply {
-    match op {
+/// Runs a server command that needs no data; hands the others (INFO,
+/// which reads the databases under its caller's lock; SAVE and SHUTDOWN,
+/// which lock them) back. `in_exec` says the command runs inside EXEC.
+pub fn run(
+    op: ServerOp,
+    ctx: &Context,
+    session: &mut Session,
+    in_exec: bool,
+) -> Result<Reply, ServerOp> {
+    Ok(match op {
         ServerOp::Describe(info) => command::command(info),
-        ServerOp::Info(sections) => {
-            let dbs = server.db.read();
-            Reply::Bulk(super::info::info(server, &dbs, &sections).into_bytes())
-        }
-        ServerOp::ConfigGet(patterns) => config_get(server, &patterns),
-        ServerOp::ConfigSet(args) => config_set(server, &args),
+        ServerOp::ConfigGet(patterns) => config_get(ctx, &patterns),
+        ServerOp::ConfigSet(args) => config_set(ctx, &args),
         ServerOp::Time => {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -222,20 +236,19 @@ pub fn run(op: ServerOp, server: &Server, session: &mut Session, in_exec: bool) 
                 Reply::bulk(now.subsec_micros().to_string()),
             ])
         }
-        ServerOp::Save => save(server),
-        ServerOp::BgSave => bgsave(server, in_exec),
-        ServerOp::LastSave => Reply::Integer(server.persistence.last_save()),
-        ServerOp::Shutdown(save) => Reply::error(persist::shutdown(server, save)),
+        ServerOp::BgSave => bgsave(ctx.persistence, in_exec),
+        ServerOp::LastSave => Reply::Integer(ctx.persistence.last_save()),
         ServerOp::Monitor => {
             session.monitor = true;
             Reply::ok()
         }
-    }
+        op @ (ServerOp::Info(_) | ServerOp::Save | ServerOp::Shutdown(_)) => return Err(op),
+    })
 }
 
-/// Runs SAVE.
-pub fn save(server: &Server) -> Reply {
-    match persist::save(server) {
+/// Runs SAVE: in this thread, which must not hold the databases' lock.
+pub fn save(persistence: &Persistence, db: &Db) -> Reply {
+    match persistence.save(db) {
         Ok(()) => Reply::ok(),
         Err(e) if e.contains("in progress") => Reply::error(format!("ERR {e}")),
         // Redis says no more than this; the log has the details.
@@ -246,8 +259,8 @@ pub fn save(server: &Server) -> Reply {
 /// Runs BGSAVE. Inside EXEC, the save can only see the data once the
 /// transaction is over (it waits for the lock EXEC holds), so Redis's
 /// word for that is used: scheduled.
-pub fn bgsave(server: &Server, in_exec: bool) -> Reply {
-    match persist::bgsave(server) {
+pub fn bgsave(persistence: &Persistence, in_exec: bool) -> Reply {
+    match persistence.bgsave() {
         Ok(()) if in_exec => Reply::Simple("Background saving scheduled"),
         Ok(()) => Reply::Simple("Background saving started"),
         Err(e) => Reply::error(format!("ERR {e}")),
@@ -255,7 +268,7 @@ pub fn bgsave(server: &Server, in_exec: bool) -> Reply {
 }
 
 /// Runs CONFIG SET parameter value [parameter value ...].
-fn config_set(server: &Server, args: &[Vec<u8>]) -> Reply {
+fn config_set(ctx: &Context, args: &[Vec<u8>]) -> Reply {
     if !args.len().is_multiple_of(2) {
         return Reply::error("ERR syntax error");
     }
@@ -264,15 +277,15 @@ fn config_set(server: &Server, args: &[Vec<u8>]) -> Reply {
         .chunks(2)
         .map(|pair| (text(&pair[0]).to_ascii_lowercase(), text(&pair[1])))
         .collect();
-    match server.settings.set(&server.config, &pairs) {
+    match ctx.settings.set(ctx.config, &pairs) {
         Ok(()) => Reply::ok(),
         Err(msg) => Reply::error(msg),
     }
 }
 
 /// Runs CONFIG GET: name-value pairs of the parameters matching any pattern.
-pub fn config_get(server: &Server, patterns: &[Vec<u8>]) -> Reply {
-    let (config, settings) = (&server.config, &server.settings);
+pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
+    let (config, settings) = (&ctx.config, &ctx.settings);
     // Like Redis, `dir` is the absolute path of the working directory.
     let dir = std::env::current_dir().map_or(config.dir.clone(), |d| d.display().to_string());
     let yes_no = |on: bool| if on { "yes" } else { "no" }.to_string();

@@ -10,9 +10,9 @@
 //! `set_expiry` or `remove`: those record the change for replicas and WATCH.
 
 use super::string_set::{self, Pairs, SetArgs};
-use super::{arg, counter, parse_int, rest, string_range, Op, Spec};
-use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use super::{arg, counter, parse_int, rest, string_range, Flags, Op, Spec};
+use crate::keyspace::{Entry, Keyspace, ValueRef};
+use crate::resp::{Args, Reply};
 
 /// A string command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,14 +108,22 @@ pub fn write(op: StrOp, keyspace: &mut Keyspace, now: i64) -> Reply {
     }
 }
 
+/// A string command's view of a key's value: its bytes. When the keyspace
+/// holds other types, this is where a string command finds out that the
+/// key holds one, and answers WRONGTYPE.
+pub(super) fn bytes<'a>(entry: &Entry<'a>) -> &'a [u8] {
+    let ValueRef::String(bytes) = entry.value();
+    bytes
+}
+
 /// The row of a command on one key, in group "string".
 pub(super) const fn string_spec(
     name: &'static str,
     arity: i64,
-    flags: &'static [&'static str],
+    flags: Flags,
     summary: &'static str,
     since: &'static str,
-    parse: fn(Vec<Vec<u8>>) -> Result<Op, Reply>,
+    parse: fn(Args) -> Result<Op, Reply>,
 ) -> Spec {
     Spec {
         name,
@@ -134,7 +142,7 @@ pub(super) const fn string_spec(
 pub const GET: Spec = string_spec(
     "get",
     2,
-    &["readonly", "fast"],
+    Flags::READONLY.and(Flags::FAST),
     "Get the value of a key",
     "1.0.0",
     |args| Ok(Op::Str(StrOp::Get(arg(args, 1)))),
@@ -146,7 +154,7 @@ pub const MGET: Spec = Spec {
     ..string_spec(
         "mget",
         -2,
-        &["readonly", "fast"],
+        Flags::READONLY.and(Flags::FAST),
         "Get the values of all the given keys",
         "1.0.0",
         |args| Ok(Op::Str(StrOp::MGet(rest(args, 1)))),
@@ -157,7 +165,7 @@ pub const MGET: Spec = Spec {
 pub const GETDEL: Spec = string_spec(
     "getdel",
     2,
-    &["write", "fast"],
+    Flags::WRITE.and(Flags::FAST),
     "Get the value of a key and delete the key",
     "6.2.0",
     |args| Ok(Op::Str(StrOp::GetDel(arg(args, 1)))),
@@ -167,7 +175,7 @@ pub const GETDEL: Spec = string_spec(
 pub const GETEX: Spec = string_spec(
     "getex",
     -2,
-    &["write", "fast"],
+    Flags::WRITE.and(Flags::FAST),
     "Get the value of a key and optionally set its expiration",
     "6.2.0",
     parse_getex,
@@ -195,7 +203,7 @@ pub enum GetExOption {
 
 /// Parses GETEX's options: at most one kind of expiry (repeating the same
 /// one is allowed, the last wins), or PERSIST, which excludes the others.
-fn parse_getex(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_getex(args: Args) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
     let key = args.next().unwrap_or_default();
     let mut option = GetExOption::Keep;
@@ -255,7 +263,7 @@ pub fn invalid_expire_time(command: &str) -> Reply {
 pub fn get(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
     keyspace
         .get(key, now)
-        .map_or(Reply::Nil, |entry| Reply::bulk(entry.value()))
+        .map_or(Reply::Nil, |entry| Reply::bulk(bytes(&entry)))
 }
 
 /// Runs GETDEL: the value, and the key is gone.
@@ -277,7 +285,7 @@ fn getex(keyspace: &mut Keyspace, key: &[u8], option: GetExOption, now: i64) -> 
     let Some(entry) = keyspace.get(key, now) else {
         return Reply::Nil;
     };
-    let reply = Reply::bulk(entry.value());
+    let reply = Reply::bulk(bytes(&entry));
     let volatile = entry.expires_at().is_some();
     match option {
         GetExOption::Keep => {}
@@ -316,6 +324,7 @@ fn getex(keyspace: &mut Keyspace, key: &[u8], option: GetExOption, now: i64) -> 
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::keyspace::Value;
 
     /// Parses a request given as words, as the server would.
     pub(in crate::cmd) fn parse(words: &[&str]) -> Result<Op, Reply> {
@@ -370,7 +379,7 @@ pub(super) mod tests {
     #[test]
     fn getex_sets_clears_and_deletes() {
         let mut ks = Keyspace::default();
-        ks.set(bytes("k"), bytes("v"), None);
+        ks.set(bytes("k"), Value::String(bytes("v")), None);
         // A missing key answers nil, however wrong the time.
         assert_eq!(
             run(&mut ks, 1000, &["getex", "nokey", "EX", "0"]),
@@ -401,7 +410,7 @@ pub(super) mod tests {
     #[test]
     fn getdel_mget_and_reads_that_record_nothing() {
         let mut ks = Keyspace::default();
-        ks.set(bytes("a"), bytes("1"), None);
+        ks.set(bytes("a"), Value::String(bytes("1")), None);
         ks.start_recording();
         assert_eq!(
             run(&mut ks, 0, &["getex", "a", "persist"]),

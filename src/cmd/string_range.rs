@@ -4,10 +4,11 @@
 //! APPEND and SETRANGE keep the key's expiry: they edit the value, they
 //! do not replace it.
 
+use super::string::bytes;
 use super::string::{string_spec, StrOp};
-use super::{arg, parse_int, Op, Spec};
-use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use super::{arg, parse_int, Flags, Op, Spec};
+use crate::keyspace::{Keyspace, Value};
+use crate::resp::{Args, Reply};
 
 /// The largest string APPEND and SETRANGE may build: Redis's default
 /// `proto-max-bulk-len`, 512 MiB.
@@ -20,7 +21,7 @@ pub const COMMANDS: &[Spec] = &[APPEND, STRLEN, GETRANGE, SUBSTR, SETRANGE];
 pub const APPEND: Spec = string_spec(
     "append",
     3,
-    &["write", "denyoom", "fast"],
+    Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST),
     "Append a value to a key",
     "2.0.0",
     |args| {
@@ -37,7 +38,7 @@ pub const APPEND: Spec = string_spec(
 pub const STRLEN: Spec = string_spec(
     "strlen",
     2,
-    &["readonly", "fast"],
+    Flags::READONLY.and(Flags::FAST),
     "Get the length of the value stored in a key",
     "2.2.0",
     |args| Ok(Op::Str(StrOp::StrLen(arg(args, 1)))),
@@ -47,7 +48,7 @@ pub const STRLEN: Spec = string_spec(
 pub const GETRANGE: Spec = string_spec(
     "getrange",
     4,
-    &["readonly"],
+    Flags::READONLY,
     "Get a substring of the string stored at a key",
     "2.4.0",
     parse_getrange,
@@ -57,7 +58,7 @@ pub const GETRANGE: Spec = string_spec(
 pub const SUBSTR: Spec = string_spec(
     "substr",
     4,
-    &["readonly"],
+    Flags::READONLY,
     "Get a substring of the string stored at a key",
     "1.0.0",
     parse_getrange,
@@ -67,14 +68,14 @@ pub const SUBSTR: Spec = string_spec(
 pub const SETRANGE: Spec = string_spec(
     "setrange",
     4,
-    &["write", "denyoom"],
+    Flags::WRITE.and(Flags::DENYOOM),
     "Overwrite part of a string at key starting at the specified offset",
     "2.2.0",
     parse_setrange,
 );
 
 /// Parses GETRANGE and SUBSTR: both indexes must be integers.
-fn parse_getrange(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_getrange(args: Args) -> Result<Op, Reply> {
     let start = parse_int(&args[2])?;
     let end = parse_int(&args[3])?;
     Ok(Op::Str(StrOp::GetRange(arg(args, 1), start, end)))
@@ -82,7 +83,7 @@ fn parse_getrange(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
 
 /// Parses SETRANGE: the offset must be a non-negative integer. (Its upper
 /// bound depends on the value's length, and is checked when it runs.)
-fn parse_setrange(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_setrange(args: Args) -> Result<Op, Reply> {
     let offset = parse_int(&args[2])?;
     let offset = u64::try_from(offset).map_err(|_| Reply::error("ERR offset is out of range"))?;
     let mut args = args.into_iter();
@@ -112,15 +113,15 @@ pub fn append(keyspace: &mut Keyspace, key: Vec<u8>, value: &[u8], now: i64) -> 
     let (mut current, expires_at) = match keyspace.get(&key, now) {
         None => (Vec::new(), None),
         Some(entry) => {
-            if let Err(error) = check_length(entry.value().len() as u64, value.len() as u64) {
+            if let Err(error) = check_length(bytes(&entry).len() as u64, value.len() as u64) {
                 return error;
             }
-            (entry.value().to_vec(), entry.expires_at())
+            (bytes(&entry).to_vec(), entry.expires_at())
         }
     };
     current.extend_from_slice(value);
     let len = current.len() as i64;
-    keyspace.set(key, current, expires_at);
+    keyspace.set(key, Value::String(current), expires_at);
     Reply::Integer(len)
 }
 
@@ -129,7 +130,7 @@ pub fn strlen(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
     Reply::Integer(
         keyspace
             .get(key, now)
-            .map_or(0, |entry| entry.value().len() as i64),
+            .map_or(0, |entry| bytes(&entry).len() as i64),
     )
 }
 
@@ -139,7 +140,7 @@ pub fn getrange(keyspace: &Keyspace, key: &[u8], start: i64, end: i64, now: i64)
     let Some(entry) = keyspace.get(key, now) else {
         return Reply::bulk("");
     };
-    let value = entry.value();
+    let value = bytes(&entry);
     match byte_range(value.len(), start, end) {
         Some((from, to)) => Reply::bulk(&value[from..=to]),
         None => Reply::bulk(""),
@@ -183,7 +184,7 @@ pub fn setrange(
     keyspace.remove_if_expired(&key, now);
     let (mut current, expires_at) = match keyspace.get(&key, now) {
         None => (Vec::new(), None),
-        Some(entry) => (entry.value().to_vec(), entry.expires_at()),
+        Some(entry) => (bytes(&entry).to_vec(), entry.expires_at()),
     };
     if value.is_empty() {
         return Reply::Integer(current.len() as i64);
@@ -198,7 +199,7 @@ pub fn setrange(
     }
     current[start..end].copy_from_slice(value);
     let len = current.len() as i64;
-    keyspace.set(key, current, expires_at);
+    keyspace.set(key, Value::String(current), expires_at);
     Reply::Integer(len)
 }
 

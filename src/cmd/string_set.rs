@@ -3,12 +3,13 @@
 //! and MSETNX. Apart from `SET ... KEEPTTL`, each drops the key's old
 //! expiry: a new value starts a new life.
 
+use super::string::bytes;
 use super::string::{
     expire_millis, get, invalid_expire_time, option_name, string_spec, syntax_error, StrOp,
 };
-use super::{Op, Spec};
-use crate::keyspace::Keyspace;
-use crate::resp::Reply;
+use super::{Flags, Op, Spec};
+use crate::keyspace::{Keyspace, Value};
+use crate::resp::{Args, Reply};
 
 /// Keys and values, in order, as MSET and MSETNX take them.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -20,7 +21,7 @@ pub const COMMANDS: &[Spec] = &[SET, SETNX, SETEX, PSETEX, GETSET, MSET, MSETNX]
 pub const SET: Spec = string_spec(
     "set",
     -3,
-    &["write", "denyoom"],
+    Flags::WRITE.and(Flags::DENYOOM),
     "Set the string value of a key",
     "1.0.0",
     parse_set,
@@ -30,7 +31,7 @@ pub const SET: Spec = string_spec(
 pub const SETNX: Spec = string_spec(
     "setnx",
     3,
-    &["write", "denyoom", "fast"],
+    Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST),
     "Set the value of a key, only if the key does not exist",
     "1.0.0",
     |args| {
@@ -47,7 +48,7 @@ pub const SETNX: Spec = string_spec(
 pub const SETEX: Spec = string_spec(
     "setex",
     4,
-    &["write", "denyoom"],
+    Flags::WRITE.and(Flags::DENYOOM),
     "Set the value and expiration of a key",
     "2.0.0",
     |args| parse_setex("setex", args, true),
@@ -57,7 +58,7 @@ pub const SETEX: Spec = string_spec(
 pub const PSETEX: Spec = string_spec(
     "psetex",
     4,
-    &["write", "denyoom"],
+    Flags::WRITE.and(Flags::DENYOOM),
     "Set the value and expiration in milliseconds of a key",
     "2.6.0",
     |args| parse_setex("psetex", args, false),
@@ -67,7 +68,7 @@ pub const PSETEX: Spec = string_spec(
 pub const GETSET: Spec = string_spec(
     "getset",
     3,
-    &["write", "denyoom", "fast"],
+    Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST),
     "Set the string value of a key and return its old value",
     "1.0.0",
     |args| {
@@ -86,7 +87,7 @@ pub const MSET: Spec = Spec {
     ..string_spec(
         "mset",
         -3,
-        &["write", "denyoom"],
+        Flags::WRITE.and(Flags::DENYOOM),
         "Set multiple keys to multiple values",
         "1.0.1",
         |args| Ok(Op::Str(StrOp::MSet(parse_pairs("mset", args)?))),
@@ -99,7 +100,7 @@ pub const MSETNX: Spec = Spec {
     ..string_spec(
         "msetnx",
         -3,
-        &["write", "denyoom"],
+        Flags::WRITE.and(Flags::DENYOOM),
         "Set multiple keys to multiple values, only if none of the keys exist",
         "1.0.1",
         |args| Ok(Op::Str(StrOp::MSetNx(parse_pairs("msetnx", args)?))),
@@ -139,7 +140,7 @@ pub enum SetExpiry {
 /// Parses SET's options with Redis 7.0's rules. Each option may appear more
 /// than once (the last value wins), but options that contradict each other
 /// (NX with XX, two kinds of expiry, an expiry with KEEPTTL) are a syntax error.
-fn parse_set(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
+fn parse_set(args: Args) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
     let (Some(key), Some(value)) = (args.next(), args.next()) else {
         return Err(Reply::error(
@@ -193,7 +194,7 @@ fn parse_set(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
 }
 
 /// Parses SETEX and PSETEX: the time is checked before anything else.
-fn parse_setex(command: &'static str, args: Vec<Vec<u8>>, seconds: bool) -> Result<Op, Reply> {
+fn parse_setex(command: &'static str, args: Args, seconds: bool) -> Result<Op, Reply> {
     let millis = expire_millis(&args[2], seconds, command)?;
     let mut args = args.into_iter();
     let (key, value) = (args.nth(1), args.nth(1));
@@ -207,7 +208,7 @@ fn parse_setex(command: &'static str, args: Vec<Vec<u8>>, seconds: bool) -> Resu
 
 /// Splits MSET's and MSETNX's arguments into pairs. An odd count passes
 /// the table's arity check but is still wrong: Redis says so in the same words.
-fn parse_pairs(command: &str, args: Vec<Vec<u8>>) -> Result<Pairs, Reply> {
+fn parse_pairs(command: &str, args: Args) -> Result<Pairs, Reply> {
     if args.len().is_multiple_of(2) {
         return Err(Reply::error(format!(
             "ERR wrong number of arguments for '{command}' command"
@@ -235,7 +236,7 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     // A plain SET needs nothing of the old value: it replaces it, expired
     // or not. (The common case, worth two hash lookups fewer.)
     if !args.get && !args.nx && !args.xx && args.expiry != SetExpiry::Keep {
-        keyspace.set(args.key, args.value, expires_at);
+        keyspace.set(args.key, Value::String(args.value), expires_at);
         return Reply::ok();
     }
     // A writer deletes an expired key before looking: it is gone.
@@ -245,7 +246,7 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     let old_expiry = old.and_then(|entry| entry.expires_at());
     // With GET the reply is the old value, whether or not the SET happens.
     let reply = match (args.get, old) {
-        (true, Some(entry)) => Reply::bulk(entry.value()),
+        (true, Some(entry)) => Reply::bulk(bytes(&entry)),
         (true, None) => Reply::Nil,
         (false, _) => Reply::ok(),
     };
@@ -257,7 +258,7 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     } else {
         expires_at
     };
-    keyspace.set(args.key, args.value, expires_at);
+    keyspace.set(args.key, Value::String(args.value), expires_at);
     reply
 }
 
@@ -267,7 +268,7 @@ pub fn setnx(keyspace: &mut Keyspace, key: Vec<u8>, value: Vec<u8>, now: i64) ->
     if keyspace.get(&key, now).is_some() {
         return Reply::Integer(0);
     }
-    keyspace.set(key, value, None);
+    keyspace.set(key, Value::String(value), None);
     Reply::Integer(1)
 }
 
@@ -284,7 +285,7 @@ pub fn setex(
         return invalid_expire_time(command);
     };
     keyspace.remove_if_expired(&key, now);
-    keyspace.set(key, value, Some(deadline));
+    keyspace.set(key, Value::String(value), Some(deadline));
     Reply::ok()
 }
 
@@ -292,7 +293,7 @@ pub fn setex(
 pub fn getset(keyspace: &mut Keyspace, key: Vec<u8>, value: Vec<u8>, now: i64) -> Reply {
     keyspace.remove_if_expired(&key, now);
     let reply = get(keyspace, &key, now);
-    keyspace.set(key, value, None);
+    keyspace.set(key, Value::String(value), None);
     reply
 }
 
@@ -300,7 +301,7 @@ pub fn getset(keyspace: &mut Keyspace, key: Vec<u8>, value: Vec<u8>, now: i64) -
 pub fn mset(keyspace: &mut Keyspace, pairs: Pairs, now: i64) -> Reply {
     for (key, value) in pairs {
         keyspace.remove_if_expired(&key, now);
-        keyspace.set(key, value, None);
+        keyspace.set(key, Value::String(value), None);
     }
     Reply::ok()
 }
@@ -314,7 +315,7 @@ pub fn msetnx(keyspace: &mut Keyspace, pairs: Pairs, now: i64) -> Reply {
         }
     }
     for (key, value) in pairs {
-        keyspace.set(key, value, None);
+        keyspace.set(key, Value::String(value), None);
     }
     Reply::Integer(1)
 }
@@ -392,7 +393,7 @@ mod tests {
     #[test]
     fn failed_setnx_and_msetnx_record_nothing() {
         let mut ks = Keyspace::default();
-        ks.set(bytes("a"), bytes("1"), None);
+        ks.set(bytes("a"), Value::String(bytes("1")), None);
         ks.start_recording();
         assert_eq!(run(&mut ks, 0, &["setnx", "a", "2"]), Reply::Integer(0));
         assert_eq!(
@@ -406,7 +407,7 @@ mod tests {
     #[test]
     fn getset_msetnx_setnx() {
         let mut ks = Keyspace::default();
-        ks.set(bytes("k"), bytes("old"), Some(5000));
+        ks.set(bytes("k"), Value::String(bytes("old")), Some(5000));
         assert_eq!(run(&mut ks, 0, &["getset", "k", "new"]), Reply::bulk("old"));
         assert_eq!(ks.get(b"k", 0).and_then(|e| e.expires_at()), None);
         // The same key twice: the last value wins.
@@ -416,7 +417,7 @@ mod tests {
         );
         assert_eq!(get(&ks, b"a", 0), Reply::bulk("2"));
         // An expired key counts as missing.
-        ks.set(bytes("e"), bytes("x"), Some(10));
+        ks.set(bytes("e"), Value::String(bytes("x")), Some(10));
         assert_eq!(run(&mut ks, 10, &["setnx", "e", "y"]), Reply::Integer(1));
     }
 }

@@ -17,10 +17,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::server::ServerOp;
-use super::{apply_server, apply_write, check, rest, wrap_transaction, Command, Op, Session, Spec};
-use crate::db::Databases;
-use crate::resp::Reply;
+use super::execute::{apply_plain, apply_read, apply_write};
+use super::{check, rest, Command, Context, Flags, Op, Session, Spec};
+use crate::db::{Databases, Db};
+use crate::resp::{Args, Reply};
 use crate::server::Server;
 
 /// The keys a connection watches, and the flag the keyspace raises when
@@ -28,7 +28,7 @@ use crate::server::Server;
 #[derive(Debug, Default)]
 pub struct Watch {
     dirty: Arc<AtomicBool>,
-    /// Each key with its database, and whether it existed when watched.
+    /// Each key with its database's index, and whether it existed when watched.
     keys: Vec<(usize, Vec<u8>, bool)>,
 }
 
@@ -38,7 +38,11 @@ macro_rules! transaction_spec {
         Spec {
             name: $name,
             arity: $arity,
-            flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+            flags: Flags::NOSCRIPT
+                .and(Flags::LOADING)
+                .and(Flags::STALE)
+                .and(Flags::FAST)
+                .and(Flags::ALLOW_BUSY),
             keys: (0, 0, 0),
             summary: $summary,
             since: $since,
@@ -100,11 +104,7 @@ pub const UNWATCH: Spec = transaction_spec!(
 /// reply (`+QUEUED`, or an error that also dooms the transaction). The
 /// commands that control the transaction itself come back as `Err`, to run
 /// at once. Outside MULTI everything comes back.
-pub fn queue(
-    server: &Server,
-    session: &mut Session,
-    args: Vec<Vec<u8>>,
-) -> Result<Reply, Vec<Vec<u8>>> {
+pub fn queue(server: &Server, session: &mut Session, args: Args) -> Result<Reply, Args> {
     let Some(queued) = &mut session.multi else {
         return Err(args);
     };
@@ -114,7 +114,7 @@ pub fn queue(
         Err(Reply::Error(error)) if args[0].eq_ignore_ascii_case(b"exec") => {
             session.multi = None;
             session.multi_failed = false;
-            unwatch(server, session);
+            unwatch(&server.db, session);
             let mut msg = b"EXECABORT Transaction discarded because of: ".to_vec();
             msg.extend_from_slice(error.strip_prefix(b"ERR ").unwrap_or(&error));
             return Ok(Reply::Error(msg));
@@ -127,7 +127,7 @@ pub fn queue(
     if ["exec", "discard", "multi", "watch", "quit"].contains(&spec.name) {
         return Err(args);
     }
-    let refusal = if spec.flags.contains(&"no_multi") {
+    let refusal = if spec.flags.has(Flags::NO_MULTI) {
         Some("ERR Command not allowed inside a transaction")
     } else if spec.is_write() && server.replication.is_replica() {
         Some("READONLY You can't write against a read only replica.")
@@ -155,17 +155,19 @@ pub fn multi(session: &mut Session) -> Reply {
 }
 
 /// Runs DISCARD.
-pub fn discard(server: &Server, session: &mut Session) -> Reply {
+pub fn discard(db: &Db, session: &mut Session) -> Reply {
     if session.multi.take().is_none() {
         return Reply::error("ERR DISCARD without MULTI");
     }
     session.multi_failed = false;
-    unwatch(server, session);
+    unwatch(db, session);
     Reply::ok()
 }
 
-/// Runs EXEC: the whole queue under one write lock.
-pub fn exec(server: &Server, session: &mut Session, now: i64) -> Reply {
+/// Runs EXEC: the whole queue under one write lock. The commands get the
+/// locked databases and `ctx`, never the `Db` handle: none of them can
+/// ask for the lock again.
+pub fn exec(server: &Server, ctx: &Context, session: &mut Session, now: i64) -> Reply {
     let Some(queued) = session.multi.take() else {
         return Reply::error("ERR EXEC without MULTI");
     };
@@ -180,56 +182,53 @@ pub fn exec(server: &Server, session: &mut Session, now: i64) -> Reply {
     if watch.is_some_and(|watch| watch.changed(&dbs, now)) {
         return Reply::NilArray;
     }
-    let replica = server.replication.is_replica();
+    let replica = ctx.replication.is_replica();
     let mut replies = Vec::with_capacity(queued.len());
-    // Changes are collected after each command, so that a SELECT in the
-    // middle of the transaction keeps them in order.
-    let mut changes = Vec::new();
     for args in queued {
         replies.push(match Command::parse(args) {
             Err(error) => error,
-            Ok(command) if command.spec.is_write() && replica => {
-                Reply::error("READONLY You can't write against a read only replica.")
+            Ok(command) if command.spec.flags.has(Flags::WRITE) => {
+                if replica {
+                    Reply::error("READONLY You can't write against a read only replica.")
+                } else {
+                    apply_write(command.op, &mut dbs, session.selected, now)
+                }
             }
-            // WAIT must not block while we hold the lock: it counts, that's all.
-            // INFO reads the databases: give it the ones EXEC has locked.
-            Ok(Command {
-                op: Op::Server(ServerOp::Info(sections)),
-                ..
-            }) => Reply::Bulk(super::info::info(server, &dbs, &sections).into_bytes()),
-            Ok(command) => match apply_server(command.op, server, session, false) {
+            Ok(command) => match apply_plain(command.op, ctx, session, true) {
                 Ok(reply) => reply,
-                Err(op) => apply_write(op, &mut dbs, session.db, now),
+                Err(op) => apply_read(op, &dbs, ctx, session.selected, now),
             },
         });
-        changes.extend(dbs.take_changes());
+        // Collected after each command, so that a SELECT in the middle of
+        // the transaction keeps the changes in order.
+        dbs.collect_changes();
     }
-    if !changes.is_empty() {
-        session.last_write_offset = server.replication.propagate(&wrap_transaction(changes));
+    if let Some(offset) = ctx.replication.propagate(&mut dbs, true) {
+        session.last_write_offset = offset;
     }
     Reply::Array(replies)
 }
 
 /// Runs WATCH.
-pub fn watch(server: &Server, session: &mut Session, keys: Vec<Vec<u8>>, now: i64) -> Reply {
+pub fn watch(db: &Db, session: &mut Session, keys: Vec<Vec<u8>>, now: i64) -> Reply {
     if session.multi.is_some() {
         return Reply::error("ERR WATCH inside MULTI is not allowed");
     }
-    let mut dbs = server.db.write();
-    let keyspace = &mut dbs[session.db];
+    let mut dbs = db.write();
+    let keyspace = &mut dbs[session.selected];
     let watch = session.watch.get_or_insert_with(Watch::default);
     for key in keys {
         let exists = keyspace.get(&key, now).is_some();
         keyspace.watch(&key, &watch.dirty);
-        watch.keys.push((session.db, key, exists));
+        watch.keys.push((session.selected, key, exists));
     }
     Reply::ok()
 }
 
 /// Runs UNWATCH, and forgets the watched keys of a connection that ends.
-pub fn unwatch(server: &Server, session: &mut Session) -> Reply {
+pub fn unwatch(db: &Db, session: &mut Session) -> Reply {
     if let Some(watch) = session.watch.take() {
-        watch.forget(&mut server.db.write());
+        watch.forget(&mut db.write());
     }
     Reply::ok()
 }
@@ -243,13 +242,13 @@ impl Watch {
             || self
                 .keys
                 .iter()
-                .any(|(db, key, existed)| *existed && dbs[*db].get(key, now).is_none())
+                .any(|(index, key, existed)| *existed && dbs[*index].get(key, now).is_none())
     }
 
     /// Stops watching every key.
     fn forget(&self, dbs: &mut Databases) {
-        for (db, key, _) in &self.keys {
-            dbs[*db].unwatch(key, &self.dirty);
+        for (index, key, _) in &self.keys {
+            dbs[*index].unwatch(key, &self.dirty);
         }
     }
 }

@@ -14,19 +14,27 @@
 //! glibc does). Every step computes the exact value with big integers
 //! and rounds once: slow next to hardware, simple to check, and fast
 //! enough for numbers of at most 5119 characters.
+//!
+//! `parse.rs` reads and rounds numbers; `big.rs` is the big integers.
+
+mod big;
+mod parse;
 
 use std::cmp::Ordering;
+
+use big::Big;
+use parse::{decimal_to_binary, parse_decimal, parse_hex, round, Exact};
 
 /// Longest input `string2ld` accepts, plus one (`MAX_LONG_DOUBLE_CHARS`).
 const MAX_CHARS: usize = 5 * 1024;
 
 /// Weight of the last significand bit of the subnormal numbers (and of
 /// the smallest normal one): 2^-16445.
-const MIN_EXP: i64 = -16445;
+pub(crate) const MIN_EXP: i64 = -16445;
 
 /// Weight of the last significand bit of the largest numbers: the largest
 /// finite value is (2^64 - 1) * 2^16320.
-const MAX_EXP: i64 = 16320;
+pub(crate) const MAX_EXP: i64 = 16320;
 
 /// A `long double` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,343 +222,9 @@ impl LongDouble {
     }
 }
 
-/// A parsed number before rounding.
-enum Exact {
-    /// Zero, written any way (`0`, `0.0e999`, `0x0p-3`).
-    Zero,
-    /// `mag * 2^exp` (hexadecimal input).
-    Binary(Big, i64),
-    /// `digits * 10^exp` (decimal input); `digits` is not zero.
-    Decimal(Vec<u8>, i64),
-}
-
-/// Reads `digits [. digits] [marker [sign] digits]`, with at least one
-/// digit in the mantissa, and nothing else: the shape `strtold` accepts
-/// for decimal (`e`, base 10) and hexadecimal (`p`, base 16) numbers.
-/// Returns the mantissa's digit values, how many of them follow the
-/// point, and the exponent (saturated: a larger one could only overflow
-/// or underflow anyway).
-fn split_number(text: &[u8], radix: u32, marker: u8) -> Option<(Vec<u8>, i64, i64)> {
-    let digit = |b: &u8| (*b as char).to_digit(radix).map(|d| d as u8);
-    let mut digits = Vec::new();
-    let mut after_point = 0i64;
-    let mut seen_point = false;
-    let mut rest = text;
-    while let Some((b, tail)) = rest.split_first() {
-        if let Some(d) = digit(b) {
-            digits.push(d);
-            after_point += i64::from(seen_point);
-        } else if *b == b'.' && !seen_point {
-            seen_point = true;
-        } else {
-            break;
-        }
-        rest = tail;
-    }
-    if digits.is_empty() {
-        return None;
-    }
-    let mut exponent = 0i64;
-    if let Some(tail) = rest.strip_prefix(&[marker]) {
-        let (negative, tail) = match tail.first() {
-            Some(b'-') => (true, &tail[1..]),
-            Some(b'+') => (false, &tail[1..]),
-            _ => (false, tail),
-        };
-        if tail.is_empty() || !tail.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        for d in tail {
-            exponent = (exponent * 10 + i64::from(d - b'0')).min(1_000_000_000);
-        }
-        if negative {
-            exponent = -exponent;
-        }
-    } else if !rest.is_empty() {
-        return None;
-    }
-    Some((digits, after_point, exponent))
-}
-
-/// A hexadecimal number after its `0x`: exact, as mantissa and power of two.
-fn parse_hex(text: &[u8]) -> Option<Exact> {
-    let (digits, after_point, exponent) = split_number(text, 16, b'p')?;
-    let mut mag = Big::default();
-    for d in digits {
-        mag.mul_add_small(16, d.into());
-    }
-    if mag.is_zero() {
-        return Some(Exact::Zero);
-    }
-    Some(Exact::Binary(mag, exponent - 4 * after_point))
-}
-
-/// A decimal number: its significant digits and their power of ten.
-fn parse_decimal(text: &[u8]) -> Option<Exact> {
-    let (digits, after_point, exponent) = split_number(text, 10, b'e')?;
-    let first = digits.iter().position(|&d| d != 0);
-    Some(match first {
-        None => Exact::Zero,
-        Some(first) => Exact::Decimal(digits[first..].to_vec(), exponent - after_point),
-    })
-}
-
-/// `digits * 10^exp10` as `mag * 2^exp2`, exact or with enough bits (and
-/// a sticky bit for the rest) to round correctly. `None` when the number
-/// is certainly out of range: at least 10^4933 (above the largest,
-/// about 1.19e4932), or below 10^-4952 (under half the smallest
-/// subnormal, about 1.8e-4951, so it would round to zero).
-fn decimal_to_binary(digits: &[u8], exp10: i64) -> Option<(Big, i64, bool)> {
-    let count = digits.len() as i64;
-    if count - 1 + exp10 >= 4933 || count + exp10 < -4952 {
-        return None;
-    }
-    let mut mag = Big::default();
-    for chunk in digits.chunks(9) {
-        let value = chunk.iter().fold(0u32, |n, &d| n * 10 + u32::from(d));
-        mag.mul_add_small(10u32.pow(chunk.len() as u32), value);
-    }
-    if exp10 >= 0 {
-        return Some((mag.mul(&Big::pow10(exp10 as u64)), 0, false));
-    }
-    Some(divide(&mag, &Big::pow10(exp10.unsigned_abs())))
-}
-
-/// `num / den` as `quotient * 2^exp`, with a quotient of 66 to 68 bits
-/// (enough for 64 bits, a rounding bit and more) and a sticky bit that
-/// says whether anything was left over.
-fn divide(num: &Big, den: &Big) -> (Big, i64, bool) {
-    let scale = den.bit_len() as i64 - num.bit_len() as i64 + 66;
-    let (mut num, den) = if scale >= 0 {
-        (num.shl(scale as u64), den.clone())
-    } else {
-        (num.clone(), den.shl(scale.unsigned_abs()))
-    };
-    // Long division, one quotient bit at a time from the top.
-    let mut quotient = 0u128;
-    for bit in (0..68).rev() {
-        let part = den.shl(bit);
-        if num.cmp(&part) != Ordering::Less {
-            num = num.sub(&part);
-            quotient |= 1 << bit;
-        }
-    }
-    (Big::from_u128(quotient), -scale, !num.is_zero())
-}
-
-/// Rounds `±(mag + sticky) * 2^exp2` to a `long double`, to nearest-even
-/// as IEEE asks: 64 significant bits, fewer for subnormals, infinity when
-/// too large. `sticky` stands for a non-zero tail below `mag`'s last bit.
-fn round(negative: bool, mag: &Big, exp2: i64, sticky: bool) -> LongDouble {
-    let len = mag.bit_len() as i64;
-    if len == 0 {
-        return LongDouble::zero(negative);
-    }
-    // The weight of the last bit kept: 64 bits below the top one, but no
-    // finer than the subnormals'.
-    let mut exponent = (exp2 + len - 64).max(MIN_EXP);
-    let drop = exponent - exp2;
-    let mut mantissa = if drop <= 0 {
-        mag.bits(0) << drop.unsigned_abs()
-    } else {
-        let drop = drop as u64;
-        let kept = mag.bits(drop);
-        let half = mag.bit(drop - 1);
-        let below_half = sticky || mag.any_below(drop - 1);
-        if half && (below_half || kept & 1 == 1) {
-            kept + 1
-        } else {
-            kept
-        }
-    };
-    // Rounding up 2^64 - 1 gives 2^64: one bit more, so one position up.
-    if mantissa == 1 << 64 {
-        mantissa = 1 << 63;
-        exponent += 1;
-    }
-    if exponent > MAX_EXP {
-        return LongDouble::Infinite { negative };
-    }
-    LongDouble::Finite {
-        negative,
-        mantissa: mantissa as u64,
-        exponent: exponent as i32,
-    }
-}
-
-/// A non-negative integer of any size: base 2^32 limbs, least significant
-/// first, with no zero limb at the top. Just the operations used above.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Big(Vec<u32>);
-
-impl Big {
-    fn from_u128(mut n: u128) -> Big {
-        let mut limbs = Vec::new();
-        while n != 0 {
-            limbs.push(n as u32);
-            n >>= 32;
-        }
-        Big(limbs)
-    }
-
-    fn pow10(n: u64) -> Big {
-        let mut result = Big::from_u128(1);
-        let mut left = n;
-        while left > 0 {
-            let step = left.min(9);
-            result.mul_add_small(10u32.pow(step as u32), 0);
-            left -= step;
-        }
-        result
-    }
-
-    fn is_zero(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn trim(mut self) -> Big {
-        while self.0.last() == Some(&0) {
-            self.0.pop();
-        }
-        self
-    }
-
-    /// `self = self * mul + add`
-    fn mul_add_small(&mut self, mul: u32, add: u32) {
-        let mut carry = u64::from(add);
-        for limb in &mut self.0 {
-            let n = u64::from(*limb) * u64::from(mul) + carry;
-            *limb = n as u32;
-            carry = n >> 32;
-        }
-        if carry != 0 {
-            self.0.push(carry as u32);
-        }
-        let trimmed = std::mem::take(self).trim();
-        *self = trimmed;
-    }
-
-    fn mul(&self, other: &Big) -> Big {
-        let mut out = vec![0u32; self.0.len() + other.0.len()];
-        for (i, &a) in self.0.iter().enumerate() {
-            let mut carry = 0u64;
-            for (j, &b) in other.0.iter().enumerate() {
-                let n = u64::from(a) * u64::from(b) + u64::from(out[i + j]) + carry;
-                out[i + j] = n as u32;
-                carry = n >> 32;
-            }
-            out[i + other.0.len()] = carry as u32;
-        }
-        Big(out).trim()
-    }
-
-    fn add(&self, other: &Big) -> Big {
-        let mut out = Vec::with_capacity(self.0.len().max(other.0.len()) + 1);
-        let mut carry = 0u64;
-        for i in 0..self.0.len().max(other.0.len()) {
-            let n = u64::from(self.limb(i)) + u64::from(other.limb(i)) + carry;
-            out.push(n as u32);
-            carry = n >> 32;
-        }
-        out.push(carry as u32);
-        Big(out).trim()
-    }
-
-    /// `self - other`; `other` must not be larger.
-    fn sub(&self, other: &Big) -> Big {
-        let mut out = Vec::with_capacity(self.0.len());
-        let mut borrow = 0i64;
-        for i in 0..self.0.len() {
-            let mut n = i64::from(self.limb(i)) - i64::from(other.limb(i)) - borrow;
-            borrow = i64::from(n < 0);
-            if n < 0 {
-                n += 1 << 32;
-            }
-            out.push(n as u32);
-        }
-        Big(out).trim()
-    }
-
-    fn cmp(&self, other: &Big) -> Ordering {
-        self.0
-            .len()
-            .cmp(&other.0.len())
-            .then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
-    }
-
-    fn shl(&self, bits: u64) -> Big {
-        if self.is_zero() {
-            return Big::default();
-        }
-        let (limbs, bits) = ((bits / 32) as usize, bits % 32);
-        let mut out = vec![0u32; limbs];
-        let mut carry = 0u32;
-        for &limb in &self.0 {
-            let n = (u64::from(limb) << bits) | u64::from(carry);
-            out.push(n as u32);
-            carry = (n >> 32) as u32;
-        }
-        out.push(carry);
-        Big(out).trim()
-    }
-
-    fn bit_len(&self) -> u64 {
-        match self.0.last() {
-            None => 0,
-            Some(top) => self.0.len() as u64 * 32 - u64::from(top.leading_zeros()),
-        }
-    }
-
-    fn limb(&self, index: usize) -> u32 {
-        self.0.get(index).copied().unwrap_or(0)
-    }
-
-    fn bit(&self, index: u64) -> bool {
-        let limb = usize::try_from(index / 32).unwrap_or(usize::MAX);
-        self.limb(limb) >> (index % 32) & 1 == 1
-    }
-
-    /// Is any bit below position `index` set?
-    fn any_below(&self, index: u64) -> bool {
-        let whole = usize::try_from(index / 32).unwrap_or(usize::MAX);
-        if self.0.iter().take(whole).any(|&limb| limb != 0) {
-            return true;
-        }
-        let part = index % 32;
-        part != 0 && self.limb(whole) & ((1 << part) - 1) != 0
-    }
-
-    /// The 128 bits from position `from` up.
-    fn bits(&self, from: u64) -> u128 {
-        (0..128)
-            .filter(|i| self.bit(from.saturating_add(*i)))
-            .fold(0u128, |n, i| n | 1 << i)
-    }
-
-    fn to_decimal(&self) -> String {
-        let mut n = self.clone();
-        let mut chunks = Vec::new();
-        while !n.is_zero() {
-            // Divide by 10^9 in place, keeping the remainder.
-            let mut rest = 0u64;
-            for limb in n.0.iter_mut().rev() {
-                let cur = (rest << 32) | u64::from(*limb);
-                *limb = (cur / 1_000_000_000) as u32;
-                rest = cur % 1_000_000_000;
-            }
-            n = n.trim();
-            chunks.push(rest);
-        }
-        let mut text = chunks.pop().map_or("0".to_string(), |top| top.to_string());
-        for chunk in chunks.iter().rev() {
-            text.push_str(&format!("{chunk:09}"));
-        }
-        text
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::parse::divide;
     use super::*;
 
     /// INCRBYFLOAT as Redis computes it: `a + b`, printed.

@@ -1,12 +1,12 @@
 //! Whole-database commands: DBSIZE, FLUSHDB, FLUSHALL, SWAPDB.
 
-use super::{Op, Spec};
+use super::{Flags, Op, Spec};
 use crate::db::Databases;
 use crate::resp::Reply;
 
 /// A whole-database command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DbOp {
+pub enum DatabasesOp {
     /// `DBSIZE`
     DbSize,
     /// `FLUSHDB [ASYNC|SYNC]`
@@ -22,40 +22,40 @@ pub const COMMANDS: &[Spec] = &[
     Spec {
         name: "dbsize",
         arity: 1,
-        flags: &["readonly", "fast"],
+        flags: Flags::READONLY.and(Flags::FAST),
         keys: (0, 0, 0),
         summary: "Return the number of keys in the selected database",
         since: "1.0.0",
         group: "server",
-        parse: |_| Ok(Op::Db(DbOp::DbSize)),
+        parse: |_| Ok(Op::Databases(DatabasesOp::DbSize)),
         subcommands: &[],
     },
     Spec {
         name: "flushdb",
         arity: -1,
-        flags: &["write"],
+        flags: Flags::WRITE,
         keys: (0, 0, 0),
         summary: "Remove all keys from the current database",
         since: "1.0.0",
         group: "server",
-        parse: |args| parse_flush(&args).map(|()| Op::Db(DbOp::FlushDb)),
+        parse: |args| parse_flush(&args).map(|()| Op::Databases(DatabasesOp::FlushDb)),
         subcommands: &[],
     },
     Spec {
         name: "flushall",
         arity: -1,
-        flags: &["write"],
+        flags: Flags::WRITE,
         keys: (0, 0, 0),
         summary: "Remove all keys from all databases",
         since: "1.0.0",
         group: "server",
-        parse: |args| parse_flush(&args).map(|()| Op::Db(DbOp::FlushAll)),
+        parse: |args| parse_flush(&args).map(|()| Op::Databases(DatabasesOp::FlushAll)),
         subcommands: &[],
     },
     Spec {
         name: "swapdb",
         arity: 3,
-        flags: &["write", "fast"],
+        flags: Flags::WRITE.and(Flags::FAST),
         keys: (0, 0, 0),
         summary: "Swaps two Redis databases",
         since: "4.0.0",
@@ -69,7 +69,7 @@ pub const COMMANDS: &[Spec] = &[
             };
             let first = index(&args[1], "first")?;
             let second = index(&args[2], "second")?;
-            Ok(Op::Db(DbOp::SwapDb(first, second)))
+            Ok(Op::Databases(DatabasesOp::SwapDb(first, second)))
         },
         subcommands: &[],
     },
@@ -88,28 +88,28 @@ fn parse_flush(args: &[Vec<u8>]) -> Result<(), Reply> {
 }
 
 /// Runs DBSIZE.
-pub fn read(op: DbOp, dbs: &Databases, db: usize) -> Reply {
+pub fn read(op: DatabasesOp, dbs: &Databases, selected: usize) -> Reply {
     match op {
-        DbOp::DbSize => Reply::Integer(dbs[db].len() as i64),
-        DbOp::FlushDb | DbOp::FlushAll | DbOp::SwapDb(..) => {
+        DatabasesOp::DbSize => Reply::Integer(dbs[selected].len() as i64),
+        DatabasesOp::FlushDb | DatabasesOp::FlushAll | DatabasesOp::SwapDb(..) => {
             Reply::error("ERR write command run without the write lock")
         }
     }
 }
 
 /// Runs the flushes and SWAPDB.
-pub fn write(op: DbOp, dbs: &mut Databases, db: usize) -> Reply {
+pub fn write(op: DatabasesOp, dbs: &mut Databases, selected: usize) -> Reply {
     match op {
-        DbOp::FlushDb => dbs[db].clear(),
-        DbOp::FlushAll => dbs.flush_all(),
-        DbOp::SwapDb(a, b) => {
+        DatabasesOp::FlushDb => dbs[selected].clear(),
+        DatabasesOp::FlushAll => dbs.flush_all(),
+        DatabasesOp::SwapDb(a, b) => {
             let in_range = |i: i32| usize::try_from(i).ok().filter(|&i| i < dbs.len());
             let (Some(a), Some(b)) = (in_range(a), in_range(b)) else {
                 return Reply::error("ERR DB index is out of range");
             };
             dbs.swap(a, b);
         }
-        DbOp::DbSize => return read(op, dbs, db),
+        DatabasesOp::DbSize => return read(op, dbs, selected),
     }
     Reply::ok()
 }

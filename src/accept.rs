@@ -1,0 +1,130 @@
+//! The accept loops: one per `bind` address, one thread per connection.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::thread;
+use std::time::Duration;
+
+use crate::connection;
+use crate::error::Error;
+use crate::log;
+use crate::server::Server;
+
+/// Stack size for connection threads. A connection needs little stack, and
+/// the default 2 MiB (virtual, but still reserved) adds up with thousands
+/// of clients.
+const CONNECTION_STACK: usize = 128 * 1024;
+
+/// Listens on every `bind` address and serves until the process ends.
+pub fn run(server: Server) -> Result<(), Error> {
+    let mut listeners = Vec::new();
+    for addr in &server.config.bind {
+        match TcpListener::bind((addr.as_str(), server.config.port)) {
+            Ok(listener) => {
+                log::notice(format!("Listening on {}", listener.local_addr()?));
+                listeners.push(listener);
+            }
+            // Like Redis, one address that cannot be bound (say, no IPv6)
+            // is not fatal if another can.
+            Err(e) if server.config.bind.len() > 1 => {
+                log::warning(format!(
+                    "Could not create server TCP listening socket {addr}:{}: {e}",
+                    server.config.port
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(Error::Config("no address to listen on".into()));
+    }
+    log::notice("Ready to accept connections");
+    let last = listeners.pop().expect("checked not empty above");
+    for listener in listeners {
+        let server = server.clone();
+        thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || accept_loop(&listener, &server))?;
+    }
+    accept_loop(&last, &server);
+    Ok(())
+}
+
+/// The first pause after a failed accept; each failure in a row doubles
+/// it, up to `ACCEPT_MAX_PAUSE` (as tokio's mini-redis does).
+const ACCEPT_FIRST_PAUSE: Duration = Duration::from_millis(1);
+/// The longest pause between two accepts that fail.
+const ACCEPT_MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// Accepts connections and gives each a thread.
+///
+/// A failed accept (out of file descriptors, say) is not fatal, but the
+/// condition usually lasts: retrying at once would spin a core and flood
+/// the log. So the loop pauses, longer after each failure in a row, logs
+/// the first failure of a burst only, and is back to full speed after the
+/// next success.
+fn accept_loop(listener: &TcpListener, server: &Server) {
+    let mut pause = ACCEPT_FIRST_PAUSE;
+    let mut failures: u64 = 0;
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                if failures > 0 {
+                    log::notice(format!(
+                        "Accepting client connections again, after {failures} failed attempts"
+                    ));
+                }
+                failures = 0;
+                pause = ACCEPT_FIRST_PAUSE;
+                start_connection(stream, server);
+            }
+            Err(e) => {
+                if failures == 0 {
+                    log::warning(format!("Accepting client connection: {e}"));
+                }
+                failures += 1;
+                thread::sleep(pause);
+                pause = (pause * 2).min(ACCEPT_MAX_PAUSE);
+            }
+        }
+    }
+}
+
+fn start_connection(mut stream: TcpStream, server: &Server) {
+    if server.clients.count() >= server.settings.maxclients() {
+        server
+            .clients
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
+        return;
+    }
+    let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
+        return; // gone already
+    };
+    let registration = server.clients.register(addr, laddr);
+    let id = registration.client.id;
+    let server = server.clone();
+    let spawned = thread::Builder::new()
+        .name(format!("client-{id}"))
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || {
+            // A bug that panics must cost one connection, never the server:
+            // catch the unwind, log it, and let the registration go.
+            let served = panic::catch_unwind(AssertUnwindSafe(|| {
+                connection::serve(stream, &server, &registration)
+            }));
+            match served {
+                // A socket error ends one client; Redis logs that only at
+                // verbose level, so do we: not at all.
+                Ok(_) => {}
+                Err(_) => log::warning(format!(
+                    "Client {id}: the connection's thread panicked; connection closed"
+                )),
+            }
+        });
+    if let Err(e) = spawned {
+        log::warning(format!("Cannot start a thread for a client: {e}"));
+    }
+}

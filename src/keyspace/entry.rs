@@ -1,0 +1,165 @@
+//! What the keyspace stores for each key, and the values it hands out.
+
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// A key's value, owned: what a command stores.
+///
+/// Redis has more types (lists, hashes, sets, sorted sets, streams); each
+/// will be a variant here and in [`ValueRef`], with its commands in a file
+/// of their own. A command that meets a value of another type than its own
+/// answers WRONGTYPE: the `match` on [`ValueRef`] is where it finds out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A string: bytes.
+    String(Vec<u8>),
+}
+
+/// A key's value, borrowed from the keyspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueRef<'a> {
+    /// A string: bytes.
+    String(&'a [u8]),
+}
+
+impl ValueRef<'_> {
+    /// A copy of the value (COPY).
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::String(bytes) => Value::String(bytes.to_vec()),
+        }
+    }
+}
+
+/// A key and its value: what the hash table stores for each key.
+///
+/// Every key costs one of these, so it is kept small: 24 bytes in the
+/// table plus one block on the heap. The key and a string value share that
+/// block (`data` is the key's bytes, then the value's), and the table is a
+/// `HashSet` looked up by the key part (see the `Borrow` impl below), where
+/// a `HashMap<Vec<u8>, Vec<u8>>` plus an expiry needs 72 bytes and two
+/// blocks. Deadlines live beside the keys that have one (`volatile.rs`),
+/// as Redis keeps them in a dictionary of their own: most keys have none,
+/// and should not pay 8 bytes for it. docs/performance.md has the numbers.
+///
+/// Room for other types: this becomes an enum whose second variant holds
+/// a `Box` (key, slot and collection). The data pointer's niche encodes
+/// the variant, so the entry stays 24 bytes (`the_entry_stays_small`).
+///
+/// The slot changes in place, under the write lock, through a shared
+/// reference (a `HashSet` hands out no others): an atomic makes that
+/// allowed, at no cost, since nothing else touches it at the same time.
+#[derive(Debug)]
+pub(super) struct Stored {
+    data: Box<[u8]>,
+    key_len: u32,
+    /// Where the key and its deadline sit in the expiry index, or
+    /// `NOT_VOLATILE` if the key never expires.
+    slot: AtomicU32,
+}
+
+/// The slot of a key without an expiry.
+const NOT_VOLATILE: u32 = u32::MAX;
+
+impl Stored {
+    pub(super) fn new(key: &[u8], value: &Value, slot: Option<usize>) -> Stored {
+        let Value::String(bytes) = value;
+        Stored {
+            data: [key, bytes].concat().into_boxed_slice(),
+            key_len: key.len() as u32,
+            slot: AtomicU32::new(slot.map_or(NOT_VOLATILE, |slot| slot as u32)),
+        }
+    }
+
+    pub(super) fn key(&self) -> &[u8] {
+        &self.data[..self.key_len as usize]
+    }
+
+    pub(super) fn value(&self) -> ValueRef<'_> {
+        ValueRef::String(&self.data[self.key_len as usize..])
+    }
+
+    /// The value, taken out of a deleted entry.
+    pub(super) fn into_value(self) -> Value {
+        let mut bytes = self.data.into_vec();
+        bytes.drain(..self.key_len as usize);
+        Value::String(bytes)
+    }
+
+    /// Where the key's deadline is, if it has one.
+    pub(super) fn slot(&self) -> Option<usize> {
+        let slot = self.slot.load(Relaxed);
+        (slot != NOT_VOLATILE).then_some(slot as usize)
+    }
+
+    pub(super) fn set_slot(&self, slot: Option<usize>) {
+        let slot = slot.map_or(NOT_VOLATILE, |slot| slot as u32);
+        self.slot.store(slot, Relaxed);
+    }
+}
+
+// An entry is found by its key: it hashes and compares as its key alone,
+// so `HashSet<Stored>::get(&[u8])` works.
+impl Hash for Stored {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for Stored {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Stored {}
+
+impl Borrow<[u8]> for Stored {
+    fn borrow(&self) -> &[u8] {
+        self.key()
+    }
+}
+
+/// A key found in the keyspace: its value and expiry, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    pub(super) stored: &'a Stored,
+    pub(super) expires_at: Option<i64>,
+}
+
+impl<'a> Entry<'a> {
+    /// The value.
+    pub fn value(&self) -> ValueRef<'a> {
+        self.stored.value()
+    }
+
+    /// When the key expires, in Unix milliseconds; `None` means never.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    /// Has the deadline passed? A key is gone at its deadline, not after.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|deadline| deadline <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_entry_stays_small() {
+        assert_eq!(std::mem::size_of::<Stored>(), 24);
+    }
+
+    #[test]
+    fn key_and_value_share_one_block() {
+        let stored = Stored::new(b"key", &Value::String(b"value".to_vec()), None);
+        assert_eq!(stored.key(), b"key");
+        assert_eq!(stored.value(), ValueRef::String(b"value"));
+        assert_eq!(stored.into_value(), Value::String(b"value".to_vec()));
+    }
+}

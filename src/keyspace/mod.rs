@@ -1,0 +1,355 @@
+//! One database's keys: every key, its value and its expiry.
+//!
+//! Expiry is checked on every lookup, against a `now` the caller passes in
+//! (Unix milliseconds), so the rules can be tested with a fixed clock.
+//!
+//! The concerns live in files of their own: what an entry is and the
+//! values it holds (`entry.rs`), the index of deadlines (`volatile.rs`),
+//! the change log for replicas (`changes.rs`), WATCH's flags
+//! (`watchers.rs`). This file keeps them in step on every change, and
+//! counts the changes since the last save.
+
+mod changes;
+mod entry;
+mod volatile;
+mod watchers;
+
+pub use entry::{Entry, Value, ValueRef};
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use crate::resp::Args;
+use crate::sync::lock;
+use changes::ChangeLog;
+use entry::Stored;
+use volatile::VolatileIndex;
+use watchers::Watchers;
+
+/// The keys, their values and their expiries.
+#[derive(Default)]
+pub struct Keyspace {
+    entries: HashSet<Stored>,
+    /// The keys that have an expiry, with their deadlines.
+    volatile: VolatileIndex,
+    /// Expired keys that readers found but could not delete: a read lock
+    /// does not allow it. The reader's caller deletes them afterwards.
+    stale: Mutex<Vec<Vec<u8>>>,
+    /// The changes, written down for replicas once one has attached.
+    changes: ChangeLog,
+    /// For each watched key, the flags of the connections that watch it.
+    watchers: Watchers,
+    /// Changes since the last save, for the save points.
+    dirty: u64,
+}
+
+impl Keyspace {
+    /// The live entry at `key`. An expired key is reported absent and noted
+    /// in the stale list, for [`Keyspace::purge_stale`] to delete later.
+    pub fn get(&self, key: &[u8], now: i64) -> Option<Entry<'_>> {
+        let entry = self.entry(self.entries.get(key)?);
+        if entry.is_expired(now) {
+            lock(&self.stale).push(key.to_vec());
+            return None;
+        }
+        Some(entry)
+    }
+
+    /// The live entry at `key`, for a writer: an expired key is deleted first.
+    pub fn get_live(&mut self, key: &[u8], now: i64) -> Option<Entry<'_>> {
+        self.remove_if_expired(key, now);
+        self.entries.get(key).map(|stored| self.entry(stored))
+    }
+
+    /// The view of a stored key, with its deadline looked up.
+    fn entry<'a>(&'a self, stored: &'a Stored) -> Entry<'a> {
+        Entry {
+            stored,
+            expires_at: stored.slot().map(|slot| self.volatile.deadline(slot)),
+        }
+    }
+
+    /// Stores `value` at `key` with the given expiry, replacing any old
+    /// value and expiry.
+    pub fn set(&mut self, key: Vec<u8>, value: Value, expires_at: Option<i64>) {
+        self.watchers.touch(&key);
+        self.dirty += 1;
+        self.changes.record(|| {
+            let Value::String(bytes) = &value;
+            let mut change = vec![b"SET".to_vec(), key.clone(), bytes.clone()];
+            if let Some(deadline) = expires_at {
+                change.extend([b"PXAT".to_vec(), deadline.to_string().into_bytes()]);
+            }
+            change
+        });
+        // Store first, then look at what was there: one lookup, not two,
+        // for the common case of a key without an expiry before and after.
+        let old = self.entries.replace(Stored::new(&key, &value, None));
+        let old_slot = old.as_ref().and_then(Stored::slot);
+        match (old_slot, expires_at) {
+            // Already tracked, and still volatile: keep its place.
+            (Some(slot), Some(deadline)) => {
+                self.volatile.set_deadline(slot, deadline);
+                let stored = self.entries.get(key.as_slice());
+                stored.expect("stored just above").set_slot(Some(slot));
+            }
+            // Newly volatile: track it.
+            (None, Some(deadline)) => self.volatile.track(&self.entries, &key, deadline),
+            // Was volatile, is no longer: stop tracking it.
+            (Some(slot), None) => self.volatile.untrack(&self.entries, slot),
+            (None, None) => {}
+        }
+    }
+
+    /// Sets or clears the expiry of an existing key; says whether the key exists.
+    pub fn set_expiry(&mut self, key: &[u8], expires_at: Option<i64>) -> bool {
+        let Some(entry) = self.entries.get(key) else {
+            return false;
+        };
+        match (entry.slot(), expires_at) {
+            (None, Some(deadline)) => self.volatile.track(&self.entries, key, deadline),
+            (Some(slot), Some(deadline)) => self.volatile.set_deadline(slot, deadline),
+            (Some(slot), None) => {
+                entry.set_slot(None);
+                self.volatile.untrack(&self.entries, slot);
+            }
+            (None, None) => {}
+        }
+        self.watchers.touch(key);
+        self.dirty += 1;
+        self.changes.record(|| match expires_at {
+            Some(deadline) => vec![
+                b"PEXPIREAT".to_vec(),
+                key.to_vec(),
+                deadline.to_string().into_bytes(),
+            ],
+            None => vec![b"PERSIST".to_vec(), key.to_vec()],
+        });
+        true
+    }
+
+    /// Deletes `key`; says whether it existed (expired or not).
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        self.delete(key, true).is_some()
+    }
+
+    /// Deletes `key` and hands back its value and expiry (expired or not),
+    /// so that RENAME and MOVE can store them elsewhere.
+    pub fn take(&mut self, key: &[u8]) -> Option<(Value, Option<i64>)> {
+        let (stored, expires_at) = self.delete(key, true)?;
+        Some((stored.into_value(), expires_at))
+    }
+
+    /// Deletes `key`, telling its watchers or not; hands back what was
+    /// stored and the deadline.
+    fn delete(&mut self, key: &[u8], tell_watchers: bool) -> Option<(Stored, Option<i64>)> {
+        let entry = self.entries.take(key)?;
+        if tell_watchers {
+            self.watchers.touch(key);
+        }
+        self.dirty += 1;
+        self.changes.record(|| vec![b"DEL".to_vec(), key.to_vec()]);
+        let deadline = entry.slot().map(|slot| {
+            let deadline = self.volatile.deadline(slot);
+            self.volatile.untrack(&self.entries, slot);
+            deadline
+        });
+        Some((entry, deadline))
+    }
+
+    /// Deletes `key` if its deadline has passed; says whether it did.
+    ///
+    /// Its watchers are not told: a key watched while alive that expired
+    /// since is caught at EXEC anyway (see `Watch::changed`), and a key
+    /// already expired when watched did not change by going away.
+    pub fn remove_if_expired(&mut self, key: &[u8], now: i64) -> bool {
+        let expired = self
+            .entries
+            .get(key)
+            .is_some_and(|stored| self.entry(stored).is_expired(now));
+        expired && self.delete(key, false).is_some()
+    }
+
+    /// Deletes the expired keys that readers met (see [`Keyspace::get`]);
+    /// returns the ones it deleted.
+    pub fn purge_stale(&mut self, now: i64) -> Vec<Vec<u8>> {
+        let mut stale = std::mem::take(&mut *lock(&self.stale));
+        stale.retain(|key| self.remove_if_expired(key, now));
+        stale
+    }
+
+    /// Forgets the expired keys readers met, without deleting them: what a
+    /// replica does, since only its master deletes keys.
+    pub fn forget_stale(&mut self) {
+        lock(&self.stale).clear();
+    }
+
+    /// Is any expired key waiting for [`Keyspace::purge_stale`]?
+    pub fn has_stale(&self) -> bool {
+        !lock(&self.stale).is_empty()
+    }
+
+    /// Number of keys, counting expired ones not yet deleted (as Redis does).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Number of keys that have an expiry.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    /// The key at position `index` among those with an expiry.
+    pub fn volatile_key(&self, index: usize) -> Option<&[u8]> {
+        self.volatile.key(index)
+    }
+
+    /// Deletes every key.
+    pub fn clear(&mut self) {
+        self.changes.record(|| vec![b"FLUSHDB".to_vec()]);
+        self.dirty += self.entries.len() as u64;
+        // A flush changes every watched key that existed.
+        self.watchers.touch_existing(&self.entries, None);
+        self.entries.clear();
+        self.volatile.clear();
+    }
+
+    /// Exchanges the data of two databases. The watchers stay with their
+    /// database, and every watched key that existed on either side changed.
+    pub fn swap_data(&mut self, other: &mut Keyspace) {
+        std::mem::swap(&mut self.entries, &mut other.entries);
+        self.volatile.swap(&mut other.volatile);
+        std::mem::swap(&mut self.dirty, &mut other.dirty);
+        self.watchers
+            .touch_existing(&self.entries, Some(&other.entries));
+        other
+            .watchers
+            .touch_existing(&other.entries, Some(&self.entries));
+    }
+
+    /// Every key with its entry, expired ones included, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Entry<'_>)> {
+        self.entries
+            .iter()
+            .map(|stored| (stored.key(), self.entry(stored)))
+    }
+
+    /// Changes made since the last save.
+    pub fn dirty(&self) -> u64 {
+        self.dirty
+    }
+
+    /// A save has written the data as it was `dirty` changes ago: those
+    /// are saved, the ones made since are not.
+    pub fn mark_saved(&mut self, dirty: u64) {
+        self.dirty = self.dirty.saturating_sub(dirty);
+    }
+
+    /// Raises `flag` whenever `key` changes, until [`Keyspace::unwatch`].
+    pub fn watch(&mut self, key: &[u8], flag: &Arc<AtomicBool>) {
+        self.watchers.watch(key, flag);
+    }
+
+    /// Stops raising `flag` for `key`.
+    pub fn unwatch(&mut self, key: &[u8], flag: &Arc<AtomicBool>) {
+        self.watchers.unwatch(key, flag);
+    }
+
+    /// From now on, write down every change (see [`Keyspace::take_changes`]).
+    pub fn start_recording(&mut self) {
+        self.changes.start();
+    }
+
+    /// The changes made since the last call, oldest first, each as the
+    /// arguments of a command that makes the same change.
+    pub fn take_changes(&mut self) -> Vec<Args> {
+        self.changes.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every volatile key is tracked exactly once, at the slot its entry names.
+    fn check_index(ks: &Keyspace) {
+        let volatile = ks.entries.iter().filter(|e| e.slot().is_some()).count();
+        assert_eq!(ks.volatile.len(), volatile);
+        for (slot, key) in ks.volatile.keys() {
+            let stored = ks.entries.get(key);
+            assert_eq!(stored.map(Stored::slot), Some(Some(slot)));
+        }
+    }
+
+    #[test]
+    fn expired_keys_are_absent() {
+        let mut ks = Keyspace::default();
+        ks.set(b"k".to_vec(), Value::String(b"v".to_vec()), Some(1000));
+        assert!(ks.get(b"k", 999).is_some());
+        assert!(ks.get(b"k", 1000).is_none());
+        assert!(ks.has_stale());
+        assert_eq!(ks.purge_stale(1000), vec![b"k".to_vec()]);
+        assert_eq!(ks.len(), 0);
+        check_index(&ks);
+    }
+
+    #[test]
+    fn a_stale_key_rewritten_in_between_survives_the_purge() {
+        let mut ks = Keyspace::default();
+        ks.set(b"k".to_vec(), Value::String(b"v".to_vec()), Some(10));
+        assert!(ks.get(b"k", 20).is_none());
+        ks.set(b"k".to_vec(), Value::String(b"new".to_vec()), None);
+        assert!(ks.purge_stale(20).is_empty());
+        assert_eq!(
+            ks.get(b"k", 20).map(|e| e.value()),
+            Some(ValueRef::String(b"new"))
+        );
+    }
+
+    #[test]
+    fn records_changes_as_commands() {
+        let mut ks = Keyspace::default();
+        ks.set(b"a".to_vec(), Value::String(b"1".to_vec()), None);
+        assert!(ks.take_changes().is_empty());
+        ks.start_recording();
+        ks.set(b"k".to_vec(), Value::String(b"v".to_vec()), Some(5000));
+        ks.set_expiry(b"k", None);
+        ks.set_expiry(b"k", Some(7000));
+        assert!(ks.remove_if_expired(b"k", 7000));
+        ks.clear();
+        let words = |change: &Vec<Vec<u8>>| String::from_utf8(change.join(&b' ')).unwrap();
+        let changes: Vec<String> = ks.take_changes().iter().map(words).collect();
+        assert_eq!(
+            changes,
+            [
+                "SET k v PXAT 5000",
+                "PERSIST k",
+                "PEXPIREAT k 7000",
+                "DEL k",
+                "FLUSHDB"
+            ]
+        );
+        assert!(ks.take_changes().is_empty());
+    }
+
+    #[test]
+    fn the_volatile_index_follows_every_change() {
+        let mut ks = Keyspace::default();
+        for i in 0..10u8 {
+            ks.set(vec![i], Value::String(vec![i]), (i % 2 == 0).then_some(100));
+        }
+        check_index(&ks);
+        ks.set_expiry(&[1], Some(50));
+        ks.set_expiry(&[0], None);
+        ks.set(vec![2], Value::String(b"x".to_vec()), None);
+        ks.set(vec![4], Value::String(b"x".to_vec()), Some(70));
+        ks.remove(&[6]);
+        check_index(&ks);
+        assert_eq!(ks.volatile_len(), 3);
+        assert!(ks.remove_if_expired(&[1], 50));
+        check_index(&ks);
+        ks.clear();
+        check_index(&ks);
+    }
+}
