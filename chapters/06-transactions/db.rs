@@ -319,6 +319,17 @@ impl Keyspace {
         std::mem::take(&mut self.changes)
     }
 
+    /// Wraps the changes made since the last [`Keyspace::take_changes`] in
+    /// `MULTI` ... `EXEC` when there are several, so that a replica applies
+    /// a transaction whole, as Redis sends it. Says whether there are any.
+    pub fn wrap_changes_in_multi(&mut self) -> bool {
+        if self.changes.len() > 1 {
+            self.changes.insert(0, vec![b"MULTI".to_vec()]);
+            self.changes.push(vec![b"EXEC".to_vec()]);
+        }
+        !self.changes.is_empty()
+    }
+
     /// Moves the key just pushed onto `volatile` to a random place, and the
     /// key that was there to the end: an online Fisher-Yates shuffle, so the
     /// list is always in random order. The active cycle walks it in runs of

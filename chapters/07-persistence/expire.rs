@@ -114,7 +114,7 @@ pub fn run_cycle(
                     *cursor = index + 1;
                 }
             }
-            replication.propagate(&keyspace.take_changes());
+            replication.propagate(&mut keyspace);
             (sampled, expired)
         };
         stats.sampled += sampled;

@@ -1,4 +1,23 @@
-//! The accept loop: one thread per connection.
+//! The handle every thread shares, and the accept loop: one thread per
+//! connection.
+//!
+//! # Lock order
+//!
+//! The shared state sits behind several locks. A thread that needs more
+//! than one takes them in this order, and never the other way round, so
+//! that two threads can never each hold the lock the other waits for:
+//!
+//! 1. a save's turn (`persistence.writing`: saves take turns);
+//! 2. the keyspace (`db`, a read-write lock);
+//! 3. the replication state (`replication`);
+//! 4. the persistence state (`persistence`).
+//!
+//! And never the keyspace twice: its lock is not reentrant, so a thread
+//! that locks it again while it holds it waits for itself forever. Where a
+//! rule would otherwise live only in a comment, a type carries it:
+//! `Replication::propagate` and `Replication::subscribe` take the locked
+//! keyspace (`&mut Keyspace`) instead of locking anything themselves. No
+//! lock is held while writing to a socket.
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -188,13 +188,14 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         }
         let mut keyspace = server.db.write();
         let reply = apply_write(command.op, &mut keyspace, now);
-        // Into the stream while the write lock is still held: the order of
-        // the stream is the order in which changes were applied.
-        session.last_write_offset = server.replication.propagate(&keyspace.take_changes());
+        // Into the stream while the write lock is still held (`propagate`
+        // asks for it): the order of the stream is the order in which
+        // changes were applied.
+        session.last_write_offset = server.replication.propagate(&mut keyspace);
         return reply;
     }
     let (reply, found_stale) = match command.op {
-        Op::Info(sections) => (server::info(server, &sections), false),
+        Op::Info(sections) => (server::info(server, &server.db.read(), &sections), false),
         Op::Role => (server.replication.role_reply(), false),
         Op::ReplicaOf(target) => (replication::replicaof(server, target), false),
         Op::Wait { needed, timeout } => {
@@ -216,7 +217,7 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
             keyspace.forget_stale();
         } else {
             keyspace.purge_stale(now);
-            server.replication.propagate(&keyspace.take_changes());
+            server.replication.propagate(&mut keyspace);
         }
     }
     reply

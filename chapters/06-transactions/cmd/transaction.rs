@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{apply_server, apply_write, check, Command, Op, Session, Spec};
+use super::{apply_server, apply_write, check, Command, Held, Op, Session, Spec};
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -185,20 +185,17 @@ pub fn exec(server: &Server, session: &mut Session, now: i64) -> Reply {
             Ok(command) if command.spec.is_write() && replica => {
                 Reply::error("READONLY You can't write against a read only replica.")
             }
-            // WAIT must not block while we hold the lock: it counts, that's all.
-            Ok(command) => match apply_server(command.op, server, session, false) {
-                Ok(reply) => reply,
-                Err(op) => apply_write(op, &mut keyspace, now),
-            },
+            // Server commands get the keyspace we hold, and must not block.
+            Ok(command) => {
+                match apply_server(command.op, server, session, Held::Keyspace(&mut keyspace)) {
+                    Ok(reply) => reply,
+                    Err(op) => apply_write(op, &mut keyspace, now),
+                }
+            }
         });
     }
-    let mut changes = keyspace.take_changes();
-    if changes.len() > 1 {
-        changes.insert(0, vec![b"MULTI".to_vec()]);
-        changes.push(vec![b"EXEC".to_vec()]);
-    }
-    if !changes.is_empty() {
-        session.last_write_offset = server.replication.propagate(&changes);
+    if keyspace.wrap_changes_in_multi() {
+        session.last_write_offset = server.replication.propagate(&mut keyspace);
     }
     Reply::Array(replies)
 }

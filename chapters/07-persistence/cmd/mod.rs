@@ -17,7 +17,7 @@ mod transaction;
 pub use replication::ReplConf;
 pub use transaction::{queue, unwatch};
 
-use crate::db::Keyspace;
+use crate::db::{Db, Keyspace};
 use crate::expire::unix_millis;
 use crate::master::SyncRequest;
 use crate::resp::{self, Reply};
@@ -239,12 +239,13 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         }
         let mut keyspace = server.db.write();
         let reply = apply_write(command.op, &mut keyspace, now);
-        // Into the stream while the write lock is still held: the order of
-        // the stream is the order in which changes were applied.
-        session.last_write_offset = server.replication.propagate(&keyspace.take_changes());
+        // Into the stream while the write lock is still held (`propagate`
+        // asks for it): the order of the stream is the order in which
+        // changes were applied.
+        session.last_write_offset = server.replication.propagate(&mut keyspace);
         return reply;
     }
-    let op = match apply_server(command.op, server, session, true) {
+    let op = match apply_server(command.op, server, session, Held::Nothing(&server.db)) {
         Ok(reply) => return reply,
         Err(op) => op,
     };
@@ -262,27 +263,48 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
             keyspace.forget_stale();
         } else {
             keyspace.purge_stale(now);
-            server.replication.propagate(&keyspace.take_changes());
+            server.replication.propagate(&mut keyspace);
         }
     }
     reply
 }
 
+/// What the caller of a server command already holds.
+///
+/// A command on its own holds nothing: a server command that needs the
+/// keyspace locks it, and WAIT may block. EXEC holds the keyspace's write
+/// lock for the whole transaction. A server command it runs must use that
+/// keyspace, since locking it again would wait forever (the lock is not
+/// reentrant), and must not block, since every other client waits for the
+/// lock. Saying which case it is with a type, rather than a flag and a
+/// comment, leaves nothing to get wrong: inside EXEC the only keyspace at
+/// hand is the locked one.
+enum Held<'a> {
+    /// Nothing is locked; this is the keyspace to lock if needed.
+    Nothing(&'a Db),
+    /// EXEC's write lock, through the keyspace it guards.
+    Keyspace(&'a mut Keyspace),
+}
+
 /// Runs the commands that concern the server or the connection rather
-/// than the data; hands any other `op` back. `may_block` is false inside
-/// EXEC, where WAIT must answer at once.
+/// than the data; hands any other `op` back. `held` is what the caller
+/// holds (see [`Held`]).
 fn apply_server(
     op: Op,
     server: &Server,
     session: &mut Session,
-    may_block: bool,
+    held: Held<'_>,
 ) -> Result<Reply, Op> {
     let now = unix_millis();
+    let in_exec = matches!(held, Held::Keyspace(_));
     Ok(match op {
-        Op::Info(sections) => server::info(server, &sections),
+        Op::Info(sections) => match held {
+            Held::Keyspace(keyspace) => server::info(server, keyspace, &sections),
+            Held::Nothing(db) => server::info(server, &db.read(), &sections),
+        },
         Op::Role => server.replication.role_reply(),
         Op::ReplicaOf(target) => replication::replicaof(server, target),
-        Op::Wait { needed, timeout } if may_block => {
+        Op::Wait { needed, timeout } if !in_exec => {
             replication::wait(server, session, needed, timeout)
         }
         Op::Wait { needed, .. } => replication::wait_now(server, session, needed),
@@ -293,7 +315,7 @@ fn apply_server(
         Op::Watch(keys) => transaction::watch(server, session, keys, now),
         Op::Unwatch => transaction::unwatch(server, session),
         Op::Save => server::save(server),
-        Op::BgSave => server::bgsave(server, !may_block),
+        Op::BgSave => server::bgsave(server, in_exec),
         Op::LastSave => Reply::Integer(server.persistence.last_save()),
         Op::Shutdown(save) => Reply::error(crate::persist::shutdown(server, save)),
         Op::ConfigGet(patterns) => server::config_get(server, &patterns),

@@ -5,6 +5,7 @@
 //! INFO; SAVE, BGSAVE, LASTSAVE, SHUTDOWN; CONFIG GET.
 
 use super::{Op, Spec, TABLE};
+use crate::db::Keyspace;
 use crate::persist;
 use crate::resp::Reply;
 use crate::server::Server;
@@ -148,19 +149,37 @@ pub const INFO: Spec = Spec {
     subcommands: &[],
 };
 
-/// Runs INFO. This server has one section, `replication`; Redis answers
-/// a section it does not know with nothing, and so do we.
-pub fn info(server: &Server, sections: &[Vec<u8>]) -> Reply {
-    let wanted = |name: &[u8]| {
-        [&b"replication"[..], b"default", b"all", b"everything"]
-            .iter()
-            .any(|section| section.eq_ignore_ascii_case(name))
-    };
-    if sections.is_empty() || sections.iter().any(|s| wanted(s)) {
-        Reply::Bulk(server.replication.info().into_bytes())
-    } else {
-        Reply::Bulk(Vec::new())
+/// Runs INFO. This server has two of Redis's sections, `replication` and
+/// `keyspace`, in Redis's order and separated by an empty line as in
+/// Redis; a section it does not know adds nothing, as in Redis.
+///
+/// The caller locks the keyspace and passes it in: inside EXEC, which
+/// already holds the write lock, locking it again here would wait forever.
+pub fn info(server: &Server, keyspace: &Keyspace, sections: &[Vec<u8>]) -> Reply {
+    let everything = sections.is_empty()
+        || sections.iter().any(|s| {
+            [&b"default"[..], b"all", b"everything"]
+                .iter()
+                .any(|all| s.eq_ignore_ascii_case(all))
+        });
+    let wanted = |name: &[u8]| everything || sections.iter().any(|s| s.eq_ignore_ascii_case(name));
+    let mut parts = Vec::new();
+    if wanted(b"replication") {
+        parts.push(server.replication.info());
     }
+    if wanted(b"keyspace") {
+        let mut text = String::from("# Keyspace\r\n");
+        // Redis's `avg_ttl` is an estimate its expiry cycle keeps; we keep none.
+        if keyspace.len() > 0 {
+            text.push_str(&format!(
+                "db0:keys={},expires={},avg_ttl=0\r\n",
+                keyspace.len(),
+                keyspace.volatile_len()
+            ));
+        }
+        parts.push(text);
+    }
+    Reply::Bulk(parts.join("\r\n").into_bytes())
 }
 
 /// `SAVE`: write the dump now.
