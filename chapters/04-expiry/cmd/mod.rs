@@ -8,6 +8,7 @@
 
 mod connection;
 mod expire;
+mod flags;
 mod keys;
 mod server;
 mod string;
@@ -15,6 +16,7 @@ mod string;
 use crate::db::{Db, Keyspace};
 use crate::expire::unix_millis;
 use crate::resp::{self, Reply};
+pub use flags::Flags;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone)]
@@ -66,7 +68,7 @@ pub struct Spec {
     pub arity: i64,
     /// Redis's flags, as `COMMAND INFO` lists them. `write` decides
     /// which lock the command takes.
-    pub flags: &'static [&'static str],
+    pub flags: Flags,
     /// Key positions (first, last, step), as `COMMAND INFO` reports them:
     /// `(1, 1, 1)` is "the first argument is a key", `(1, -1, 1)` "all are".
     pub keys: (i64, i64, i64),
@@ -109,7 +111,7 @@ pub static TABLE: &[Spec] = &[
 impl Spec {
     /// Does the command change data? Writers take the write lock.
     pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
+        self.flags.contains(Flags::WRITE)
     }
 }
 

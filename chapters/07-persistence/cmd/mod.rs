@@ -8,6 +8,7 @@
 
 mod connection;
 mod expire;
+mod flags;
 mod keys;
 mod replication;
 mod server;
@@ -20,8 +21,9 @@ pub use transaction::{queue, unwatch};
 use crate::db::{Db, Keyspace};
 use crate::expire::unix_millis;
 use crate::master::SyncRequest;
-use crate::resp::{self, Reply};
+use crate::resp::{self, Args, Reply};
 use crate::server::Server;
+pub use flags::Flags;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone)]
@@ -114,7 +116,7 @@ pub struct Session {
     /// the replication id.
     pub psync2: bool,
     /// Inside MULTI: the requests queued for EXEC.
-    pub multi: Option<Vec<Vec<Vec<u8>>>>,
+    pub multi: Option<Vec<Args>>,
     /// Did a request fail while queueing? Then EXEC refuses to run.
     pub multi_failed: bool,
     /// The keys WATCH watches.
@@ -131,7 +133,7 @@ pub struct Spec {
     pub arity: i64,
     /// Redis's flags, as `COMMAND INFO` lists them. `write` decides
     /// which lock the command takes.
-    pub flags: &'static [&'static str],
+    pub flags: Flags,
     /// Key positions (first, last, step), as `COMMAND INFO` reports them:
     /// `(1, 1, 1)` is "the first argument is a key", `(1, -1, 1)` "all are".
     pub keys: (i64, i64, i64),
@@ -196,7 +198,7 @@ pub static TABLE: &[Spec] = &[
 impl Spec {
     /// Does the command change data? Writers take the write lock.
     pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
+        self.flags.contains(Flags::WRITE)
     }
 }
 

@@ -4,7 +4,7 @@
 //! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole;
 //! INFO; SAVE, BGSAVE, LASTSAVE, SHUTDOWN; CONFIG GET.
 
-use super::{Op, Spec, TABLE};
+use super::{Flags, Op, Spec, TABLE};
 use crate::db::Keyspace;
 use crate::persist;
 use crate::resp::Reply;
@@ -29,7 +29,7 @@ pub enum CommandInfo {
 pub const COMMAND: Spec = Spec {
     name: "command",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
     keys: (0, 0, 0),
     summary: "Get array of Redis command details",
     since: "2.8.13",
@@ -39,7 +39,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|count",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get total number of Redis commands",
             since: "2.8.13",
@@ -50,7 +50,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|list",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get an array of Redis command names",
             since: "7.0.0",
@@ -61,7 +61,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|info",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary:
                 "Get array of specific Redis command details, or all when no argument is given",
@@ -73,7 +73,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|docs",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get array of specific Redis command documentation",
             since: "7.0.0",
@@ -88,7 +88,7 @@ pub const COMMAND: Spec = Spec {
 pub const DBSIZE: Spec = Spec {
     name: "dbsize",
     arity: 1,
-    flags: &["readonly", "fast"],
+    flags: Flags::of(&[Flags::READONLY, Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Return the number of keys in the selected database",
     since: "1.0.0",
@@ -101,7 +101,7 @@ pub const DBSIZE: Spec = Spec {
 pub const FLUSHDB: Spec = Spec {
     name: "flushdb",
     arity: -1,
-    flags: &["write"],
+    flags: Flags::of(&[Flags::WRITE]),
     keys: (0, 0, 0),
     summary: "Remove all keys from the current database",
     since: "1.0.0",
@@ -115,7 +115,7 @@ pub const FLUSHDB: Spec = Spec {
 pub const FLUSHALL: Spec = Spec {
     name: "flushall",
     arity: -1,
-    flags: &["write"],
+    flags: Flags::of(&[Flags::WRITE]),
     keys: (0, 0, 0),
     summary: "Remove all keys from all databases",
     since: "1.0.0",
@@ -140,7 +140,7 @@ fn parse_flush(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
 pub const INFO: Spec = Spec {
     name: "info",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
     keys: (0, 0, 0),
     summary: "Get information and statistics about the server",
     since: "1.0.0",
@@ -186,7 +186,12 @@ pub fn info(server: &Server, keyspace: &Keyspace, sections: &[Vec<u8>]) -> Reply
 pub const SAVE: Spec = Spec {
     name: "save",
     arity: 1,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::of(&[
+        Flags::ADMIN,
+        Flags::NOSCRIPT,
+        Flags::NO_ASYNC_LOADING,
+        Flags::NO_MULTI,
+    ]),
     keys: (0, 0, 0),
     summary: "Synchronously save the dataset to disk",
     since: "1.0.0",
@@ -199,7 +204,7 @@ pub const SAVE: Spec = Spec {
 pub const BGSAVE: Spec = Spec {
     name: "bgsave",
     arity: -1,
-    flags: &["admin", "noscript", "no_async_loading"],
+    flags: Flags::of(&[Flags::ADMIN, Flags::NOSCRIPT, Flags::NO_ASYNC_LOADING]),
     keys: (0, 0, 0),
     summary: "Asynchronously save the dataset to disk",
     since: "1.0.0",
@@ -216,7 +221,7 @@ pub const BGSAVE: Spec = Spec {
 pub const LASTSAVE: Spec = Spec {
     name: "lastsave",
     arity: 1,
-    flags: &["loading", "stale", "fast"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE, Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Get the UNIX time stamp of the last successful save to disk",
     since: "1.0.0",
@@ -229,14 +234,14 @@ pub const LASTSAVE: Spec = Spec {
 pub const SHUTDOWN: Spec = Spec {
     name: "shutdown",
     arity: -1,
-    flags: &[
-        "admin",
-        "noscript",
-        "loading",
-        "stale",
-        "no_multi",
-        "allow_busy",
-    ],
+    flags: Flags::of(&[
+        Flags::ADMIN,
+        Flags::NOSCRIPT,
+        Flags::LOADING,
+        Flags::STALE,
+        Flags::NO_MULTI,
+        Flags::ALLOW_BUSY,
+    ]),
     keys: (0, 0, 0),
     summary: "Synchronously save the dataset to disk and then shut down the server",
     since: "1.0.0",
@@ -261,7 +266,7 @@ pub const SHUTDOWN: Spec = Spec {
 pub const CONFIG: Spec = Spec {
     name: "config",
     arity: -2,
-    flags: &[],
+    flags: Flags::of(&[]),
     keys: (0, 0, 0),
     summary: "A container for server configuration commands",
     since: "2.0.0",
@@ -274,7 +279,7 @@ pub const CONFIG: Spec = Spec {
     subcommands: &[Spec {
         name: "config|get",
         arity: -3,
-        flags: &["admin", "noscript", "loading", "stale"],
+        flags: Flags::of(&[Flags::ADMIN, Flags::NOSCRIPT, Flags::LOADING, Flags::STALE]),
         keys: (0, 0, 0),
         summary: "Get the values of configuration parameters",
         since: "2.0.0",
@@ -423,7 +428,7 @@ fn describe(spec: &Spec) -> Reply {
     Reply::Array(vec![
         Reply::bulk(spec.name),
         Reply::Integer(spec.arity),
-        status_list(spec.flags),
+        status_list(&spec.flags.names()),
         Reply::Integer(first),
         Reply::Integer(last),
         Reply::Integer(step),

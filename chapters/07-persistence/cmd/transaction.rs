@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{apply_server, apply_write, check, Command, Held, Op, Session, Spec};
+use super::{apply_server, apply_write, check, Command, Flags, Held, Op, Session, Spec};
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -36,7 +36,13 @@ macro_rules! transaction_spec {
         Spec {
             name: $name,
             arity: $arity,
-            flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+            flags: Flags::of(&[
+                Flags::NOSCRIPT,
+                Flags::LOADING,
+                Flags::STALE,
+                Flags::FAST,
+                Flags::ALLOW_BUSY,
+            ]),
             keys: (0, 0, 0),
             summary: $summary,
             since: $since,
@@ -122,7 +128,7 @@ pub fn queue(
     if ["exec", "discard", "multi", "watch", "quit"].contains(&spec.name) {
         return Err(args);
     }
-    let refusal = if spec.flags.contains(&"no_multi") {
+    let refusal = if spec.flags.contains(Flags::NO_MULTI) {
         Some("ERR Command not allowed inside a transaction")
     } else if spec.is_write() && server.replication.is_replica() {
         Some("READONLY You can't write against a read only replica.")
