@@ -26,7 +26,7 @@ pub const PING: Spec = Spec {
 pub const ECHO: Spec = Spec {
     name: "echo",
     arity: 2,
-    flags: Flags::of(&[Flags::FAST]),
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE, Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Echo the given string",
     since: "1.0.0",

@@ -26,20 +26,22 @@ impl Flags {
     pub const LOADING: Flags = Flags(1 << 5);
     /// Allowed on a replica whose data is stale.
     pub const STALE: Flags = Flags(1 << 6);
+    /// Not shown in the slow log (its commands are, one by one).
+    pub const SKIP_SLOWLOG: Flags = Flags(1 << 7);
     /// Runs in constant or logarithmic time.
-    pub const FAST: Flags = Flags(1 << 7);
+    pub const FAST: Flags = Flags(1 << 8);
     /// Allowed before the client authenticates.
-    pub const NO_AUTH: Flags = Flags(1 << 8);
+    pub const NO_AUTH: Flags = Flags(1 << 9);
     /// Refused while the server loads data in the background.
-    pub const NO_ASYNC_LOADING: Flags = Flags(1 << 9);
+    pub const NO_ASYNC_LOADING: Flags = Flags(1 << 10);
     /// Not allowed inside MULTI.
-    pub const NO_MULTI: Flags = Flags(1 << 10);
+    pub const NO_MULTI: Flags = Flags(1 << 11);
     /// Allowed while a script runs too long.
-    pub const ALLOW_BUSY: Flags = Flags(1 << 11);
+    pub const ALLOW_BUSY: Flags = Flags(1 << 12);
 
     /// Every flag with its name, in the order `COMMAND INFO` lists them
     /// (the order of Redis's `addReplyCommandFlags`).
-    const NAMES: [(Flags, &'static str); 12] = [
+    const NAMES: [(Flags, &'static str); 13] = [
         (Flags::WRITE, "write"),
         (Flags::READONLY, "readonly"),
         (Flags::DENYOOM, "denyoom"),
@@ -47,6 +49,7 @@ impl Flags {
         (Flags::NOSCRIPT, "noscript"),
         (Flags::LOADING, "loading"),
         (Flags::STALE, "stale"),
+        (Flags::SKIP_SLOWLOG, "skip_slowlog"),
         (Flags::FAST, "fast"),
         (Flags::NO_AUTH, "no_auth"),
         (Flags::NO_ASYNC_LOADING, "no_async_loading"),

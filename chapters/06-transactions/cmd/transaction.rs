@@ -61,14 +61,22 @@ pub const MULTI: Spec = transaction_spec!(
     "1.2.0",
     |_| Ok(Op::Multi)
 );
-/// `EXEC`
-pub const EXEC: Spec = transaction_spec!(
-    "exec",
-    1,
-    "Execute all commands issued after MULTI",
-    "1.2.0",
-    |_| Ok(Op::Exec)
-);
+/// `EXEC`: its flags are not quite the others'.
+pub const EXEC: Spec = Spec {
+    flags: Flags::of(&[
+        Flags::NOSCRIPT,
+        Flags::LOADING,
+        Flags::STALE,
+        Flags::SKIP_SLOWLOG,
+    ]),
+    ..transaction_spec!(
+        "exec",
+        1,
+        "Execute all commands issued after MULTI",
+        "1.2.0",
+        |_| Ok(Op::Exec)
+    )
+};
 /// `DISCARD`
 pub const DISCARD: Spec = transaction_spec!(
     "discard",
