@@ -10,8 +10,9 @@ mod connection;
 mod flags;
 mod server;
 
-use crate::resp::Reply;
 pub use flags::Flags;
+
+use crate::resp::Reply;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,9 +12,10 @@ mod keys;
 mod server;
 mod string;
 
+pub use flags::Flags;
+
 use crate::db::{Db, Keyspace};
 use crate::resp::Reply;
-pub use flags::Flags;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone)]

@@ -13,10 +13,11 @@ mod keys;
 mod server;
 mod string;
 
+pub use flags::Flags;
+
 use crate::db::{Db, Keyspace};
 use crate::expire::unix_millis;
 use crate::resp::{self, Reply};
-pub use flags::Flags;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ mod replication;
 mod server;
 mod string;
 
+pub use flags::Flags;
 pub use replication::ReplConf;
 
 use crate::db::Keyspace;
@@ -21,7 +22,6 @@ use crate::expire::unix_millis;
 use crate::master::SyncRequest;
 use crate::resp::{self, Reply};
 use crate::server::Server;
-pub use flags::Flags;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ mod server;
 mod string;
 mod transaction;
 
+pub use flags::Flags;
 pub use replication::ReplConf;
 pub use transaction::{queue, unwatch};
 
@@ -23,7 +24,6 @@ use crate::expire::unix_millis;
 use crate::master::SyncRequest;
 use crate::resp::{self, Args, Reply};
 use crate::server::Server;
-pub use flags::Flags;
 
 /// One request, parsed and checked, ready to run.
 #[derive(Debug, Clone)]
