@@ -527,4 +527,28 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn info_inside_exec_reads_the_keyspace_exec_holds() {
+        // EXEC holds the write lock while it runs its queue: INFO must use
+        // that keyspace; locking it again would never return.
+        let server = Server::new(Config::default());
+        let mut session = Session::default();
+        let mut run = |words: &[&str]| {
+            let args: Args = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+            match queue(&server, &mut session, args) {
+                Ok(reply) => reply,
+                Err(args) => execute(Command::parse(args).unwrap(), &server, &mut session),
+            }
+        };
+        assert_eq!(run(&["SET", "k", "v"]), Reply::ok());
+        assert_eq!(run(&["MULTI"]), Reply::ok());
+        assert_eq!(run(&["SET", "k2", "v"]), Reply::Simple("QUEUED"));
+        assert_eq!(run(&["INFO", "keyspace"]), Reply::Simple("QUEUED"));
+        let keyspace = b"# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n".to_vec();
+        assert_eq!(
+            run(&["EXEC"]),
+            Reply::Array(vec![Reply::ok(), Reply::Bulk(keyspace)])
+        );
+    }
 }
