@@ -862,3 +862,223 @@ fn a_client_leaving_mid_command_does_not_disturb_others() {
     assert!(server.is_running(), "the server died");
     assert_alive(&server);
 }
+
+/// Out of file descriptors, `accept` fails at once for as long as a client
+/// waits in the listen queue. A loop that retries at once spins a core and
+/// logs a line per failure; ours waits (1 ms, doubling up to 1 s) and logs
+/// once per burst. Real Redis instead lowers `maxclients` below the limit
+/// and turns the extra clients away with an error. Either way the server
+/// must stay cool while it cannot accept, and serve again once descriptors
+/// are free.
+///
+/// The harness cannot start a server under a descriptor limit, so this test
+/// starts it itself, through `sh -c 'ulimit -n 64 && exec ...'`, on a port
+/// from the harness's allocator. Our server's connections take several
+/// descriptors each, so when one is refused a few may still be free; the
+/// test then lowers the limit (`prlimit`) to the lowest free descriptor,
+/// which leaves `accept` itself nothing to take.
+#[test]
+fn out_of_file_descriptors_the_server_waits_and_recovers() {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Instant;
+
+    /// Kills the server when the test ends, showing its log if it failed.
+    struct Guard(Child, std::path::PathBuf);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            if thread::panicking() {
+                let log = std::fs::read(self.1.join("server.log")).unwrap_or_default();
+                let log = String::from_utf8_lossy(&log);
+                let lines: Vec<&str> = log.lines().collect();
+                eprintln!(
+                    "--- server log ---\n{}",
+                    lines[lines.len().saturating_sub(30)..].join("\n")
+                );
+            }
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+
+    /// Sends PING on a fresh connection: the connection and the reply's
+    /// bytes (empty when none came within `wait`, or the server closed), or
+    /// `None` when even the TCP connection failed.
+    fn ping(port: u16, wait: Duration) -> Option<(TcpStream, Vec<u8>)> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut stream = TcpStream::connect_timeout(&addr, wait).ok()?;
+        stream.set_read_timeout(Some(wait)).ok()?;
+        stream.write_all(b"PING\r\n").ok()?;
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 256];
+        while !reply.ends_with(b"\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+            }
+        }
+        Some((stream, reply))
+    }
+
+    /// CPU time (user + system) the process has used, in clock ticks.
+    fn cpu_ticks(pid: u32) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+        // The command name may hold spaces: fields are counted after its ')'.
+        let after = &stat[stat.rfind(')').expect("a stat line") + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    }
+
+    let program = match common::external_server() {
+        Some(p) if p.contains('/') => std::path::absolute(&p)
+            .expect("absolute path")
+            .into_os_string(),
+        Some(p) => p.into(),
+        None => assert_cmd::cargo::cargo_bin(BIN).into_os_string(),
+    };
+    let lease = common::reserve_port();
+    let port = lease.port();
+    let dir = std::env::temp_dir().join(format!("rfs-test-fd-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let log = std::fs::File::create(dir.join("server.log")).expect("server.log");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 64 && exec "$0" "$@""#)
+        .arg(&program)
+        .args(["--port", &port.to_string()])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("cannot run sh");
+    let mut guard = Guard(child, dir.clone());
+    let pid = guard.0.id(); // `exec`: the shell's pid is the server's
+    common::poll_until(Duration::from_secs(10), || {
+        assert!(
+            guard.0.try_wait().expect("try_wait").is_none(),
+            "the server exited"
+        );
+        ping(port, Duration::from_millis(500)).filter(|(_, r)| r == b"+PONG\r\n")
+    });
+
+    // Open clients until one is not served: ours stops accepting, Redis
+    // says `-ERR max number of clients reached`.
+    let mut clients = Vec::new();
+    let mut refused = None;
+    for _ in 0..200 {
+        match ping(port, Duration::from_secs(1)) {
+            Some((stream, reply)) if reply == b"+PONG\r\n" => clients.push(stream),
+            Some((stream, reply)) => {
+                refused = Some(reply);
+                clients.push(stream);
+                break;
+            }
+            None => break,
+        }
+    }
+    assert!(
+        clients.len() < 200,
+        "64 descriptors never ran out after 200 clients"
+    );
+    if let Some(reply) = &refused {
+        assert!(
+            reply.is_empty() || reply.starts_with(b"-ERR max number of clients reached"),
+            "unexpected reply to a client past the limit: {}",
+            show(reply)
+        );
+    }
+    // A server that turns clients away itself (Redis's `maxclients`) never
+    // lets `accept` fail. Ours serves until a connection cannot get its
+    // descriptors: a few may be left free, enough for `accept` to succeed
+    // and the connection to fail. Take those too, by lowering the limit to
+    // what is open now, so that `accept` itself fails from here on.
+    let limits_clients = refused
+        .as_deref()
+        .is_some_and(|r| r.starts_with(b"-ERR max number of clients reached"));
+    if !limits_clients {
+        // The lowest descriptor number not in use: the limit that leaves
+        // none free (those above it stay open; only new ones are refused).
+        let lowest_free = || {
+            let open: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|dir| {
+                    dir.flatten()
+                        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (0..).find(|n| !open.contains(n)).unwrap_or(0)
+        };
+        // Wait until the refused connections are closed on the server's side.
+        let mut last = lowest_free();
+        let open = common::poll_until(Duration::from_secs(10), || {
+            thread::sleep(Duration::from_millis(100));
+            let now = lowest_free();
+            let stable = now == last;
+            last = now;
+            stable.then_some(now)
+        });
+        let limit = format!("--nofile={open}:{open}");
+        let status = Command::new("prlimit")
+            .args(["--pid", &pid.to_string(), &limit])
+            .status()
+            .expect("cannot run prlimit (util-linux)");
+        assert!(status.success(), "prlimit {limit} failed");
+    }
+    // A few more wait in the listen queue, so `accept` has something to fail on.
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..3 {
+        if let Ok(extra) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            clients.push(extra);
+        }
+    }
+
+    // While descriptors are exhausted, the server must not spin or flood its log.
+    let ticks_per_second: u64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100);
+    let log_lines = || {
+        let bytes = std::fs::read(dir.join("server.log")).unwrap_or_default();
+        bytes.iter().filter(|&&b| b == b'\n').count()
+    };
+    let (lines_before, ticks_before, started) = (log_lines(), cpu_ticks(pid), Instant::now());
+    // A measurement window, not a wait for something to happen.
+    thread::sleep(Duration::from_secs(2));
+    let ticks = cpu_ticks(pid) - ticks_before;
+    let elapsed = started.elapsed().as_secs_f64();
+    let share = ticks as f64 / ticks_per_second as f64 / elapsed;
+    assert!(
+        share < 0.2,
+        "the server used {:.0}% of a core while it could not accept (a spinning accept loop?)",
+        share * 100.0
+    );
+    let new_lines = log_lines() - lines_before;
+    assert!(
+        new_lines <= 5,
+        "the server logged {new_lines} lines in {elapsed:.1} s while it could not accept"
+    );
+
+    // Descriptors come back: a new client is served again.
+    drop(clients);
+    common::poll_until(Duration::from_secs(10), || {
+        ping(port, Duration::from_millis(500)).filter(|(_, r)| r == b"+PONG\r\n")
+    });
+    // The whole incident, start to end, is a few lines, not one per failure.
+    let total = log_lines();
+    assert!(
+        total <= 60,
+        "the server's log has {total} lines after one descriptor shortage"
+    );
+    assert!(
+        guard.0.try_wait().expect("try_wait").is_none(),
+        "the server exited"
+    );
+    drop(lease);
+}

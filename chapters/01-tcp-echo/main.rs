@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::thread;
+use std::time::Duration;
 
 /// Where the server listens.
 struct Config {
@@ -80,13 +81,30 @@ fn run() -> Result<(), Error> {
     let listener = TcpListener::bind((config.bind.as_str(), config.port))?;
     eprintln!("* Listening on {}", listener.local_addr()?);
 
+    // How long to wait after a failed accept; `None` while accepts succeed.
+    let mut backoff: Option<Duration> = None;
     for stream in listener.incoming() {
         // A failed accept (say, the process ran out of file descriptors)
-        // concerns one would-be client: log it and keep serving the others.
+        // concerns one would-be client: keep serving the others. But its
+        // cause lasts, and the next accept fails at once too: retried at
+        // once, it would spin a core and log a line per failure. So wait,
+        // 1 ms first, twice as long after each failure in a row, at most
+        // 1 s; and log only the first failure of a burst.
         let stream = match stream {
-            Ok(stream) => stream,
+            Ok(stream) => {
+                backoff = None;
+                stream
+            }
             Err(e) => {
-                eprintln!("# Accept failed: {e}");
+                let delay = match backoff {
+                    None => {
+                        eprintln!("# Accept failed: {e} (retrying, less and less often)");
+                        Duration::from_millis(1)
+                    }
+                    Some(delay) => (delay * 2).min(Duration::from_secs(1)),
+                };
+                backoff = Some(delay);
+                thread::sleep(delay);
                 continue;
             }
         };

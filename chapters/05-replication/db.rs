@@ -19,6 +19,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::resp::Args;
+
 /// A handle on the shared keyspace; cloning it is cheap and shares the data.
 #[derive(Clone, Default)]
 pub struct Db {
@@ -82,7 +84,7 @@ pub struct Keyspace {
     recording: bool,
     /// The changes made since the last [`Keyspace::take_changes`], each as
     /// the arguments of a command that makes the same change.
-    changes: Vec<Vec<Vec<u8>>>,
+    changes: Vec<Args>,
 }
 
 impl Keyspace {
@@ -272,7 +274,7 @@ impl Keyspace {
     }
 
     /// The changes made since the last call, oldest first.
-    pub fn take_changes(&mut self) -> Vec<Vec<Vec<u8>>> {
+    pub fn take_changes(&mut self) -> Vec<Args> {
         std::mem::take(&mut self.changes)
     }
 

@@ -1,9 +1,10 @@
 //! Time, and active expiry: the thread that deletes expired keys nobody reads.
 //!
-//! Lazy expiry (in `db.rs`) hides an expired key from every lookup, but a
-//! key that is never looked up again would stay in memory forever. So,
-//! like Redis, a background cycle runs `HZ` times a second, samples keys
-//! that have an expiry and deletes the expired ones. It never scans the
+//! Lazy expiry hides an expired key from every lookup (`Keyspace::get`, in
+//! `db.rs`) and deletes it once the command is done (`execute`, in
+//! `cmd/mod.rs`), but a key that is never looked up again would stay in
+//! memory forever. So, like Redis, a background cycle runs `HZ` times a
+//! second, samples keys that have an expiry and deletes the expired ones. It never scans the
 //! whole keyspace: it samples, and keeps sampling only while the samples
 //! say that many keys are expired.
 
@@ -113,7 +114,7 @@ pub fn run_cycle(
                     *cursor = index + 1;
                 }
             }
-            replication.propagate(&keyspace.take_changes());
+            replication.propagate(&mut keyspace);
             (sampled, expired)
         };
         stats.sampled += sampled;

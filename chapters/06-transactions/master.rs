@@ -66,8 +66,8 @@ pub fn serve_replica(
             // the stream carries exactly the changes made after the snapshot.
             let (snapshot, subscription, offset) = {
                 let mut keyspace = server.db.write();
-                keyspace.start_recording();
-                let (subscription, offset) = replication.subscribe(ip, listening_port);
+                let (subscription, offset) =
+                    replication.subscribe(&mut keyspace, ip, listening_port);
                 let replid = replication.lock().replid.clone();
                 (snapshot(&keyspace, &replid, offset)?, subscription, offset)
             };

@@ -9,7 +9,11 @@
 //!
 //! The one rule this depends on: a change enters the stream while the
 //! keyspace's write lock that made it is still held. Two writers can then
-//! never append in the opposite order from the one they applied in.
+//! never append in the opposite order from the one they applied in. The
+//! rule is not left to a comment: [`Replication::propagate`] takes the
+//! changes from the keyspace itself, as `&mut Keyspace`, which only the
+//! write lock hands out. (The order in which locks are taken is written
+//! once, in `server.rs`.)
 
 use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
@@ -20,6 +24,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::db::Keyspace;
 use crate::resp::{self, Reply};
 
 /// How much of the stream the backlog keeps for replicas that reconnect.
@@ -142,13 +147,19 @@ impl Replication {
         matches!(self.lock().role, Role::Replica(_))
     }
 
-    /// Appends changes to the stream and sends them to every replica.
-    /// Call it with the keyspace's write lock held. Returns the offset after.
-    pub fn propagate(&self, changes: &[Vec<Vec<u8>>]) -> i64 {
+    /// Moves the changes the keyspace recorded into the stream and sends
+    /// them to every replica. Returns the offset after.
+    ///
+    /// It asks for `&mut Keyspace`, not for the changes: only a write
+    /// guard gives that out, so the changes enter the stream while the
+    /// lock that made them is still held, and no caller can get this
+    /// wrong.
+    pub fn propagate(&self, keyspace: &mut Keyspace) -> i64 {
+        let changes = keyspace.take_changes();
         let mut state = self.lock();
         if !changes.is_empty() && matches!(state.role, Role::Master) {
             let mut bytes = Vec::new();
-            for change in changes {
+            for change in &changes {
                 resp::encode_command(change, &mut bytes);
             }
             state.feed(bytes);
@@ -167,11 +178,14 @@ impl Replication {
         }
     }
 
-    /// Registers a new replica whose data is the snapshot taken now. Call it
-    /// with the keyspace lock held, so no change slips between the snapshot
-    /// and the subscription. Returns the subscription and the offset the
-    /// snapshot stands for.
-    pub fn subscribe(&self, ip: IpAddr, port: u16) -> (Subscription, i64) {
+    /// Registers a new replica whose data is a snapshot of `keyspace`, to be
+    /// taken by the caller before it lets go of the lock. The keyspace is
+    /// asked for as `&mut Keyspace`, which only the write lock gives out:
+    /// so no change can slip between the subscription and the snapshot.
+    /// From now on the keyspace records its changes for the stream.
+    /// Returns the subscription and the offset the snapshot stands for.
+    pub fn subscribe(&self, keyspace: &mut Keyspace, ip: IpAddr, port: u16) -> (Subscription, i64) {
+        keyspace.start_recording();
         let mut state = self.lock();
         let subscription = state.add_link(ip, port);
         (subscription, state.offset)

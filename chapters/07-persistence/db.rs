@@ -20,6 +20,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::resp::Args;
+
 /// A handle on the shared keyspace; cloning it is cheap and shares the data.
 #[derive(Clone, Default)]
 pub struct Db {
@@ -83,7 +85,7 @@ pub struct Keyspace {
     recording: bool,
     /// The changes made since the last [`Keyspace::take_changes`], each as
     /// the arguments of a command that makes the same change.
-    changes: Vec<Vec<Vec<u8>>>,
+    changes: Vec<Args>,
     /// For each watched key, the flags of the connections that watch it.
     watchers: HashMap<Vec<u8>, Vec<Arc<AtomicBool>>>,
     /// Changes since the last save, for the save points.
@@ -332,8 +334,19 @@ impl Keyspace {
     }
 
     /// The changes made since the last call, oldest first.
-    pub fn take_changes(&mut self) -> Vec<Vec<Vec<u8>>> {
+    pub fn take_changes(&mut self) -> Vec<Args> {
         std::mem::take(&mut self.changes)
+    }
+
+    /// Wraps the changes made since the last [`Keyspace::take_changes`] in
+    /// `MULTI` ... `EXEC` when there are several, so that a replica applies
+    /// a transaction whole, as Redis sends it. Says whether there are any.
+    pub fn wrap_changes_in_multi(&mut self) -> bool {
+        if self.changes.len() > 1 {
+            self.changes.insert(0, vec![b"MULTI".to_vec()]);
+            self.changes.push(vec![b"EXEC".to_vec()]);
+        }
+        !self.changes.is_empty()
     }
 
     /// Moves the key just pushed onto `volatile` to a random place, and the

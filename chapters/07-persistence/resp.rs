@@ -21,6 +21,11 @@ pub const MAX_BULK_LEN: i64 = 512 * 1024 * 1024;
 /// Largest multibulk count Redis accepts (`INT_MAX`).
 pub const MAX_MULTIBULK_LEN: i64 = i32::MAX as i64;
 
+/// A request as it comes off the wire: the command name, then its
+/// arguments, each a byte string. A list of requests is then a `Vec<Args>`,
+/// which says what it holds, rather than a `Vec<Vec<Vec<u8>>>`.
+pub type Args = Vec<Vec<u8>>;
+
 /// Why a request could not be read.
 #[derive(Debug)]
 pub enum ReadError {
@@ -42,7 +47,7 @@ impl From<io::Error> for ReadError {
 ///
 /// An empty argument list is a valid result (an empty inline line, or `*0`):
 /// Redis ignores those without a reply, and so should the caller.
-pub fn read_request(input: &mut impl BufRead) -> Result<Option<Vec<Vec<u8>>>, ReadError> {
+pub fn read_request(input: &mut impl BufRead) -> Result<Option<Args>, ReadError> {
     let first = match input.fill_buf()? {
         [] => return Ok(None),
         buf => buf[0],
@@ -59,7 +64,7 @@ pub fn read_request(input: &mut impl BufRead) -> Result<Option<Vec<Vec<u8>>>, Re
 }
 
 /// Reads `*<count>\r\n` followed by `count` bulk strings.
-fn read_multibulk(input: &mut impl BufRead) -> Result<Vec<Vec<u8>>, ReadError> {
+fn read_multibulk(input: &mut impl BufRead) -> Result<Args, ReadError> {
     let line = read_header(input, "too big mbulk count string")?;
     let count = match parse_int(&line[1..]) {
         Some(n) if n <= MAX_MULTIBULK_LEN => n,

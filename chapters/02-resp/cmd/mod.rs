@@ -7,7 +7,10 @@
 //! adding a command is one row plus one function.
 
 mod connection;
+mod flags;
 mod server;
+
+pub use flags::Flags;
 
 use crate::resp::Reply;
 
@@ -32,7 +35,7 @@ pub struct Spec {
     /// Argument count including the name; negative means "at least -arity".
     pub arity: i64,
     /// Redis's flags, as `COMMAND INFO` lists them.
-    pub flags: &'static [&'static str],
+    pub flags: Flags,
     /// Key positions (first, last, step), as `COMMAND INFO` reports them:
     /// `(1, 1, 1)` is "the first argument is a key", `(1, -1, 1)` "all are".
     pub keys: (i64, i64, i64),

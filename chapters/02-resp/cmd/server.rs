@@ -2,7 +2,7 @@
 //! command table to clients. `redis-cli` asks for `COMMAND DOCS` as it
 //! starts and waits for the answer, so even a tiny server must reply.
 
-use super::{Command, Spec, TABLE};
+use super::{Command, Flags, Spec, TABLE};
 use crate::resp::Reply;
 
 /// What `COMMAND` was asked.
@@ -24,7 +24,7 @@ pub enum CommandInfo {
 pub const COMMAND: Spec = Spec {
     name: "command",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
     keys: (0, 0, 0),
     summary: "Get array of Redis command details",
     since: "2.8.13",
@@ -34,7 +34,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|count",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get total number of Redis commands",
             since: "2.8.13",
@@ -45,7 +45,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|list",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get an array of Redis command names",
             since: "7.0.0",
@@ -56,7 +56,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|info",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary:
                 "Get array of specific Redis command details, or all when no argument is given",
@@ -68,7 +68,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|docs",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get array of specific Redis command documentation",
             since: "7.0.0",
@@ -136,7 +136,7 @@ fn describe(spec: &Spec) -> Reply {
     Reply::Array(vec![
         Reply::bulk(spec.name),
         Reply::Integer(spec.arity),
-        status_list(spec.flags),
+        status_list(&spec.flags.names()),
         Reply::Integer(first),
         Reply::Integer(last),
         Reply::Integer(step),

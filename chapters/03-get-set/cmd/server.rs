@@ -3,7 +3,7 @@
 //! starts and waits for the answer, so even a tiny server must reply);
 //! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole.
 
-use super::{Op, Spec, TABLE};
+use super::{Flags, Op, Spec, TABLE};
 use crate::resp::Reply;
 
 /// What `COMMAND` was asked.
@@ -25,7 +25,7 @@ pub enum CommandInfo {
 pub const COMMAND: Spec = Spec {
     name: "command",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
     keys: (0, 0, 0),
     summary: "Get array of Redis command details",
     since: "2.8.13",
@@ -35,7 +35,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|count",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get total number of Redis commands",
             since: "2.8.13",
@@ -46,7 +46,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|list",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get an array of Redis command names",
             since: "7.0.0",
@@ -57,7 +57,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|info",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary:
                 "Get array of specific Redis command details, or all when no argument is given",
@@ -69,7 +69,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|docs",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get array of specific Redis command documentation",
             since: "7.0.0",
@@ -84,7 +84,7 @@ pub const COMMAND: Spec = Spec {
 pub const DBSIZE: Spec = Spec {
     name: "dbsize",
     arity: 1,
-    flags: &["readonly", "fast"],
+    flags: Flags::of(&[Flags::READONLY, Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Return the number of keys in the selected database",
     since: "1.0.0",
@@ -97,7 +97,7 @@ pub const DBSIZE: Spec = Spec {
 pub const FLUSHDB: Spec = Spec {
     name: "flushdb",
     arity: -1,
-    flags: &["write"],
+    flags: Flags::of(&[Flags::WRITE]),
     keys: (0, 0, 0),
     summary: "Remove all keys from the current database",
     since: "1.0.0",
@@ -111,7 +111,7 @@ pub const FLUSHDB: Spec = Spec {
 pub const FLUSHALL: Spec = Spec {
     name: "flushall",
     arity: -1,
-    flags: &["write"],
+    flags: Flags::of(&[Flags::WRITE]),
     keys: (0, 0, 0),
     summary: "Remove all keys from all databases",
     since: "1.0.0",
@@ -189,7 +189,7 @@ fn describe(spec: &Spec) -> Reply {
     Reply::Array(vec![
         Reply::bulk(spec.name),
         Reply::Integer(spec.arity),
-        status_list(spec.flags),
+        status_list(&spec.flags.names()),
         Reply::Integer(first),
         Reply::Integer(last),
         Reply::Integer(step),

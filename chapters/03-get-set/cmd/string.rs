@@ -1,6 +1,6 @@
 //! String commands: GET and SET.
 
-use super::{Op, Spec};
+use super::{Flags, Op, Spec};
 use crate::db::Keyspace;
 use crate::resp::Reply;
 
@@ -8,7 +8,7 @@ use crate::resp::Reply;
 pub const GET: Spec = Spec {
     name: "get",
     arity: 2,
-    flags: &["readonly", "fast"],
+    flags: Flags::of(&[Flags::READONLY, Flags::FAST]),
     keys: (1, 1, 1),
     summary: "Get the value of a key",
     since: "1.0.0",
@@ -21,7 +21,7 @@ pub const GET: Spec = Spec {
 pub const SET: Spec = Spec {
     name: "set",
     arity: -3,
-    flags: &["write", "denyoom"],
+    flags: Flags::of(&[Flags::WRITE, Flags::DENYOOM]),
     keys: (1, 1, 1),
     summary: "Set the string value of a key",
     since: "1.0.0",

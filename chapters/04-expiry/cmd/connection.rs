@@ -1,13 +1,13 @@
 //! Connection commands: PING, ECHO, QUIT.
 
-use super::{Op, Spec};
+use super::{Flags, Op, Spec};
 use crate::resp::Reply;
 
 /// `PING [message]`: `+PONG`, or the message back as a bulk string.
 pub const PING: Spec = Spec {
     name: "ping",
     arity: -1,
-    flags: &["fast"],
+    flags: Flags::of(&[Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Ping the server",
     since: "1.0.0",
@@ -26,7 +26,7 @@ pub const PING: Spec = Spec {
 pub const ECHO: Spec = Spec {
     name: "echo",
     arity: 2,
-    flags: &["fast"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE, Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Echo the given string",
     since: "1.0.0",
@@ -40,7 +40,14 @@ pub const ECHO: Spec = Spec {
 pub const QUIT: Spec = Spec {
     name: "quit",
     arity: -1,
-    flags: &["allow_busy", "fast", "no_auth"],
+    flags: Flags::of(&[
+        Flags::NOSCRIPT,
+        Flags::LOADING,
+        Flags::STALE,
+        Flags::FAST,
+        Flags::NO_AUTH,
+        Flags::ALLOW_BUSY,
+    ]),
     keys: (0, 0, 0),
     summary: "Close the connection",
     since: "1.0.0",

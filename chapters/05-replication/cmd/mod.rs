@@ -8,11 +8,13 @@
 
 mod connection;
 mod expire;
+mod flags;
 mod keys;
 mod replication;
 mod server;
 mod string;
 
+pub use flags::Flags;
 pub use replication::ReplConf;
 
 use crate::db::Keyspace;
@@ -101,7 +103,7 @@ pub struct Spec {
     pub arity: i64,
     /// Redis's flags, as `COMMAND INFO` lists them. `write` decides
     /// which lock the command takes.
-    pub flags: &'static [&'static str],
+    pub flags: Flags,
     /// Key positions (first, last, step), as `COMMAND INFO` reports them:
     /// `(1, 1, 1)` is "the first argument is a key", `(1, -1, 1)` "all are".
     pub keys: (i64, i64, i64),
@@ -152,7 +154,7 @@ pub static TABLE: &[Spec] = &[
 impl Spec {
     /// Does the command change data? Writers take the write lock.
     pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
+        self.flags.contains(Flags::WRITE)
     }
 }
 
@@ -188,13 +190,14 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         }
         let mut keyspace = server.db.write();
         let reply = apply_write(command.op, &mut keyspace, now);
-        // Into the stream while the write lock is still held: the order of
-        // the stream is the order in which changes were applied.
-        session.last_write_offset = server.replication.propagate(&keyspace.take_changes());
+        // Into the stream while the write lock is still held (`propagate`
+        // asks for it): the order of the stream is the order in which
+        // changes were applied.
+        session.last_write_offset = server.replication.propagate(&mut keyspace);
         return reply;
     }
     let (reply, found_stale) = match command.op {
-        Op::Info(sections) => (server::info(server, &sections), false),
+        Op::Info(sections) => (server::info(server, &server.db.read(), &sections), false),
         Op::Role => (server.replication.role_reply(), false),
         Op::ReplicaOf(target) => (replication::replicaof(server, target), false),
         Op::Wait { needed, timeout } => {
@@ -216,7 +219,7 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
             keyspace.forget_stale();
         } else {
             keyspace.purge_stale(now);
-            server.replication.propagate(&keyspace.take_changes());
+            server.replication.propagate(&mut keyspace);
         }
     }
     reply

@@ -6,7 +6,7 @@
 //! seconds) and PEXPIREAT (Unix ms). They share one parser and one runner.
 
 use super::string::invalid_expire_time;
-use super::{parse_int, Op, Spec};
+use super::{parse_int, Flags, Op, Spec};
 use crate::db::Keyspace;
 use crate::resp::Reply;
 
@@ -52,7 +52,7 @@ macro_rules! expire_spec {
         Spec {
             name: $name,
             arity: -3,
-            flags: &["write", "fast"],
+            flags: Flags::of(&[Flags::WRITE, Flags::FAST]),
             keys: (1, 1, 1),
             summary: $summary,
             since: $since,
@@ -102,7 +102,7 @@ macro_rules! ttl_spec {
         Spec {
             name: $name,
             arity: 2,
-            flags: &["readonly", "fast"],
+            flags: Flags::of(&[Flags::READONLY, Flags::FAST]),
             keys: (1, 1, 1),
             summary: $summary,
             since: $since,
@@ -146,7 +146,7 @@ pub const PEXPIRETIME: Spec = ttl_spec!(
 pub const PERSIST: Spec = Spec {
     name: "persist",
     arity: 2,
-    flags: &["write", "fast"],
+    flags: Flags::of(&[Flags::WRITE, Flags::FAST]),
     keys: (1, 1, 1),
     summary: "Remove the expiration from a key",
     since: "2.2.0",

@@ -1,6 +1,6 @@
 //! Generic key commands: DEL and EXISTS.
 
-use super::{Op, Spec};
+use super::{Flags, Op, Spec};
 use crate::db::Keyspace;
 use crate::resp::Reply;
 
@@ -8,7 +8,7 @@ use crate::resp::Reply;
 pub const DEL: Spec = Spec {
     name: "del",
     arity: -2,
-    flags: &["write"],
+    flags: Flags::of(&[Flags::WRITE]),
     keys: (1, -1, 1),
     summary: "Delete a key",
     since: "1.0.0",
@@ -21,7 +21,7 @@ pub const DEL: Spec = Spec {
 pub const EXISTS: Spec = Spec {
     name: "exists",
     arity: -2,
-    flags: &["readonly", "fast"],
+    flags: Flags::of(&[Flags::READONLY, Flags::FAST]),
     keys: (1, -1, 1),
     summary: "Determine if a key exists",
     since: "1.0.0",

@@ -8,19 +8,21 @@
 
 mod connection;
 mod expire;
+mod flags;
 mod keys;
 mod replication;
 mod server;
 mod string;
 mod transaction;
 
+pub use flags::Flags;
 pub use replication::ReplConf;
 pub use transaction::{queue, unwatch};
 
-use crate::db::Keyspace;
+use crate::db::{Db, Keyspace};
 use crate::expire::unix_millis;
 use crate::master::SyncRequest;
-use crate::resp::{self, Reply};
+use crate::resp::{self, Args, Reply};
 use crate::server::Server;
 
 /// One request, parsed and checked, ready to run.
@@ -104,7 +106,7 @@ pub struct Session {
     /// the replication id.
     pub psync2: bool,
     /// Inside MULTI: the requests queued for EXEC.
-    pub multi: Option<Vec<Vec<Vec<u8>>>>,
+    pub multi: Option<Vec<Args>>,
     /// Did a request fail while queueing? Then EXEC refuses to run.
     pub multi_failed: bool,
     /// The keys WATCH watches.
@@ -121,7 +123,7 @@ pub struct Spec {
     pub arity: i64,
     /// Redis's flags, as `COMMAND INFO` lists them. `write` decides
     /// which lock the command takes.
-    pub flags: &'static [&'static str],
+    pub flags: Flags,
     /// Key positions (first, last, step), as `COMMAND INFO` reports them:
     /// `(1, 1, 1)` is "the first argument is a key", `(1, -1, 1)` "all are".
     pub keys: (i64, i64, i64),
@@ -181,7 +183,7 @@ pub static TABLE: &[Spec] = &[
 impl Spec {
     /// Does the command change data? Writers take the write lock.
     pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
+        self.flags.contains(Flags::WRITE)
     }
 }
 
@@ -224,12 +226,13 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         }
         let mut keyspace = server.db.write();
         let reply = apply_write(command.op, &mut keyspace, now);
-        // Into the stream while the write lock is still held: the order of
-        // the stream is the order in which changes were applied.
-        session.last_write_offset = server.replication.propagate(&keyspace.take_changes());
+        // Into the stream while the write lock is still held (`propagate`
+        // asks for it): the order of the stream is the order in which
+        // changes were applied.
+        session.last_write_offset = server.replication.propagate(&mut keyspace);
         return reply;
     }
-    let op = match apply_server(command.op, server, session, true) {
+    let op = match apply_server(command.op, server, session, Held::Nothing(&server.db)) {
         Ok(reply) => return reply,
         Err(op) => op,
     };
@@ -247,27 +250,48 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
             keyspace.forget_stale();
         } else {
             keyspace.purge_stale(now);
-            server.replication.propagate(&keyspace.take_changes());
+            server.replication.propagate(&mut keyspace);
         }
     }
     reply
 }
 
+/// What the caller of a server command already holds.
+///
+/// A command on its own holds nothing: a server command that needs the
+/// keyspace locks it, and WAIT may block. EXEC holds the keyspace's write
+/// lock for the whole transaction. A server command it runs must use that
+/// keyspace, since locking it again would wait forever (the lock is not
+/// reentrant), and must not block, since every other client waits for the
+/// lock. Saying which case it is with a type, rather than a flag and a
+/// comment, leaves nothing to get wrong: inside EXEC the only keyspace at
+/// hand is the locked one.
+enum Held<'a> {
+    /// Nothing is locked; this is the keyspace to lock if needed.
+    Nothing(&'a Db),
+    /// EXEC's write lock, through the keyspace it guards.
+    Keyspace(&'a mut Keyspace),
+}
+
 /// Runs the commands that concern the server or the connection rather
-/// than the data; hands any other `op` back. `may_block` is false inside
-/// EXEC, where WAIT must answer at once.
+/// than the data; hands any other `op` back. `held` is what the caller
+/// holds (see [`Held`]).
 fn apply_server(
     op: Op,
     server: &Server,
     session: &mut Session,
-    may_block: bool,
+    held: Held<'_>,
 ) -> Result<Reply, Op> {
     let now = unix_millis();
+    let in_exec = matches!(held, Held::Keyspace(_));
     Ok(match op {
-        Op::Info(sections) => server::info(server, &sections),
+        Op::Info(sections) => match held {
+            Held::Keyspace(keyspace) => server::info(server, keyspace, &sections),
+            Held::Nothing(db) => server::info(server, &db.read(), &sections),
+        },
         Op::Role => server.replication.role_reply(),
         Op::ReplicaOf(target) => replication::replicaof(server, target),
-        Op::Wait { needed, timeout } if may_block => {
+        Op::Wait { needed, timeout } if !in_exec => {
             replication::wait(server, session, needed, timeout)
         }
         Op::Wait { needed, .. } => replication::wait_now(server, session, needed),
@@ -502,5 +526,29 @@ mod tests {
                 assert_ne!(sub.arity, 0);
             }
         }
+    }
+
+    #[test]
+    fn info_inside_exec_reads_the_keyspace_exec_holds() {
+        // EXEC holds the write lock while it runs its queue: INFO must use
+        // that keyspace; locking it again would never return.
+        let server = Server::new(Config::default());
+        let mut session = Session::default();
+        let mut run = |words: &[&str]| {
+            let args: Args = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+            match queue(&server, &mut session, args) {
+                Ok(reply) => reply,
+                Err(args) => execute(Command::parse(args).unwrap(), &server, &mut session),
+            }
+        };
+        assert_eq!(run(&["SET", "k", "v"]), Reply::ok());
+        assert_eq!(run(&["MULTI"]), Reply::ok());
+        assert_eq!(run(&["SET", "k2", "v"]), Reply::Simple("QUEUED"));
+        assert_eq!(run(&["INFO", "keyspace"]), Reply::Simple("QUEUED"));
+        let keyspace = b"# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n".to_vec();
+        assert_eq!(
+            run(&["EXEC"]),
+            Reply::Array(vec![Reply::ok(), Reply::Bulk(keyspace)])
+        );
     }
 }

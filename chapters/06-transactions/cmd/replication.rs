@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{parse_int, Op, Session, Spec};
+use super::{parse_int, Flags, Op, Session, Spec};
 use crate::master::SyncRequest;
 use crate::replica;
 use crate::resp::Reply;
@@ -25,7 +25,12 @@ pub enum ReplConf {
 pub const REPLICAOF: Spec = Spec {
     name: "replicaof",
     arity: 3,
-    flags: &["admin", "noscript", "stale", "no_async_loading"],
+    flags: Flags::of(&[
+        Flags::ADMIN,
+        Flags::NOSCRIPT,
+        Flags::STALE,
+        Flags::NO_ASYNC_LOADING,
+    ]),
     keys: (0, 0, 0),
     summary: "Configure a server as replica of another, or promote it to a master.",
     since: "5.0.0",
@@ -46,7 +51,7 @@ pub const SLAVEOF: Spec = Spec {
 pub const ROLE: Spec = Spec {
     name: "role",
     arity: 1,
-    flags: &["noscript", "loading", "stale", "fast"],
+    flags: Flags::of(&[Flags::NOSCRIPT, Flags::LOADING, Flags::STALE, Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Return the role of the instance in the context of replication",
     since: "2.8.12",
@@ -59,7 +64,7 @@ pub const ROLE: Spec = Spec {
 pub const WAIT: Spec = Spec {
     name: "wait",
     arity: 3,
-    flags: &["noscript"],
+    flags: Flags::of(&[Flags::NOSCRIPT]),
     keys: (0, 0, 0),
     summary: "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
     since: "3.0.0",
@@ -81,7 +86,13 @@ pub const WAIT: Spec = Spec {
 pub const REPLCONF: Spec = Spec {
     name: "replconf",
     arity: -1,
-    flags: &["admin", "noscript", "loading", "stale", "allow_busy"],
+    flags: Flags::of(&[
+        Flags::ADMIN,
+        Flags::NOSCRIPT,
+        Flags::LOADING,
+        Flags::STALE,
+        Flags::ALLOW_BUSY,
+    ]),
     keys: (0, 0, 0),
     summary: "An internal command for configuring the replication stream",
     since: "3.0.0",
@@ -94,7 +105,12 @@ pub const REPLCONF: Spec = Spec {
 pub const PSYNC: Spec = Spec {
     name: "psync",
     arity: -3,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::of(&[
+        Flags::ADMIN,
+        Flags::NOSCRIPT,
+        Flags::NO_ASYNC_LOADING,
+        Flags::NO_MULTI,
+    ]),
     keys: (0, 0, 0),
     summary: "Internal command used for replication",
     since: "2.8.0",
@@ -113,7 +129,12 @@ pub const PSYNC: Spec = Spec {
 pub const SYNC: Spec = Spec {
     name: "sync",
     arity: 1,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::of(&[
+        Flags::ADMIN,
+        Flags::NOSCRIPT,
+        Flags::NO_ASYNC_LOADING,
+        Flags::NO_MULTI,
+    ]),
     keys: (0, 0, 0),
     summary: "Internal command used for replication",
     since: "1.0.0",

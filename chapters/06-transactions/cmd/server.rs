@@ -1,9 +1,11 @@
 //! Server commands: `COMMAND` and its subcommands, which describe the
 //! command table to clients (`redis-cli` asks for `COMMAND DOCS` as it
 //! starts and waits for the answer, so even a tiny server must reply);
-//! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole.
+//! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole;
+//! INFO.
 
-use super::{Op, Spec, TABLE};
+use super::{Flags, Op, Spec, TABLE};
+use crate::db::Keyspace;
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -26,7 +28,7 @@ pub enum CommandInfo {
 pub const COMMAND: Spec = Spec {
     name: "command",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
     keys: (0, 0, 0),
     summary: "Get array of Redis command details",
     since: "2.8.13",
@@ -36,7 +38,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|count",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get total number of Redis commands",
             since: "2.8.13",
@@ -47,7 +49,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|list",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get an array of Redis command names",
             since: "7.0.0",
@@ -58,7 +60,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|info",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary:
                 "Get array of specific Redis command details, or all when no argument is given",
@@ -70,7 +72,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|docs",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get array of specific Redis command documentation",
             since: "7.0.0",
@@ -85,7 +87,7 @@ pub const COMMAND: Spec = Spec {
 pub const DBSIZE: Spec = Spec {
     name: "dbsize",
     arity: 1,
-    flags: &["readonly", "fast"],
+    flags: Flags::of(&[Flags::READONLY, Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Return the number of keys in the selected database",
     since: "1.0.0",
@@ -98,7 +100,7 @@ pub const DBSIZE: Spec = Spec {
 pub const FLUSHDB: Spec = Spec {
     name: "flushdb",
     arity: -1,
-    flags: &["write"],
+    flags: Flags::of(&[Flags::WRITE]),
     keys: (0, 0, 0),
     summary: "Remove all keys from the current database",
     since: "1.0.0",
@@ -112,7 +114,7 @@ pub const FLUSHDB: Spec = Spec {
 pub const FLUSHALL: Spec = Spec {
     name: "flushall",
     arity: -1,
-    flags: &["write"],
+    flags: Flags::of(&[Flags::WRITE]),
     keys: (0, 0, 0),
     summary: "Remove all keys from all databases",
     since: "1.0.0",
@@ -137,7 +139,7 @@ fn parse_flush(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
 pub const INFO: Spec = Spec {
     name: "info",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
     keys: (0, 0, 0),
     summary: "Get information and statistics about the server",
     since: "1.0.0",
@@ -146,19 +148,37 @@ pub const INFO: Spec = Spec {
     subcommands: &[],
 };
 
-/// Runs INFO. This server has one section, `replication`; Redis answers
-/// a section it does not know with nothing, and so do we.
-pub fn info(server: &Server, sections: &[Vec<u8>]) -> Reply {
-    let wanted = |name: &[u8]| {
-        [&b"replication"[..], b"default", b"all", b"everything"]
-            .iter()
-            .any(|section| section.eq_ignore_ascii_case(name))
-    };
-    if sections.is_empty() || sections.iter().any(|s| wanted(s)) {
-        Reply::Bulk(server.replication.info().into_bytes())
-    } else {
-        Reply::Bulk(Vec::new())
+/// Runs INFO. This server has two of Redis's sections, `replication` and
+/// `keyspace`, in Redis's order and separated by an empty line as in
+/// Redis; a section it does not know adds nothing, as in Redis.
+///
+/// The caller locks the keyspace and passes it in: inside EXEC, which
+/// already holds the write lock, locking it again here would wait forever.
+pub fn info(server: &Server, keyspace: &Keyspace, sections: &[Vec<u8>]) -> Reply {
+    let everything = sections.is_empty()
+        || sections.iter().any(|s| {
+            [&b"default"[..], b"all", b"everything"]
+                .iter()
+                .any(|all| s.eq_ignore_ascii_case(all))
+        });
+    let wanted = |name: &[u8]| everything || sections.iter().any(|s| s.eq_ignore_ascii_case(name));
+    let mut parts = Vec::new();
+    if wanted(b"replication") {
+        parts.push(server.replication.info());
     }
+    if wanted(b"keyspace") {
+        let mut text = String::from("# Keyspace\r\n");
+        // Redis's `avg_ttl` is an estimate its expiry cycle keeps; we keep none.
+        if keyspace.len() > 0 {
+            text.push_str(&format!(
+                "db0:keys={},expires={},avg_ttl=0\r\n",
+                keyspace.len(),
+                keyspace.volatile_len()
+            ));
+        }
+        parts.push(text);
+    }
+    Reply::Bulk(parts.join("\r\n").into_bytes())
 }
 
 /// The command names after `COMMAND INFO` or `COMMAND DOCS`.
@@ -218,7 +238,7 @@ fn describe(spec: &Spec) -> Reply {
     Reply::Array(vec![
         Reply::bulk(spec.name),
         Reply::Integer(spec.arity),
-        status_list(spec.flags),
+        status_list(&spec.flags.names()),
         Reply::Integer(first),
         Reply::Integer(last),
         Reply::Integer(step),

@@ -1,7 +1,7 @@
 //! String commands: GET, SET with its options, and the counters INCR,
 //! DECR, INCRBY, DECRBY.
 
-use super::{parse_int, Op, Spec};
+use super::{parse_int, Flags, Op, Spec};
 use crate::db::Keyspace;
 use crate::resp::Reply;
 
@@ -9,7 +9,7 @@ use crate::resp::Reply;
 pub const GET: Spec = Spec {
     name: "get",
     arity: 2,
-    flags: &["readonly", "fast"],
+    flags: Flags::of(&[Flags::READONLY, Flags::FAST]),
     keys: (1, 1, 1),
     summary: "Get the value of a key",
     since: "1.0.0",
@@ -22,7 +22,7 @@ pub const GET: Spec = Spec {
 pub const SET: Spec = Spec {
     name: "set",
     arity: -3,
-    flags: &["write", "denyoom"],
+    flags: Flags::of(&[Flags::WRITE, Flags::DENYOOM]),
     keys: (1, 1, 1),
     summary: "Set the string value of a key",
     since: "1.0.0",
@@ -94,7 +94,7 @@ const fn counter_spec(
     Spec {
         name,
         arity,
-        flags: &["write", "denyoom", "fast"],
+        flags: Flags::of(&[Flags::WRITE, Flags::DENYOOM, Flags::FAST]),
         keys: (1, 1, 1),
         summary,
         since,

@@ -4,7 +4,8 @@
 //! DBSIZE, FLUSHDB and FLUSHALL, which concern the keyspace as a whole;
 //! INFO; SAVE, BGSAVE, LASTSAVE, SHUTDOWN; CONFIG GET.
 
-use super::{Op, Spec, TABLE};
+use super::{Flags, Op, Spec, TABLE};
+use crate::db::Keyspace;
 use crate::persist;
 use crate::resp::Reply;
 use crate::server::Server;
@@ -28,7 +29,7 @@ pub enum CommandInfo {
 pub const COMMAND: Spec = Spec {
     name: "command",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
     keys: (0, 0, 0),
     summary: "Get array of Redis command details",
     since: "2.8.13",
@@ -38,7 +39,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|count",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get total number of Redis commands",
             since: "2.8.13",
@@ -49,7 +50,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|list",
             arity: 2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get an array of Redis command names",
             since: "7.0.0",
@@ -60,7 +61,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|info",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary:
                 "Get array of specific Redis command details, or all when no argument is given",
@@ -72,7 +73,7 @@ pub const COMMAND: Spec = Spec {
         Spec {
             name: "command|docs",
             arity: -2,
-            flags: &["loading", "stale"],
+            flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
             keys: (0, 0, 0),
             summary: "Get array of specific Redis command documentation",
             since: "7.0.0",
@@ -87,7 +88,7 @@ pub const COMMAND: Spec = Spec {
 pub const DBSIZE: Spec = Spec {
     name: "dbsize",
     arity: 1,
-    flags: &["readonly", "fast"],
+    flags: Flags::of(&[Flags::READONLY, Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Return the number of keys in the selected database",
     since: "1.0.0",
@@ -100,7 +101,7 @@ pub const DBSIZE: Spec = Spec {
 pub const FLUSHDB: Spec = Spec {
     name: "flushdb",
     arity: -1,
-    flags: &["write"],
+    flags: Flags::of(&[Flags::WRITE]),
     keys: (0, 0, 0),
     summary: "Remove all keys from the current database",
     since: "1.0.0",
@@ -114,7 +115,7 @@ pub const FLUSHDB: Spec = Spec {
 pub const FLUSHALL: Spec = Spec {
     name: "flushall",
     arity: -1,
-    flags: &["write"],
+    flags: Flags::of(&[Flags::WRITE]),
     keys: (0, 0, 0),
     summary: "Remove all keys from all databases",
     since: "1.0.0",
@@ -139,7 +140,7 @@ fn parse_flush(args: Vec<Vec<u8>>) -> Result<Op, Reply> {
 pub const INFO: Spec = Spec {
     name: "info",
     arity: -1,
-    flags: &["loading", "stale"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE]),
     keys: (0, 0, 0),
     summary: "Get information and statistics about the server",
     since: "1.0.0",
@@ -148,26 +149,49 @@ pub const INFO: Spec = Spec {
     subcommands: &[],
 };
 
-/// Runs INFO. This server has one section, `replication`; Redis answers
-/// a section it does not know with nothing, and so do we.
-pub fn info(server: &Server, sections: &[Vec<u8>]) -> Reply {
-    let wanted = |name: &[u8]| {
-        [&b"replication"[..], b"default", b"all", b"everything"]
-            .iter()
-            .any(|section| section.eq_ignore_ascii_case(name))
-    };
-    if sections.is_empty() || sections.iter().any(|s| wanted(s)) {
-        Reply::Bulk(server.replication.info().into_bytes())
-    } else {
-        Reply::Bulk(Vec::new())
+/// Runs INFO. This server has two of Redis's sections, `replication` and
+/// `keyspace`, in Redis's order and separated by an empty line as in
+/// Redis; a section it does not know adds nothing, as in Redis.
+///
+/// The caller locks the keyspace and passes it in: inside EXEC, which
+/// already holds the write lock, locking it again here would wait forever.
+pub fn info(server: &Server, keyspace: &Keyspace, sections: &[Vec<u8>]) -> Reply {
+    let everything = sections.is_empty()
+        || sections.iter().any(|s| {
+            [&b"default"[..], b"all", b"everything"]
+                .iter()
+                .any(|all| s.eq_ignore_ascii_case(all))
+        });
+    let wanted = |name: &[u8]| everything || sections.iter().any(|s| s.eq_ignore_ascii_case(name));
+    let mut parts = Vec::new();
+    if wanted(b"replication") {
+        parts.push(server.replication.info());
     }
+    if wanted(b"keyspace") {
+        let mut text = String::from("# Keyspace\r\n");
+        // Redis's `avg_ttl` is an estimate its expiry cycle keeps; we keep none.
+        if keyspace.len() > 0 {
+            text.push_str(&format!(
+                "db0:keys={},expires={},avg_ttl=0\r\n",
+                keyspace.len(),
+                keyspace.volatile_len()
+            ));
+        }
+        parts.push(text);
+    }
+    Reply::Bulk(parts.join("\r\n").into_bytes())
 }
 
 /// `SAVE`: write the dump now.
 pub const SAVE: Spec = Spec {
     name: "save",
     arity: 1,
-    flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+    flags: Flags::of(&[
+        Flags::ADMIN,
+        Flags::NOSCRIPT,
+        Flags::NO_ASYNC_LOADING,
+        Flags::NO_MULTI,
+    ]),
     keys: (0, 0, 0),
     summary: "Synchronously save the dataset to disk",
     since: "1.0.0",
@@ -180,7 +204,7 @@ pub const SAVE: Spec = Spec {
 pub const BGSAVE: Spec = Spec {
     name: "bgsave",
     arity: -1,
-    flags: &["admin", "noscript", "no_async_loading"],
+    flags: Flags::of(&[Flags::ADMIN, Flags::NOSCRIPT, Flags::NO_ASYNC_LOADING]),
     keys: (0, 0, 0),
     summary: "Asynchronously save the dataset to disk",
     since: "1.0.0",
@@ -197,7 +221,7 @@ pub const BGSAVE: Spec = Spec {
 pub const LASTSAVE: Spec = Spec {
     name: "lastsave",
     arity: 1,
-    flags: &["loading", "stale", "fast"],
+    flags: Flags::of(&[Flags::LOADING, Flags::STALE, Flags::FAST]),
     keys: (0, 0, 0),
     summary: "Get the UNIX time stamp of the last successful save to disk",
     since: "1.0.0",
@@ -210,14 +234,14 @@ pub const LASTSAVE: Spec = Spec {
 pub const SHUTDOWN: Spec = Spec {
     name: "shutdown",
     arity: -1,
-    flags: &[
-        "admin",
-        "noscript",
-        "loading",
-        "stale",
-        "no_multi",
-        "allow_busy",
-    ],
+    flags: Flags::of(&[
+        Flags::ADMIN,
+        Flags::NOSCRIPT,
+        Flags::LOADING,
+        Flags::STALE,
+        Flags::NO_MULTI,
+        Flags::ALLOW_BUSY,
+    ]),
     keys: (0, 0, 0),
     summary: "Synchronously save the dataset to disk and then shut down the server",
     since: "1.0.0",
@@ -242,7 +266,7 @@ pub const SHUTDOWN: Spec = Spec {
 pub const CONFIG: Spec = Spec {
     name: "config",
     arity: -2,
-    flags: &[],
+    flags: Flags::of(&[]),
     keys: (0, 0, 0),
     summary: "A container for server configuration commands",
     since: "2.0.0",
@@ -255,7 +279,7 @@ pub const CONFIG: Spec = Spec {
     subcommands: &[Spec {
         name: "config|get",
         arity: -3,
-        flags: &["admin", "noscript", "loading", "stale"],
+        flags: Flags::of(&[Flags::ADMIN, Flags::NOSCRIPT, Flags::LOADING, Flags::STALE]),
         keys: (0, 0, 0),
         summary: "Get the values of configuration parameters",
         since: "2.0.0",
@@ -404,7 +428,7 @@ fn describe(spec: &Spec) -> Reply {
     Reply::Array(vec![
         Reply::bulk(spec.name),
         Reply::Integer(spec.arity),
-        status_list(spec.flags),
+        status_list(&spec.flags.names()),
         Reply::Integer(first),
         Reply::Integer(last),
         Reply::Integer(step),

@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{apply_server, apply_write, check, Command, Op, Session, Spec};
+use super::{apply_server, apply_write, check, Command, Flags, Held, Op, Session, Spec};
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -36,7 +36,13 @@ macro_rules! transaction_spec {
         Spec {
             name: $name,
             arity: $arity,
-            flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
+            flags: Flags::of(&[
+                Flags::NOSCRIPT,
+                Flags::LOADING,
+                Flags::STALE,
+                Flags::FAST,
+                Flags::ALLOW_BUSY,
+            ]),
             keys: (0, 0, 0),
             summary: $summary,
             since: $since,
@@ -55,14 +61,22 @@ pub const MULTI: Spec = transaction_spec!(
     "1.2.0",
     |_| Ok(Op::Multi)
 );
-/// `EXEC`
-pub const EXEC: Spec = transaction_spec!(
-    "exec",
-    1,
-    "Execute all commands issued after MULTI",
-    "1.2.0",
-    |_| Ok(Op::Exec)
-);
+/// `EXEC`: its flags are not quite the others'.
+pub const EXEC: Spec = Spec {
+    flags: Flags::of(&[
+        Flags::NOSCRIPT,
+        Flags::LOADING,
+        Flags::STALE,
+        Flags::SKIP_SLOWLOG,
+    ]),
+    ..transaction_spec!(
+        "exec",
+        1,
+        "Execute all commands issued after MULTI",
+        "1.2.0",
+        |_| Ok(Op::Exec)
+    )
+};
 /// `DISCARD`
 pub const DISCARD: Spec = transaction_spec!(
     "discard",
@@ -122,7 +136,7 @@ pub fn queue(
     if ["exec", "discard", "multi", "watch", "quit"].contains(&spec.name) {
         return Err(args);
     }
-    let refusal = if spec.flags.contains(&"no_multi") {
+    let refusal = if spec.flags.contains(Flags::NO_MULTI) {
         Some("ERR Command not allowed inside a transaction")
     } else if spec.is_write() && server.replication.is_replica() {
         Some("READONLY You can't write against a read only replica.")
@@ -185,20 +199,17 @@ pub fn exec(server: &Server, session: &mut Session, now: i64) -> Reply {
             Ok(command) if command.spec.is_write() && replica => {
                 Reply::error("READONLY You can't write against a read only replica.")
             }
-            // WAIT must not block while we hold the lock: it counts, that's all.
-            Ok(command) => match apply_server(command.op, server, session, false) {
-                Ok(reply) => reply,
-                Err(op) => apply_write(op, &mut keyspace, now),
-            },
+            // Server commands get the keyspace we hold, and must not block.
+            Ok(command) => {
+                match apply_server(command.op, server, session, Held::Keyspace(&mut keyspace)) {
+                    Ok(reply) => reply,
+                    Err(op) => apply_write(op, &mut keyspace, now),
+                }
+            }
         });
     }
-    let mut changes = keyspace.take_changes();
-    if changes.len() > 1 {
-        changes.insert(0, vec![b"MULTI".to_vec()]);
-        changes.push(vec![b"EXEC".to_vec()]);
-    }
-    if !changes.is_empty() {
-        session.last_write_offset = server.replication.propagate(&changes);
+    if keyspace.wrap_changes_in_multi() {
+        session.last_write_offset = server.replication.propagate(&mut keyspace);
     }
     Reply::Array(replies)
 }
