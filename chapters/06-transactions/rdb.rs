@@ -426,7 +426,7 @@ impl<R: Read> Reader<R> {
 mod tests {
     use super::*;
 
-    /// `SAVE` from a fresh 7.0.15 with six keys (wire-facts section 4.8).
+    /// `SAVE` from a fresh 7.0.15 with six keys (docs/redis-wire.md, section 4.8).
     const DUMP: &str = "
         5245 4449 5330 3031 30fa 0972 6564 6973 2d76 6572 0637 2e30 2e31 35fa 0a72 6564
         6973 2d62 6974 73c0 40fa 0563 7469 6d65 c2de 680a 6bfa 0875 7365 642d 6d65 6dc2
