@@ -682,7 +682,12 @@ fn exercise_1_mget_and_strlen() {
     assert_eq!(c.cmd(&["SET", "a", "hello"]), Reply::ok());
     c.cmd_bytes(&[b"SET", b"bin", b"\x00\r\n\xff"]);
     let mut expected = b"*4\r\n".to_vec();
-    for part in [bulk(b"hello"), b"$-1\r\n".to_vec(), bulk(b"\x00\r\n\xff"), bulk(b"hello")] {
+    for part in [
+        bulk(b"hello"),
+        b"$-1\r\n".to_vec(),
+        bulk(b"\x00\r\n\xff"),
+        bulk(b"hello"),
+    ] {
         expected.extend(part);
     }
     assert_bytes_eq!(c.cmd_raw(&["MGET", "a", "nope", "bin", "a"]), expected);
