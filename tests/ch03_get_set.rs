@@ -752,7 +752,7 @@ fn exercise_2_get_does_not_copy_the_value() {
 
 /// Exercise 3: `FLUSHDB ASYNC` must not make anyone wait for the memory to
 /// be freed. With 500,000 keys, both the `FLUSHDB ASYNC` itself and a `GET`
-/// another client sends right behind it must answer within 40 ms (the
+/// another client sends right behind it must answer within 60 ms (the
 /// chapter as shipped, which frees the keys under the lock, takes about
 /// 125 ms in a debug build).
 #[test]
@@ -760,7 +760,7 @@ fn exercise_2_get_does_not_copy_the_value() {
 fn exercise_3_flushdb_async_does_not_block() {
     use std::time::Instant;
     const KEYS: usize = 500_000;
-    const LIMIT: Duration = Duration::from_millis(40);
+    const LIMIT: Duration = Duration::from_millis(60);
     let server = start();
     let mut loader = server.client();
     let mut batch = Vec::new();
