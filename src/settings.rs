@@ -19,6 +19,7 @@ pub struct Settings {
     save: Mutex<Vec<(u64, u64)>>,
     requirepass: Mutex<String>,
     rdbcompression: AtomicBool,
+    stop_writes_on_bgsave_error: AtomicBool,
     maxclients: AtomicUsize,
     timeout: AtomicU64,
     proto_max_bulk_len: AtomicI64,
@@ -30,6 +31,7 @@ pub const MUTABLE: &[&str] = &[
     "save",
     "requirepass",
     "rdbcompression",
+    "stop-writes-on-bgsave-error",
     "maxclients",
     "timeout",
     "proto-max-bulk-len",
@@ -44,6 +46,7 @@ impl Settings {
             save: Mutex::new(config.save.clone()),
             requirepass: Mutex::new(config.requirepass.clone()),
             rdbcompression: AtomicBool::new(config.rdbcompression),
+            stop_writes_on_bgsave_error: AtomicBool::new(config.stop_writes_on_bgsave_error),
             maxclients: AtomicUsize::new(config.maxclients),
             timeout: AtomicU64::new(config.timeout),
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
@@ -64,6 +67,11 @@ impl Settings {
     /// Compress long strings in dumps?
     pub fn rdbcompression(&self) -> bool {
         self.rdbcompression.load(Relaxed)
+    }
+
+    /// Refuse writes while background saves fail?
+    pub fn stop_writes_on_bgsave_error(&self) -> bool {
+        self.stop_writes_on_bgsave_error.load(Relaxed)
     }
 
     /// Most clients at once.
@@ -125,6 +133,8 @@ impl Settings {
         *lock(&self.save) = scratch.save;
         *lock(&self.requirepass) = scratch.requirepass;
         self.rdbcompression.store(scratch.rdbcompression, Relaxed);
+        self.stop_writes_on_bgsave_error
+            .store(scratch.stop_writes_on_bgsave_error, Relaxed);
         self.maxclients.store(scratch.maxclients, Relaxed);
         self.timeout.store(scratch.timeout, Relaxed);
         self.proto_max_bulk_len

@@ -23,9 +23,10 @@ use std::time::Instant;
 use super::server::ServerOp;
 use super::{
     connection, databases, expire, info, keys, replication, server, string, transaction, Command,
-    Context, Flags, Op, ReplConf, Session,
+    ConnOp, Context, Flags, Op, ReplConf, Session,
 };
 use crate::db::{Databases, Db};
+use crate::persist::{Persistence, MISCONF};
 use crate::replication::SyncRequest;
 use crate::resp::{Args, Reply};
 use crate::server::Server;
@@ -122,6 +123,9 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
     let now = unix_millis();
     let ctx = Context::of(server);
     let db = &server.db;
+    if refused_by_disk(flags, &op, &server.persistence) {
+        return Reply::error(MISCONF);
+    }
     match op {
         Op::Exec => return transaction::exec(server, &ctx, session, now),
         Op::Discard => return transaction::discard(db, session),
@@ -170,6 +174,14 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         }
     }
     reply
+}
+
+/// Must this command be refused with MISCONF, because background saves
+/// fail? Redis refuses every write, and PING too: a health check must
+/// notice that the server cannot keep what it is told.
+pub(super) fn refused_by_disk(flags: Flags, op: &Op, persistence: &Persistence) -> bool {
+    (flags.has(Flags::WRITE) || matches!(op, Op::Conn(ConnOp::Ping(_))))
+        && persistence.refuses_writes()
 }
 
 /// Runs the commands that touch no data; hands any other `op` back.

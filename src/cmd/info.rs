@@ -101,7 +101,7 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
                 "rdb_last_save_time:{}",
                 ctx.persistence.last_save()
             ));
-            let status = if ctx.persistence.last_failed() {
+            let status = if ctx.persistence.bgsave_failed() {
                 "err"
             } else {
                 "ok"

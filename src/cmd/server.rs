@@ -315,6 +315,10 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ),
         ("requirepass", settings.requirepass()),
         ("save", settings.save_points()),
+        (
+            "stop-writes-on-bgsave-error",
+            yes_no(settings.stop_writes_on_bgsave_error()),
+        ),
         ("timeout", settings.timeout().to_string()),
     ];
     // A plain name comes back as the client spelled it; a pattern brings
