@@ -1545,3 +1545,88 @@ fn bgsave_to_an_unwritable_destination_fails_in_the_log_and_lastsave_stays() {
     assert_serving(&server);
     assert_eq!(client.cmd(&["GET", "k"]), Reply::bulk("v"));
 }
+
+// ---------------------------------------------------------------------------
+// Refusing writes it cannot keep (MISCONF)
+// ---------------------------------------------------------------------------
+
+/// What writes get while background saves fail, word for word Redis 7.0's.
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Runs BGSAVE and waits until it has finished with `status` (`ok`/`err`).
+fn bgsave_until(client: &mut Client, status: &str) {
+    assert!(
+        matches!(client.cmd(&["BGSAVE"]), Reply::Simple(_)),
+        "BGSAVE did not start"
+    );
+    poll_until(Duration::from_secs(10), || {
+        let last = client.info_field("persistence", "rdb_last_bgsave_status")?;
+        let running = client.info_field("persistence", "rdb_bgsave_in_progress")?;
+        (last == status && running == "0").then_some(())
+    });
+}
+
+/// After a failed background save, with save points set and
+/// `stop-writes-on-bgsave-error yes` (the default), Redis refuses writes
+/// (and PING, and a transaction with writes queued before the failure)
+/// until a save succeeds; reads go on. Also passes against real Redis.
+#[test]
+fn writes_and_ping_are_refused_with_misconf_while_background_saves_fail() {
+    let server = start(&["--save", "3600 1"]);
+    let dump = server.dir().join("dump.rdb");
+    let mut client = server.client();
+    assert_eq!(client.cmd(&["SET", "k", "v"]), Reply::ok());
+    // A transaction queued while all is well, run after the failure.
+    let mut early = server.client();
+    assert_eq!(early.cmd(&["MULTI"]), Reply::ok());
+    assert_eq!(early.cmd(&["SET", "k", "early"]), Reply::simple("QUEUED"));
+    // A directory where the dump goes: the rename over it fails.
+    std::fs::create_dir(&dump).expect("mkdir dump.rdb");
+    bgsave_until(&mut client, "err");
+
+    let misconf = Reply::err(MISCONF);
+    assert_eq!(client.cmd(&["SET", "k", "v2"]), misconf);
+    assert_eq!(client.cmd(&["DEL", "k"]), misconf);
+    assert_eq!(client.cmd(&["FLUSHALL"]), misconf);
+    assert_eq!(client.cmd(&["PING"]), misconf);
+    assert_eq!(client.cmd(&["PING", "hi"]), misconf);
+    assert_eq!(client.cmd(&["GET", "k"]), Reply::bulk("v"));
+    assert_eq!(client.cmd(&["ECHO", "hi"]), Reply::bulk("hi"));
+    assert_eq!(client.cmd(&["DBSIZE"]), Reply::int(1));
+    // Queueing a write is refused, and dooms the transaction.
+    assert_eq!(client.cmd(&["MULTI"]), Reply::ok());
+    assert_eq!(client.cmd(&["SET", "k", "v3"]), misconf);
+    assert_eq!(client.cmd(&["GET", "k"]), Reply::simple("QUEUED"));
+    assert_eq!(
+        client.cmd(&["EXEC"]),
+        Reply::err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(
+        early.cmd(&["EXEC"]),
+        Reply::err(&format!(
+            "EXECABORT Transaction discarded because of: {MISCONF}"
+        ))
+    );
+    // The setting, and the save points, decide.
+    let set = |client: &mut Client, name: &str, value: &str| {
+        assert_eq!(client.cmd(&["CONFIG", "SET", name, value]), Reply::ok());
+    };
+    set(&mut client, "stop-writes-on-bgsave-error", "no");
+    assert_eq!(client.cmd(&["SET", "k", "v4"]), Reply::ok());
+    set(&mut client, "stop-writes-on-bgsave-error", "yes");
+    assert_eq!(client.cmd(&["SET", "k", "v5"]), misconf);
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "stop-writes-on-bgsave-error"]),
+        Reply::bulks(&["stop-writes-on-bgsave-error", "yes"])
+    );
+    set(&mut client, "save", "");
+    assert_eq!(client.cmd(&["SET", "k", "v6"]), Reply::ok());
+    set(&mut client, "save", "3600 1");
+    assert_eq!(client.cmd(&["SET", "k", "v7"]), misconf);
+    // A save that succeeds lifts the refusal.
+    std::fs::remove_dir(&dump).expect("rmdir dump.rdb");
+    bgsave_until(&mut client, "ok");
+    assert_eq!(client.cmd(&["PING"]), Reply::pong());
+    assert_eq!(client.cmd(&["SET", "k", "v8"]), Reply::ok());
+    assert_eq!(client.cmd(&["GET", "k"]), Reply::bulk("v8"));
+}
