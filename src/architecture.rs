@@ -36,6 +36,7 @@ const LAYERS: &[&[&str]] = &[
     // Formats and utilities: know nothing of the server.
     &[
         "resp",
+        "alloc",
         "rdb",
         "config",
         "socket",

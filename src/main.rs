@@ -6,6 +6,7 @@
 //! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16] ...`.
 
 mod accept;
+mod alloc;
 #[cfg(test)]
 mod architecture;
 mod clients;
@@ -39,6 +40,10 @@ use std::process::ExitCode;
 
 use config::Config;
 use server::Server;
+
+/// Every allocation is counted, for INFO's `used_memory` (see `alloc.rs`).
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 fn main() -> ExitCode {
     let result = Config::from_args(std::env::args().skip(1)).and_then(|config| {

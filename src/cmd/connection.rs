@@ -275,16 +275,19 @@ pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
                 }
             }
             session.protocol = protocol;
+            let version = if protocol == Protocol::Resp3 { 3 } else { 2 };
+            if let Some(client) = &session.client {
+                lock(&client.state).resp = version;
+            }
             let role = if ctx.replication.is_replica() {
                 "slave"
             } else {
                 "master"
             };
-            let version = if protocol == Protocol::Resp3 { 3 } else { 2 };
             Reply::Map(vec![
                 (Reply::bulk("server"), Reply::bulk("redis")),
                 (Reply::bulk("version"), Reply::bulk("7.0.15")),
-                (Reply::bulk("proto"), Reply::Integer(version)),
+                (Reply::bulk("proto"), Reply::Integer(version.into())),
                 (Reply::bulk("id"), Reply::Integer(session.id as i64)),
                 (Reply::bulk("mode"), Reply::bulk("standalone")),
                 (Reply::bulk("role"), Reply::bulk(role)),

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use super::Context;
 use crate::db::Databases;
+use crate::expire;
 use crate::time::unix_millis;
 
 /// The sections INFO shows by default, in order.
@@ -80,9 +81,10 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
         }
         "memory" => {
             let rss = resident_bytes();
+            let used = crate::alloc::allocated() as u64;
             line("# Memory".into());
-            line(format!("used_memory:{rss}"));
-            line(format!("used_memory_human:{}", human(rss)));
+            line(format!("used_memory:{used}"));
+            line(format!("used_memory_human:{}", human(used)));
             line(format!("used_memory_rss:{rss}"));
             line(format!("used_memory_rss_human:{}", human(rss)));
             line("maxmemory:0".into());
@@ -111,6 +113,9 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
         }
         "stats" => {
             let clients = &ctx.clients;
+            let (received, sent) = clients.net_bytes();
+            let syncs = ctx.replication.sync_stats();
+            let expired: u64 = dbs.iter().map(|keyspace| keyspace.expired_count()).sum();
             line("# Stats".into());
             line(format!(
                 "total_connections_received:{}",
@@ -120,10 +125,19 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
                 "total_commands_processed:{}",
                 clients.commands_processed.load(Ordering::Relaxed)
             ));
+            line(format!("total_net_input_bytes:{received}"));
+            line(format!("total_net_output_bytes:{sent}"));
             line(format!(
                 "rejected_connections:{}",
                 clients.rejected.load(Ordering::Relaxed)
             ));
+            line(format!("sync_full:{}", syncs.full));
+            line(format!("sync_partial_ok:{}", syncs.partial_ok));
+            line(format!("sync_partial_err:{}", syncs.partial_err));
+            line(format!("expired_keys:{expired}"));
+            line(format!("expired_stale_perc:{:.2}", expire::stale_percent()));
+            // No `maxmemory` eviction in this server: nothing is evicted.
+            line("evicted_keys:0".into());
         }
         "replication" => {
             // Already ends with CRLF.
