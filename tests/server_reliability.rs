@@ -1630,3 +1630,179 @@ fn writes_and_ping_are_refused_with_misconf_while_background_saves_fail() {
     assert_eq!(client.cmd(&["SET", "k", "v8"]), Reply::ok());
     assert_eq!(client.cmd(&["GET", "k"]), Reply::bulk("v8"));
 }
+
+// ---------------------------------------------------------------------------
+// What operators read: INFO and CLIENT LIST tell the truth
+// ---------------------------------------------------------------------------
+
+/// INFO `section`'s `field` as a number (panics if absent).
+#[track_caller]
+fn info_number(client: &mut Client, section: &str, field: &str) -> f64 {
+    let value = client
+        .info_field(section, field)
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}"));
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{field}:{value} is not a number"))
+}
+
+/// CLIENT LIST's `field` for the client whose id is `id`.
+fn client_list_field(client: &mut Client, id: i64, field: &str) -> Option<String> {
+    let list = client.cmd(&["CLIENT", "LIST"]);
+    let list = String::from_utf8_lossy(list.as_bulk()).into_owned();
+    let line = list
+        .lines()
+        .find(|line| line.starts_with(&format!("id={id} ")))?;
+    line.split(' ')
+        .find_map(|pair| pair.strip_prefix(&format!("{field}=")))
+        .map(str::to_string)
+}
+
+/// After HELLO 3 a client speaks RESP3, and CLIENT INFO and CLIENT LIST
+/// say so (they said `resp=2`). Also passes against real Redis.
+#[test]
+fn client_info_and_list_show_resp3_after_hello_3() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let id = client.cmd(&["CLIENT", "ID"]).as_int();
+    let info = client.cmd(&["CLIENT", "INFO"]);
+    assert!(String::from_utf8_lossy(info.as_bulk()).contains(" resp=2"));
+    client.send(&common::encode_str_command(&["HELLO", "3"]));
+    let _ = client.read_reply_raw();
+    // RESP3 replies a verbatim string to CLIENT INFO: read it raw.
+    client.send(&common::encode_str_command(&["CLIENT", "INFO"]));
+    let info = String::from_utf8_lossy(&client.read_reply_raw()).into_owned();
+    assert!(info.contains(" resp=3"), "{info}");
+    let mut other = server.client();
+    assert_eq!(
+        client_list_field(&mut other, id, "resp").as_deref(),
+        Some("3")
+    );
+}
+
+/// INFO stats counts the keys deleted because they expired, and the bytes
+/// read from and sent to clients. Also passes against real Redis.
+#[test]
+fn info_counts_expired_keys_and_network_bytes() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let input = info_number(&mut client, "stats", "total_net_input_bytes");
+    let output = info_number(&mut client, "stats", "total_net_output_bytes");
+    let value = "x".repeat(100_000);
+    for i in 0..5 {
+        let key = format!("short{i}");
+        assert_eq!(client.cmd(&["SET", &key, &value, "PX", "1"]), Reply::ok());
+    }
+    // A read deletes an expired key; the active expiry cycle finds the others.
+    poll_until(Duration::from_secs(10), || {
+        (client.cmd(&["GET", "short0"]) == Reply::Nil).then_some(())
+    });
+    poll_until(Duration::from_secs(10), || {
+        (info_number(&mut client, "stats", "expired_keys") == 5.0).then_some(())
+    });
+    assert_eq!(client.cmd(&["SET", "big", &value]), Reply::ok());
+    assert_eq!(client.cmd(&["GET", "big"]), Reply::bulk(&value));
+    let input_now = info_number(&mut client, "stats", "total_net_input_bytes");
+    let output_now = info_number(&mut client, "stats", "total_net_output_bytes");
+    assert!(input_now - input >= 600_000.0, "{input} -> {input_now}");
+    assert!(output_now - output >= 100_000.0, "{output} -> {output_now}");
+    let stale = info_number(&mut client, "stats", "expired_stale_perc");
+    assert!((0.0..=100.0).contains(&stale), "expired_stale_perc:{stale}");
+    assert_eq!(info_number(&mut client, "stats", "evicted_keys"), 0.0);
+}
+
+/// INFO stats counts full syncs, accepted partial resyncs and refused
+/// ones (a PSYNC with the id `?` asks for a full sync: not refused). Also
+/// passes against real Redis.
+#[test]
+fn info_counts_full_and_partial_syncs() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let count = |client: &mut Client| {
+        [
+            info_number(client, "stats", "sync_full"),
+            info_number(client, "stats", "sync_partial_ok"),
+            info_number(client, "stats", "sync_partial_err"),
+        ]
+    };
+    assert_eq!(count(&mut client), [0.0, 0.0, 0.0]);
+    let mut full = server.client();
+    full.send(&common::encode_str_command(&["PSYNC", "?", "-1"]));
+    poll_until(Duration::from_secs(10), || {
+        (count(&mut client) == [1.0, 0.0, 0.0]).then_some(())
+    });
+    // Once a replica has synced, the backlog holds the stream: a PSYNC
+    // from where it is now continues.
+    let replid = client
+        .info_field("replication", "master_replid")
+        .expect("master_replid");
+    let offset = info_number(&mut client, "replication", "master_repl_offset") as i64;
+    let mut partial = server.client();
+    partial.send(&common::encode_str_command(&[
+        "PSYNC",
+        &replid,
+        &(offset + 1).to_string(),
+    ]));
+    let line = partial.read_reply_raw();
+    assert!(line.starts_with(b"+CONTINUE"), "{}", common::show(&line));
+    let mut refused = server.client();
+    let unknown = "0123456789abcdef0123456789abcdef01234567";
+    refused.send(&common::encode_str_command(&["PSYNC", unknown, "1"]));
+    poll_until(Duration::from_secs(10), || {
+        (count(&mut client) == [2.0, 1.0, 1.0]).then_some(())
+    });
+}
+
+/// `used_memory` is what the server allocated, not its resident size: far
+/// below RSS at start, up by what the data takes, down again when it is
+/// deleted. Also passes against real Redis.
+#[test]
+fn used_memory_counts_allocations_not_resident_pages() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let used = info_number(&mut client, "memory", "used_memory");
+    let rss = info_number(&mut client, "memory", "used_memory_rss");
+    assert!(used < rss / 2.0, "used_memory {used}, used_memory_rss {rss}");
+    let value = "v".repeat(2000);
+    let mut pipeline = Vec::new();
+    for i in 0..10_000 {
+        pipeline.extend(common::encode_str_command(&["SET", &i.to_string(), &value]));
+    }
+    let writer = client.send_in_background(pipeline);
+    for _ in 0..10_000 {
+        assert_eq!(client.read_reply(), Reply::ok());
+    }
+    writer.join().expect("writer").expect("send");
+    let full = info_number(&mut client, "memory", "used_memory");
+    assert!(full - used >= 20e6, "{used} -> {full} after 20 MB of values");
+    assert_eq!(client.cmd(&["FLUSHALL"]), Reply::ok());
+    let emptied = info_number(&mut client, "memory", "used_memory");
+    assert!(full - emptied >= 19e6, "{full} -> {emptied} after FLUSHALL");
+}
+
+/// A client that does not read its replies: CLIENT LIST shows the bytes
+/// waiting for it in `omem` (it showed 0), within `tot-mem`. Also passes
+/// against real Redis.
+#[test]
+fn client_list_shows_the_output_waiting_for_a_client_that_does_not_read() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let value = "v".repeat(4 << 20);
+    assert_eq!(client.cmd(&["SET", "big", &value]), Reply::ok());
+    let mut slow = server.client();
+    let id = slow.cmd(&["CLIENT", "ID"]).as_int();
+    let mut gets = Vec::new();
+    for _ in 0..20 {
+        gets.extend(common::encode_str_command(&["GET", "big"]));
+    }
+    // Sent, and never read: 80 MB of replies overflow the sockets.
+    let sender = slow.send_in_background(gets);
+    let (omem, total) = poll_until(Duration::from_secs(10), || {
+        let omem: u64 = client_list_field(&mut client, id, "omem")?.parse().ok()?;
+        let total: u64 = client_list_field(&mut client, id, "tot-mem")?.parse().ok()?;
+        (omem > 1 << 20).then_some((omem, total))
+    });
+    assert!(total >= omem, "omem={omem} tot-mem={total}");
+    drop(sender);
+    drop(slow);
+}
