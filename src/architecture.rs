@@ -31,7 +31,7 @@ const LAYERS: &[&[&str]] = &[
     &["server"],
     // The shared state: each owns one concern and its lock.
     &["replication", "persist", "expire"],
-    &["db", "clients", "settings"],
+    &["db", "clients", "settings", "listen"],
     &["keyspace"],
     // Formats and utilities: know nothing of the server.
     &[

@@ -225,8 +225,10 @@ impl Config {
         match name {
             "bind" if !values.is_empty() => {
                 // `-` marks an address that may be missing; we try them all.
+                // CONFIG SET gives the addresses as one value: split it.
                 self.bind = values
                     .iter()
+                    .flat_map(|v| v.split_whitespace())
                     .map(|a| a.trim_start_matches('-').to_string())
                     .collect();
             }

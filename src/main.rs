@@ -20,6 +20,7 @@ mod expire;
 mod glob;
 mod inline;
 mod keyspace;
+mod listen;
 mod log;
 mod long_double;
 mod lzf;

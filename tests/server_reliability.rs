@@ -1762,7 +1762,10 @@ fn used_memory_counts_allocations_not_resident_pages() {
     let mut client = server.client();
     let used = info_number(&mut client, "memory", "used_memory");
     let rss = info_number(&mut client, "memory", "used_memory_rss");
-    assert!(used < rss / 2.0, "used_memory {used}, used_memory_rss {rss}");
+    assert!(
+        used < rss / 2.0,
+        "used_memory {used}, used_memory_rss {rss}"
+    );
     let value = "v".repeat(2000);
     let mut pipeline = Vec::new();
     for i in 0..10_000 {
@@ -1774,7 +1777,10 @@ fn used_memory_counts_allocations_not_resident_pages() {
     }
     writer.join().expect("writer").expect("send");
     let full = info_number(&mut client, "memory", "used_memory");
-    assert!(full - used >= 20e6, "{used} -> {full} after 20 MB of values");
+    assert!(
+        full - used >= 20e6,
+        "{used} -> {full} after 20 MB of values"
+    );
     assert_eq!(client.cmd(&["FLUSHALL"]), Reply::ok());
     let emptied = info_number(&mut client, "memory", "used_memory");
     assert!(full - emptied >= 19e6, "{full} -> {emptied} after FLUSHALL");
@@ -1799,10 +1805,84 @@ fn client_list_shows_the_output_waiting_for_a_client_that_does_not_read() {
     let sender = slow.send_in_background(gets);
     let (omem, total) = poll_until(Duration::from_secs(10), || {
         let omem: u64 = client_list_field(&mut client, id, "omem")?.parse().ok()?;
-        let total: u64 = client_list_field(&mut client, id, "tot-mem")?.parse().ok()?;
+        let total: u64 = client_list_field(&mut client, id, "tot-mem")?
+            .parse()
+            .ok()?;
         (omem > 1 << 20).then_some((omem, total))
     });
     assert!(total >= omem, "omem={omem} tot-mem={total}");
     drop(sender);
     drop(slow);
+}
+
+// ---------------------------------------------------------------------------
+// Moving the listener (CONFIG SET port and bind)
+// ---------------------------------------------------------------------------
+
+/// CONFIG SET port opens the new port before it closes the old one: a
+/// port that is taken changes nothing, with Redis's error; a free one
+/// takes the new connections, the old port closes, and clients already
+/// connected stay. A bind to an address this host lacks changes nothing
+/// either. Also passes against real Redis.
+#[test]
+fn config_set_port_moves_the_listener_and_a_taken_port_changes_nothing() {
+    let server = start(&[]);
+    let old = server.port();
+    let mut client = server.client();
+    let set =
+        |client: &mut Client, name: &str, value: &str| client.cmd(&["CONFIG", "SET", name, value]);
+    let failed = |name: &str, why: &str| {
+        Reply::err(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
+    };
+    let taken = common::reserve_port();
+    let holder = std::net::TcpListener::bind(("127.0.0.1", taken.port())).expect("hold a port");
+    assert_eq!(
+        set(&mut client, "port", &taken.port().to_string()),
+        failed("port", "Unable to listen on this port. Check server logs.")
+    );
+    drop(holder);
+    assert_eq!(
+        set(&mut client, "port", "abc"),
+        failed("port", "argument couldn't be parsed into an integer")
+    );
+    assert_eq!(
+        set(&mut client, "port", "65536"),
+        failed("port", "argument must be between 0 and 65535 inclusive")
+    );
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "port"]),
+        Reply::bulks(&["port", &old.to_string()])
+    );
+    assert_eq!(Client::connect(old).cmd(&["PING"]), Reply::pong());
+
+    let lease = common::reserve_port();
+    let new = lease.port();
+    assert_eq!(set(&mut client, "port", &new.to_string()), Reply::ok());
+    assert_eq!(Client::connect(new).cmd(&["PING"]), Reply::pong());
+    assert!(
+        TcpStream::connect(("127.0.0.1", old)).is_err(),
+        "the old port is closed once CONFIG SET has replied"
+    );
+    assert_eq!(
+        client.cmd(&["PING"]),
+        Reply::pong(),
+        "connected clients stay"
+    );
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "port"]),
+        Reply::bulks(&["port", &new.to_string()])
+    );
+    assert_eq!(
+        client.info_field("server", "tcp_port"),
+        Some(new.to_string())
+    );
+
+    // TEST-NET-1 (RFC 5737): never an address of this host.
+    assert_eq!(
+        set(&mut client, "bind", "192.0.2.1"),
+        failed("bind", "Failed to bind to specified addresses.")
+    );
+    assert_eq!(Client::connect(new).cmd(&["PING"]), Reply::pong());
 }

@@ -63,7 +63,7 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
             line("arch_bits:64".into());
             line("multiplexing_api:threads".into());
             line(format!("process_id:{}", std::process::id()));
-            line(format!("tcp_port:{}", ctx.config.port));
+            line(format!("tcp_port:{}", ctx.listeners.port()));
             line(format!("server_time_usec:{}", unix_millis() * 1000));
             line(format!("uptime_in_seconds:{uptime}"));
             line(format!("uptime_in_days:{}", uptime / 86_400));

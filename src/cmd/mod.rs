@@ -41,6 +41,7 @@ use std::time::Instant;
 
 use crate::clients::{Client, Clients};
 use crate::config::Config;
+use crate::listen::Listeners;
 use crate::persist::Persistence;
 use crate::replication::{Replication, SyncRequest};
 use crate::resp::{self, Args, Protocol, Reply};
@@ -116,6 +117,8 @@ pub struct Context<'a> {
     pub persistence: &'a Persistence,
     /// The connected clients and the server's counters.
     pub clients: &'a Clients,
+    /// Where the server listens.
+    pub listeners: &'a Listeners,
     /// When the server started.
     pub started: Instant,
 }
@@ -129,6 +132,7 @@ impl<'a> Context<'a> {
             settings: &server.settings,
             persistence: &server.persistence,
             clients: &server.clients,
+            listeners: &server.listeners,
             started: server.started,
         }
     }
