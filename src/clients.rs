@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
+use crate::acl_log::AclLog;
 use crate::socket::{Traffic, BUFFER};
 use crate::sync::lock;
 use std::time::Instant;
@@ -28,6 +29,8 @@ pub struct Clients {
     pub rejected: AtomicU64,
     /// Commands run since start.
     pub commands_processed: AtomicU64,
+    /// Failed authentications (ACL LOG).
+    pub acl_log: AclLog,
     /// Bytes read from and sent to clients that have left (the others'
     /// are in their own [`Traffic`]).
     departed: (AtomicU64, AtomicU64),

@@ -6,6 +6,7 @@
 //! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16] ...`.
 
 mod accept;
+mod acl_log;
 mod alloc;
 #[cfg(test)]
 mod architecture;

@@ -1886,3 +1886,91 @@ fn config_set_port_moves_the_listener_and_a_taken_port_changes_nothing() {
     );
     assert_eq!(Client::connect(new).cmd(&["PING"]), Reply::pong());
 }
+
+/// A failed AUTH is recorded where Redis 7.0 records it, in ACL LOG: one
+/// entry per command and user, counted, with the client's CLIENT INFO line;
+/// ACL LOG RESET empties it. Also passes against real Redis.
+#[test]
+fn failed_auth_is_recorded_in_the_acl_log() {
+    let server = start(&["--requirepass", "secret"]);
+    let mut guesser = server.client();
+    // Refused before AUTH, but no authentication failed: not logged.
+    assert!(guesser.cmd(&["HELLO"]).is_error());
+    let wrongpass = Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(guesser.cmd(&["AUTH", "guess1"]), wrongpass);
+    assert_eq!(guesser.cmd(&["AUTH", "guess2"]), wrongpass);
+    assert_eq!(guesser.cmd(&["auth", "bob", "guess3"]), wrongpass);
+    assert_eq!(
+        guesser.cmd(&["HELLO", "2", "AUTH", "default", "x"]),
+        wrongpass
+    );
+    let mut admin = server.client();
+    assert_eq!(admin.cmd(&["AUTH", "secret"]), Reply::ok());
+    let log = admin.cmd(&["ACL", "LOG"]);
+    let entries: Vec<Vec<(String, Reply)>> = log
+        .as_array()
+        .iter()
+        .map(|entry| {
+            entry
+                .as_array()
+                .chunks(2)
+                .map(|pair| {
+                    let name = String::from_utf8_lossy(pair[0].as_bulk()).into_owned();
+                    (name, pair[1].clone())
+                })
+                .collect()
+        })
+        .collect();
+    // Newest first: HELLO's, bob's, then the two AUTHs as one entry.
+    let shown: Vec<(i64, String, String)> = entries
+        .iter()
+        .map(|fields| {
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, value)| value.clone())
+                    .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+            };
+            let names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "count",
+                    "reason",
+                    "context",
+                    "object",
+                    "username",
+                    "age-seconds",
+                    "client-info"
+                ]
+            );
+            assert_eq!(field("reason"), Reply::bulk("auth"));
+            assert_eq!(field("context"), Reply::bulk("toplevel"));
+            let age: f64 = String::from_utf8_lossy(field("age-seconds").as_bulk())
+                .parse()
+                .expect("age-seconds is a number");
+            assert!((0.0..60.0).contains(&age), "age-seconds {age}");
+            let info = String::from_utf8_lossy(field("client-info").as_bulk()).into_owned();
+            assert!(info.starts_with("id=") && info.contains(" addr="), "{info}");
+            (
+                field("count").as_int(),
+                String::from_utf8_lossy(field("object").as_bulk()).into_owned(),
+                String::from_utf8_lossy(field("username").as_bulk()).into_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        (1, "HELLO", "default"),
+        (1, "auth", "bob"),
+        (2, "AUTH", "default"),
+    ];
+    let expected: Vec<(i64, String, String)> = expected
+        .iter()
+        .map(|&(count, object, user)| (count, object.to_string(), user.to_string()))
+        .collect();
+    assert_eq!(shown, expected);
+    assert_eq!(admin.cmd(&["ACL", "LOG", "1"]).as_array().len(), 1);
+    assert_eq!(admin.cmd(&["ACL", "LOG", "RESET"]), Reply::ok());
+    assert_eq!(admin.cmd(&["ACL", "LOG"]), Reply::Array(vec![]));
+}

@@ -22,8 +22,8 @@ use std::time::Instant;
 
 use super::server::ServerOp;
 use super::{
-    connection, databases, expire, info, keys, replication, server, string, transaction, Command,
-    ConnOp, Context, Flags, Op, ReplConf, Session,
+    acl, connection, databases, expire, info, keys, replication, server, string, transaction,
+    Command, ConnOp, Context, Flags, Op, ReplConf, Session,
 };
 use crate::db::{Databases, Db};
 use crate::persist::{Persistence, MISCONF};
@@ -198,6 +198,7 @@ pub(super) fn apply_plain(
         // Handled by `execute`; only reached inside EXEC, where it does nothing.
         Op::Quit => Reply::ok(),
         Op::Role => ctx.replication.role_reply(),
+        Op::Acl(op) => acl::run(op, ctx),
         Op::ReplicaOf(target) => replication::replicaof(ctx, target),
         Op::Wait { needed, .. } => replication::wait_now(ctx, session, needed),
         Op::ReplConf(conf) => replication::replconf(session, conf),

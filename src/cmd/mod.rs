@@ -14,6 +14,7 @@
 //! `transaction`) run without the data lock, and get a [`Context`]: what
 //! the server shares, minus the databases' handle.
 
+mod acl;
 mod command;
 mod connection;
 mod counter;
@@ -75,6 +76,8 @@ pub enum Op {
     Server(server::ServerOp),
     /// `QUIT`: the connection replies `+OK` and closes.
     Quit,
+    /// `ACL LOG`
+    Acl(acl::AclOp),
     /// `ROLE`
     Role,
     /// `REPLICAOF host port`, or `REPLICAOF NO ONE` (`None`).
@@ -199,6 +202,7 @@ pub struct Spec {
 pub static TABLE: &[&[Spec]] = &[
     connection::COMMANDS,
     server::COMMANDS,
+    acl::COMMANDS,
     databases::COMMANDS,
     string::COMMANDS,
     string_set::COMMANDS,
