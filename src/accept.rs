@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::connection;
 use crate::error::Error;
+use crate::listen::Retirement;
 use crate::log;
 use crate::server::Server;
 
@@ -17,38 +18,25 @@ use crate::server::Server;
 const CONNECTION_STACK: usize = 128 * 1024;
 
 /// Listens on every `bind` address and serves until the process ends.
+///
+/// Each listening socket gets an accept loop of its own thread, which
+/// CONFIG SET port or bind may replace (see `listen.rs`); this thread has
+/// nothing left to do but wait.
 pub fn run(server: Server) -> Result<(), Error> {
-    let mut listeners = Vec::new();
-    for addr in &server.config.bind {
-        match TcpListener::bind((addr.as_str(), server.config.port)) {
-            Ok(listener) => {
-                log::notice(format!("Listening on {}", listener.local_addr()?));
-                listeners.push(listener);
-            }
-            // Like Redis, one address that cannot be bound (say, no IPv6)
-            // is not fatal if another can.
-            Err(e) if server.config.bind.len() > 1 => {
-                log::warning(format!(
-                    "Could not create server TCP listening socket {addr}:{}: {e}",
-                    server.config.port
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if listeners.is_empty() {
-        return Err(Error::Config("no address to listen on".into()));
-    }
+    let loops = server.clone();
+    server
+        .listeners
+        .start(Box::new(move |listener, retirement| {
+            let server = loops.clone();
+            thread::Builder::new()
+                .name("accept".into())
+                .spawn(move || accept_loop(&listener, &server, &retirement))
+                .map(drop)
+        }))?;
     log::notice("Ready to accept connections");
-    let last = listeners.pop().expect("checked not empty above");
-    for listener in listeners {
-        let server = server.clone();
-        thread::Builder::new()
-            .name("accept".into())
-            .spawn(move || accept_loop(&listener, &server))?;
+    loop {
+        thread::park();
     }
-    accept_loop(&last, &server);
-    Ok(())
 }
 
 /// The first pause after a failed accept; each failure in a row doubles
@@ -64,10 +52,15 @@ const ACCEPT_MAX_PAUSE: Duration = Duration::from_secs(1);
 /// the log. So the loop pauses, longer after each failure in a row, logs
 /// the first failure of a burst only, and is back to full speed after the
 /// next success.
-fn accept_loop(listener: &TcpListener, server: &Server) {
+fn accept_loop(listener: &TcpListener, server: &Server, retirement: &Retirement) {
     let mut pause = ACCEPT_FIRST_PAUSE;
     let mut failures: u64 = 0;
     for stream in listener.incoming() {
+        // The socket is being closed (CONFIG SET port): a connection that
+        // came in meanwhile is closed with it, as in Redis.
+        if retirement.due() {
+            return;
+        }
         match stream {
             Ok(stream) => {
                 if failures > 0 {

@@ -31,11 +31,12 @@ const LAYERS: &[&[&str]] = &[
     &["server"],
     // The shared state: each owns one concern and its lock.
     &["replication", "persist", "expire"],
-    &["db", "clients", "settings"],
+    &["db", "clients", "settings", "listen", "acl_log"],
     &["keyspace"],
     // Formats and utilities: know nothing of the server.
     &[
         "resp",
+        "alloc",
         "rdb",
         "config",
         "socket",

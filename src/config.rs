@@ -30,6 +30,9 @@ pub struct Config {
     pub save: Vec<(u64, u64)>,
     /// Compress long strings in dumps (`rdbcompression`).
     pub rdbcompression: bool,
+    /// Refuse writes while background saves fail
+    /// (`stop-writes-on-bgsave-error`), yes by default.
+    pub stop_writes_on_bgsave_error: bool,
     /// The password clients must AUTH with (`requirepass`); empty: none.
     pub requirepass: String,
     /// How many databases (`databases`), 16 by default.
@@ -57,6 +60,7 @@ impl Default for Config {
             dbfilename: "dump.rdb".to_string(),
             save: vec![(3600, 1), (300, 100), (60, 10000)],
             rdbcompression: true,
+            stop_writes_on_bgsave_error: true,
             requirepass: String::new(),
             databases: 16,
             maxclients: 10000,
@@ -83,7 +87,6 @@ const IGNORED: &[&str] = &[
     "always-show-logo",
     "set-proc-title",
     "proc-title-template",
-    "stop-writes-on-bgsave-error",
     "rdbchecksum",
     "rdb-del-sync-files",
     "replica-serve-stale-data",
@@ -222,8 +225,10 @@ impl Config {
         match name {
             "bind" if !values.is_empty() => {
                 // `-` marks an address that may be missing; we try them all.
+                // CONFIG SET gives the addresses as one value: split it.
                 self.bind = values
                     .iter()
+                    .flat_map(|v| v.split_whitespace())
                     .map(|a| a.trim_start_matches('-').to_string())
                     .collect();
             }
@@ -270,6 +275,7 @@ impl Config {
                 self.client_query_buffer_limit = number(one()?, 1024 * 1024, i64::MAX)? as usize;
             }
             "rdbcompression" => self.rdbcompression = yes_no(one()?)?,
+            "stop-writes-on-bgsave-error" => self.stop_writes_on_bgsave_error = yes_no(one()?)?,
             "client-output-buffer-limit" => {
                 // Classes and limits come in fours: class hard soft seconds.
                 // Only the replica class's hard limit means anything here.

@@ -6,6 +6,8 @@
 //! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16] ...`.
 
 mod accept;
+mod acl_log;
+mod alloc;
 #[cfg(test)]
 mod architecture;
 mod clients;
@@ -19,6 +21,7 @@ mod expire;
 mod glob;
 mod inline;
 mod keyspace;
+mod listen;
 mod log;
 mod long_double;
 mod lzf;
@@ -39,6 +42,10 @@ use std::process::ExitCode;
 
 use config::Config;
 use server::Server;
+
+/// Every allocation is counted, for INFO's `used_memory` (see `alloc.rs`).
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 fn main() -> ExitCode {
     let result = Config::from_args(std::env::args().skip(1)).and_then(|config| {

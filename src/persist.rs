@@ -22,6 +22,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -48,7 +49,13 @@ pub struct Persistence {
     path: String,
     /// Save points and compression, as CONFIG SET leaves them.
     settings: Arc<Settings>,
+    /// Did the last background save fail (Redis's `lastbgsave_status`)?
+    /// An atomic, because every write command reads it (MISCONF).
+    bgsave_failed: AtomicBool,
 }
+
+/// What a write gets while background saves fail, word for word Redis's.
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 struct SaveState {
     /// Unix time in seconds of the last successful save (LASTSAVE).
@@ -76,6 +83,7 @@ impl Persistence {
             writing: Mutex::new(()),
             path,
             settings,
+            bgsave_failed: AtomicBool::new(false),
         }
     }
 
@@ -89,9 +97,19 @@ impl Persistence {
         self.lock().in_progress
     }
 
-    /// Did the last save fail?
-    pub fn last_failed(&self) -> bool {
-        self.lock().failed_at.is_some()
+    /// Did the last background save fail? (A failed SAVE does not count,
+    /// as in Redis; any save that succeeds clears it.)
+    pub fn bgsave_failed(&self) -> bool {
+        self.bgsave_failed.load(Ordering::Relaxed)
+    }
+
+    /// Must writes be refused (MISCONF)? As in Redis: the last background
+    /// save failed, save points are set, and `stop-writes-on-bgsave-error`
+    /// is on. Cheap when saves succeed: one relaxed load.
+    pub fn refuses_writes(&self) -> bool {
+        self.bgsave_failed()
+            && self.settings.stop_writes_on_bgsave_error()
+            && !self.settings.save().is_empty()
     }
 
     fn lock(&self) -> MutexGuard<'_, SaveState> {
@@ -157,6 +175,7 @@ impl Persistence {
             Ok(_) => {
                 state.last_save = unix_millis() / 1000;
                 state.failed_at = None;
+                self.bgsave_failed.store(false, Ordering::Relaxed);
                 log::notice(format!(
                     "DB saved on disk in {} ms",
                     started.elapsed().as_millis()
@@ -287,8 +306,12 @@ pub fn spawn_saver(persistence: Arc<Persistence>, db: Db) -> io::Result<()> {
             };
             if requested || save_point_due(&persistence, &db) {
                 // Failures are logged by write_dump; the flag is cleared either way.
-                let _ = persistence.write_dump(&db);
-                persistence.lock().in_progress = false;
+                let failed = persistence.write_dump(&db).is_err();
+                let mut state = persistence.lock();
+                if failed {
+                    persistence.bgsave_failed.store(true, Ordering::Relaxed);
+                }
+                state.in_progress = false;
             }
         })?;
     Ok(())

@@ -1,8 +1,9 @@
 //! The parameters CONFIG SET may change while the server runs.
 //!
-//! The rest of the configuration (`bind`, `port`, `databases`, `dir`,
-//! `dbfilename`, `replicaof` at start) is fixed once the server is up and stays in the
-//! shared, immutable `Config`. These few live here instead, each readable
+//! The rest of the configuration (`databases`, `dir`, `dbfilename`,
+//! `replicaof` at start) is fixed once the server is up and stays in the
+//! shared, immutable `Config`; `port` and `bind` are checked here, and
+//! belong to the listeners (`listen.rs`). These few live here instead, each readable
 //! without a lock that writers would contend on: numbers are atomics (a
 //! connection reads the protocol limits on every request), strings sit
 //! behind a mutex that is taken only at a connection's start, by AUTH, or
@@ -19,6 +20,7 @@ pub struct Settings {
     save: Mutex<Vec<(u64, u64)>>,
     requirepass: Mutex<String>,
     rdbcompression: AtomicBool,
+    stop_writes_on_bgsave_error: AtomicBool,
     maxclients: AtomicUsize,
     timeout: AtomicU64,
     proto_max_bulk_len: AtomicI64,
@@ -30,11 +32,14 @@ pub const MUTABLE: &[&str] = &[
     "save",
     "requirepass",
     "rdbcompression",
+    "stop-writes-on-bgsave-error",
     "maxclients",
     "timeout",
     "proto-max-bulk-len",
     "client-query-buffer-limit",
     "appendonly",
+    "port",
+    "bind",
 ];
 
 impl Settings {
@@ -44,6 +49,7 @@ impl Settings {
             save: Mutex::new(config.save.clone()),
             requirepass: Mutex::new(config.requirepass.clone()),
             rdbcompression: AtomicBool::new(config.rdbcompression),
+            stop_writes_on_bgsave_error: AtomicBool::new(config.stop_writes_on_bgsave_error),
             maxclients: AtomicUsize::new(config.maxclients),
             timeout: AtomicU64::new(config.timeout),
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
@@ -64,6 +70,11 @@ impl Settings {
     /// Compress long strings in dumps?
     pub fn rdbcompression(&self) -> bool {
         self.rdbcompression.load(Relaxed)
+    }
+
+    /// Refuse writes while background saves fail?
+    pub fn stop_writes_on_bgsave_error(&self) -> bool {
+        self.stop_writes_on_bgsave_error.load(Relaxed)
     }
 
     /// Most clients at once.
@@ -97,8 +108,15 @@ impl Settings {
     }
 
     /// CONFIG SET: checks every pair first, then applies them all, so a
-    /// bad value changes nothing. The error is Redis's.
-    pub fn set(&self, config: &Config, pairs: &[(String, String)]) -> Result<(), String> {
+    /// bad value changes nothing. The error is Redis's. `before` gets the
+    /// checked values first: if it fails (a port that is taken), nothing
+    /// is applied.
+    pub fn set(
+        &self,
+        config: &Config,
+        pairs: &[(String, String)],
+        before: impl FnOnce(&Config) -> Result<(), String>,
+    ) -> Result<(), String> {
         // Validate with the same parser as the command line, on a copy.
         let mut scratch = config.clone();
         for (name, value) in pairs {
@@ -122,9 +140,12 @@ impl Settings {
                 format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")
             })?;
         }
+        before(&scratch)?;
         *lock(&self.save) = scratch.save;
         *lock(&self.requirepass) = scratch.requirepass;
         self.rdbcompression.store(scratch.rdbcompression, Relaxed);
+        self.stop_writes_on_bgsave_error
+            .store(scratch.stop_writes_on_bgsave_error, Relaxed);
         self.maxclients.store(scratch.maxclients, Relaxed);
         self.timeout.store(scratch.timeout, Relaxed);
         self.proto_max_bulk_len
@@ -137,5 +158,5 @@ impl Settings {
 
 /// The parameters this server knows but cannot change at run time.
 fn config_names() -> &'static [&'static str] {
-    &["bind", "port", "databases", "dir", "replicaof", "slaveof"]
+    &["databases", "dir", "replicaof", "slaveof"]
 }

@@ -1545,3 +1545,432 @@ fn bgsave_to_an_unwritable_destination_fails_in_the_log_and_lastsave_stays() {
     assert_serving(&server);
     assert_eq!(client.cmd(&["GET", "k"]), Reply::bulk("v"));
 }
+
+// ---------------------------------------------------------------------------
+// Refusing writes it cannot keep (MISCONF)
+// ---------------------------------------------------------------------------
+
+/// What writes get while background saves fail, word for word Redis 7.0's.
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Runs BGSAVE and waits until it has finished with `status` (`ok`/`err`).
+fn bgsave_until(client: &mut Client, status: &str) {
+    assert!(
+        matches!(client.cmd(&["BGSAVE"]), Reply::Simple(_)),
+        "BGSAVE did not start"
+    );
+    poll_until(Duration::from_secs(10), || {
+        let last = client.info_field("persistence", "rdb_last_bgsave_status")?;
+        let running = client.info_field("persistence", "rdb_bgsave_in_progress")?;
+        (last == status && running == "0").then_some(())
+    });
+}
+
+/// After a failed background save, with save points set and
+/// `stop-writes-on-bgsave-error yes` (the default), Redis refuses writes
+/// (and PING, and a transaction with writes queued before the failure)
+/// until a save succeeds; reads go on. Also passes against real Redis.
+#[test]
+fn writes_and_ping_are_refused_with_misconf_while_background_saves_fail() {
+    let server = start(&["--save", "3600 1"]);
+    let dump = server.dir().join("dump.rdb");
+    let mut client = server.client();
+    assert_eq!(client.cmd(&["SET", "k", "v"]), Reply::ok());
+    // A transaction queued while all is well, run after the failure.
+    let mut early = server.client();
+    assert_eq!(early.cmd(&["MULTI"]), Reply::ok());
+    assert_eq!(early.cmd(&["SET", "k", "early"]), Reply::simple("QUEUED"));
+    // A directory where the dump goes: the rename over it fails.
+    std::fs::create_dir(&dump).expect("mkdir dump.rdb");
+    bgsave_until(&mut client, "err");
+
+    let misconf = Reply::err(MISCONF);
+    assert_eq!(client.cmd(&["SET", "k", "v2"]), misconf);
+    assert_eq!(client.cmd(&["DEL", "k"]), misconf);
+    assert_eq!(client.cmd(&["FLUSHALL"]), misconf);
+    assert_eq!(client.cmd(&["PING"]), misconf);
+    assert_eq!(client.cmd(&["PING", "hi"]), misconf);
+    assert_eq!(client.cmd(&["GET", "k"]), Reply::bulk("v"));
+    assert_eq!(client.cmd(&["ECHO", "hi"]), Reply::bulk("hi"));
+    assert_eq!(client.cmd(&["DBSIZE"]), Reply::int(1));
+    // Queueing a write is refused, and dooms the transaction.
+    assert_eq!(client.cmd(&["MULTI"]), Reply::ok());
+    assert_eq!(client.cmd(&["SET", "k", "v3"]), misconf);
+    assert_eq!(client.cmd(&["GET", "k"]), Reply::simple("QUEUED"));
+    assert_eq!(
+        client.cmd(&["EXEC"]),
+        Reply::err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(
+        early.cmd(&["EXEC"]),
+        Reply::err(&format!(
+            "EXECABORT Transaction discarded because of: {MISCONF}"
+        ))
+    );
+    // The setting, and the save points, decide.
+    let set = |client: &mut Client, name: &str, value: &str| {
+        assert_eq!(client.cmd(&["CONFIG", "SET", name, value]), Reply::ok());
+    };
+    set(&mut client, "stop-writes-on-bgsave-error", "no");
+    assert_eq!(client.cmd(&["SET", "k", "v4"]), Reply::ok());
+    set(&mut client, "stop-writes-on-bgsave-error", "yes");
+    assert_eq!(client.cmd(&["SET", "k", "v5"]), misconf);
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "stop-writes-on-bgsave-error"]),
+        Reply::bulks(&["stop-writes-on-bgsave-error", "yes"])
+    );
+    set(&mut client, "save", "");
+    assert_eq!(client.cmd(&["SET", "k", "v6"]), Reply::ok());
+    set(&mut client, "save", "3600 1");
+    assert_eq!(client.cmd(&["SET", "k", "v7"]), misconf);
+    // A save that succeeds lifts the refusal.
+    std::fs::remove_dir(&dump).expect("rmdir dump.rdb");
+    bgsave_until(&mut client, "ok");
+    assert_eq!(client.cmd(&["PING"]), Reply::pong());
+    assert_eq!(client.cmd(&["SET", "k", "v8"]), Reply::ok());
+    assert_eq!(client.cmd(&["GET", "k"]), Reply::bulk("v8"));
+}
+
+// ---------------------------------------------------------------------------
+// What operators read: INFO and CLIENT LIST tell the truth
+// ---------------------------------------------------------------------------
+
+/// INFO `section`'s `field` as a number (panics if absent).
+#[track_caller]
+fn info_number(client: &mut Client, section: &str, field: &str) -> f64 {
+    let value = client
+        .info_field(section, field)
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}"));
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{field}:{value} is not a number"))
+}
+
+/// CLIENT LIST's `field` for the client whose id is `id`.
+fn client_list_field(client: &mut Client, id: i64, field: &str) -> Option<String> {
+    let list = client.cmd(&["CLIENT", "LIST"]);
+    let list = String::from_utf8_lossy(list.as_bulk()).into_owned();
+    let line = list
+        .lines()
+        .find(|line| line.starts_with(&format!("id={id} ")))?;
+    line.split(' ')
+        .find_map(|pair| pair.strip_prefix(&format!("{field}=")))
+        .map(str::to_string)
+}
+
+/// After HELLO 3 a client speaks RESP3, and CLIENT INFO and CLIENT LIST
+/// say so (they said `resp=2`). Also passes against real Redis.
+#[test]
+fn client_info_and_list_show_resp3_after_hello_3() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let id = client.cmd(&["CLIENT", "ID"]).as_int();
+    let info = client.cmd(&["CLIENT", "INFO"]);
+    assert!(String::from_utf8_lossy(info.as_bulk()).contains(" resp=2"));
+    client.send(&common::encode_str_command(&["HELLO", "3"]));
+    let _ = client.read_reply_raw();
+    // RESP3 replies a verbatim string to CLIENT INFO: read it raw.
+    client.send(&common::encode_str_command(&["CLIENT", "INFO"]));
+    let info = String::from_utf8_lossy(&client.read_reply_raw()).into_owned();
+    assert!(info.contains(" resp=3"), "{info}");
+    let mut other = server.client();
+    assert_eq!(
+        client_list_field(&mut other, id, "resp").as_deref(),
+        Some("3")
+    );
+}
+
+/// INFO stats counts the keys deleted because they expired, and the bytes
+/// read from and sent to clients. Also passes against real Redis.
+#[test]
+fn info_counts_expired_keys_and_network_bytes() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let input = info_number(&mut client, "stats", "total_net_input_bytes");
+    let output = info_number(&mut client, "stats", "total_net_output_bytes");
+    let value = "x".repeat(100_000);
+    for i in 0..5 {
+        let key = format!("short{i}");
+        assert_eq!(client.cmd(&["SET", &key, &value, "PX", "1"]), Reply::ok());
+    }
+    // A read deletes an expired key; the active expiry cycle finds the others.
+    poll_until(Duration::from_secs(10), || {
+        (client.cmd(&["GET", "short0"]) == Reply::Nil).then_some(())
+    });
+    poll_until(Duration::from_secs(10), || {
+        (info_number(&mut client, "stats", "expired_keys") == 5.0).then_some(())
+    });
+    assert_eq!(client.cmd(&["SET", "big", &value]), Reply::ok());
+    assert_eq!(client.cmd(&["GET", "big"]), Reply::bulk(&value));
+    let input_now = info_number(&mut client, "stats", "total_net_input_bytes");
+    let output_now = info_number(&mut client, "stats", "total_net_output_bytes");
+    assert!(input_now - input >= 600_000.0, "{input} -> {input_now}");
+    assert!(output_now - output >= 100_000.0, "{output} -> {output_now}");
+    let stale = info_number(&mut client, "stats", "expired_stale_perc");
+    assert!((0.0..=100.0).contains(&stale), "expired_stale_perc:{stale}");
+    assert_eq!(info_number(&mut client, "stats", "evicted_keys"), 0.0);
+}
+
+/// INFO stats counts full syncs, accepted partial resyncs and refused
+/// ones (a PSYNC with the id `?` asks for a full sync: not refused). Also
+/// passes against real Redis.
+#[test]
+fn info_counts_full_and_partial_syncs() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let count = |client: &mut Client| {
+        [
+            info_number(client, "stats", "sync_full"),
+            info_number(client, "stats", "sync_partial_ok"),
+            info_number(client, "stats", "sync_partial_err"),
+        ]
+    };
+    assert_eq!(count(&mut client), [0.0, 0.0, 0.0]);
+    let mut full = server.client();
+    full.send(&common::encode_str_command(&["PSYNC", "?", "-1"]));
+    poll_until(Duration::from_secs(10), || {
+        (count(&mut client) == [1.0, 0.0, 0.0]).then_some(())
+    });
+    // Once a replica has synced, the backlog holds the stream: a PSYNC
+    // from where it is now continues.
+    let replid = client
+        .info_field("replication", "master_replid")
+        .expect("master_replid");
+    let offset = info_number(&mut client, "replication", "master_repl_offset") as i64;
+    let mut partial = server.client();
+    partial.send(&common::encode_str_command(&[
+        "PSYNC",
+        &replid,
+        &(offset + 1).to_string(),
+    ]));
+    let line = partial.read_reply_raw();
+    assert!(line.starts_with(b"+CONTINUE"), "{}", common::show(&line));
+    let mut refused = server.client();
+    let unknown = "0123456789abcdef0123456789abcdef01234567";
+    refused.send(&common::encode_str_command(&["PSYNC", unknown, "1"]));
+    poll_until(Duration::from_secs(10), || {
+        (count(&mut client) == [2.0, 1.0, 1.0]).then_some(())
+    });
+}
+
+/// `used_memory` is what the server allocated, not its resident size: far
+/// below RSS at start, up by what the data takes, down again when it is
+/// deleted. Also passes against real Redis.
+#[test]
+fn used_memory_counts_allocations_not_resident_pages() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let used = info_number(&mut client, "memory", "used_memory");
+    let rss = info_number(&mut client, "memory", "used_memory_rss");
+    assert!(
+        used < rss / 2.0,
+        "used_memory {used}, used_memory_rss {rss}"
+    );
+    let value = "v".repeat(2000);
+    let mut pipeline = Vec::new();
+    for i in 0..10_000 {
+        pipeline.extend(common::encode_str_command(&["SET", &i.to_string(), &value]));
+    }
+    let writer = client.send_in_background(pipeline);
+    for _ in 0..10_000 {
+        assert_eq!(client.read_reply(), Reply::ok());
+    }
+    writer.join().expect("writer").expect("send");
+    let full = info_number(&mut client, "memory", "used_memory");
+    assert!(
+        full - used >= 20e6,
+        "{used} -> {full} after 20 MB of values"
+    );
+    assert_eq!(client.cmd(&["FLUSHALL"]), Reply::ok());
+    let emptied = info_number(&mut client, "memory", "used_memory");
+    assert!(full - emptied >= 19e6, "{full} -> {emptied} after FLUSHALL");
+}
+
+/// A client that does not read its replies: CLIENT LIST shows the bytes
+/// waiting for it in `omem` (it showed 0), within `tot-mem`. Also passes
+/// against real Redis.
+#[test]
+fn client_list_shows_the_output_waiting_for_a_client_that_does_not_read() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let value = "v".repeat(4 << 20);
+    assert_eq!(client.cmd(&["SET", "big", &value]), Reply::ok());
+    let mut slow = server.client();
+    let id = slow.cmd(&["CLIENT", "ID"]).as_int();
+    let mut gets = Vec::new();
+    for _ in 0..20 {
+        gets.extend(common::encode_str_command(&["GET", "big"]));
+    }
+    // Sent, and never read: 80 MB of replies overflow the sockets.
+    let sender = slow.send_in_background(gets);
+    let (omem, total) = poll_until(Duration::from_secs(10), || {
+        let omem: u64 = client_list_field(&mut client, id, "omem")?.parse().ok()?;
+        let total: u64 = client_list_field(&mut client, id, "tot-mem")?
+            .parse()
+            .ok()?;
+        (omem > 1 << 20).then_some((omem, total))
+    });
+    assert!(total >= omem, "omem={omem} tot-mem={total}");
+    drop(sender);
+    drop(slow);
+}
+
+// ---------------------------------------------------------------------------
+// Moving the listener (CONFIG SET port and bind)
+// ---------------------------------------------------------------------------
+
+/// CONFIG SET port opens the new port before it closes the old one: a
+/// port that is taken changes nothing, with Redis's error; a free one
+/// takes the new connections, the old port closes, and clients already
+/// connected stay. A bind to an address this host lacks changes nothing
+/// either. Also passes against real Redis.
+#[test]
+fn config_set_port_moves_the_listener_and_a_taken_port_changes_nothing() {
+    let server = start(&[]);
+    let old = server.port();
+    let mut client = server.client();
+    let set =
+        |client: &mut Client, name: &str, value: &str| client.cmd(&["CONFIG", "SET", name, value]);
+    let failed = |name: &str, why: &str| {
+        Reply::err(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
+    };
+    let taken = common::reserve_port();
+    let holder = std::net::TcpListener::bind(("127.0.0.1", taken.port())).expect("hold a port");
+    assert_eq!(
+        set(&mut client, "port", &taken.port().to_string()),
+        failed("port", "Unable to listen on this port. Check server logs.")
+    );
+    drop(holder);
+    assert_eq!(
+        set(&mut client, "port", "abc"),
+        failed("port", "argument couldn't be parsed into an integer")
+    );
+    assert_eq!(
+        set(&mut client, "port", "65536"),
+        failed("port", "argument must be between 0 and 65535 inclusive")
+    );
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "port"]),
+        Reply::bulks(&["port", &old.to_string()])
+    );
+    assert_eq!(Client::connect(old).cmd(&["PING"]), Reply::pong());
+
+    let lease = common::reserve_port();
+    let new = lease.port();
+    assert_eq!(set(&mut client, "port", &new.to_string()), Reply::ok());
+    assert_eq!(Client::connect(new).cmd(&["PING"]), Reply::pong());
+    assert!(
+        TcpStream::connect(("127.0.0.1", old)).is_err(),
+        "the old port is closed once CONFIG SET has replied"
+    );
+    assert_eq!(
+        client.cmd(&["PING"]),
+        Reply::pong(),
+        "connected clients stay"
+    );
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "port"]),
+        Reply::bulks(&["port", &new.to_string()])
+    );
+    assert_eq!(
+        client.info_field("server", "tcp_port"),
+        Some(new.to_string())
+    );
+
+    // TEST-NET-1 (RFC 5737): never an address of this host.
+    assert_eq!(
+        set(&mut client, "bind", "192.0.2.1"),
+        failed("bind", "Failed to bind to specified addresses.")
+    );
+    assert_eq!(Client::connect(new).cmd(&["PING"]), Reply::pong());
+}
+
+/// A failed AUTH is recorded where Redis 7.0 records it, in ACL LOG: one
+/// entry per command and user, counted, with the client's CLIENT INFO line;
+/// ACL LOG RESET empties it. Also passes against real Redis.
+#[test]
+fn failed_auth_is_recorded_in_the_acl_log() {
+    let server = start(&["--requirepass", "secret"]);
+    let mut guesser = server.client();
+    // Refused before AUTH, but no authentication failed: not logged.
+    assert!(guesser.cmd(&["HELLO"]).is_error());
+    let wrongpass = Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(guesser.cmd(&["AUTH", "guess1"]), wrongpass);
+    assert_eq!(guesser.cmd(&["AUTH", "guess2"]), wrongpass);
+    assert_eq!(guesser.cmd(&["auth", "bob", "guess3"]), wrongpass);
+    assert_eq!(
+        guesser.cmd(&["HELLO", "2", "AUTH", "default", "x"]),
+        wrongpass
+    );
+    let mut admin = server.client();
+    assert_eq!(admin.cmd(&["AUTH", "secret"]), Reply::ok());
+    let log = admin.cmd(&["ACL", "LOG"]);
+    let entries: Vec<Vec<(String, Reply)>> = log
+        .as_array()
+        .iter()
+        .map(|entry| {
+            entry
+                .as_array()
+                .chunks(2)
+                .map(|pair| {
+                    let name = String::from_utf8_lossy(pair[0].as_bulk()).into_owned();
+                    (name, pair[1].clone())
+                })
+                .collect()
+        })
+        .collect();
+    // Newest first: HELLO's, bob's, then the two AUTHs as one entry.
+    let shown: Vec<(i64, String, String)> = entries
+        .iter()
+        .map(|fields| {
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, value)| value.clone())
+                    .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+            };
+            let names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "count",
+                    "reason",
+                    "context",
+                    "object",
+                    "username",
+                    "age-seconds",
+                    "client-info"
+                ]
+            );
+            assert_eq!(field("reason"), Reply::bulk("auth"));
+            assert_eq!(field("context"), Reply::bulk("toplevel"));
+            let age: f64 = String::from_utf8_lossy(field("age-seconds").as_bulk())
+                .parse()
+                .expect("age-seconds is a number");
+            assert!((0.0..60.0).contains(&age), "age-seconds {age}");
+            let info = String::from_utf8_lossy(field("client-info").as_bulk()).into_owned();
+            assert!(info.starts_with("id=") && info.contains(" addr="), "{info}");
+            (
+                field("count").as_int(),
+                String::from_utf8_lossy(field("object").as_bulk()).into_owned(),
+                String::from_utf8_lossy(field("username").as_bulk()).into_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        (1, "HELLO", "default"),
+        (1, "auth", "bob"),
+        (2, "AUTH", "default"),
+    ];
+    let expected: Vec<(i64, String, String)> = expected
+        .iter()
+        .map(|&(count, object, user)| (count, object.to_string(), user.to_string()))
+        .collect();
+    assert_eq!(shown, expected);
+    assert_eq!(admin.cmd(&["ACL", "LOG", "1"]).as_array().len(), 1);
+    assert_eq!(admin.cmd(&["ACL", "LOG", "RESET"]), Reply::ok());
+    assert_eq!(admin.cmd(&["ACL", "LOG"]), Reply::Array(vec![]));
+}

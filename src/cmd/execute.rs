@@ -22,10 +22,11 @@ use std::time::Instant;
 
 use super::server::ServerOp;
 use super::{
-    connection, databases, expire, info, keys, replication, server, string, transaction, Command,
-    Context, Flags, Op, ReplConf, Session,
+    acl, connection, databases, expire, info, keys, replication, server, string, transaction,
+    Command, ConnOp, Context, Flags, Op, ReplConf, Session,
 };
 use crate::db::{Databases, Db};
+use crate::persist::{Persistence, MISCONF};
 use crate::replication::SyncRequest;
 use crate::resp::{Args, Reply};
 use crate::server::Server;
@@ -122,6 +123,9 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
     let now = unix_millis();
     let ctx = Context::of(server);
     let db = &server.db;
+    if refused_by_disk(flags, &op, &server.persistence) {
+        return Reply::error(MISCONF);
+    }
     match op {
         Op::Exec => return transaction::exec(server, &ctx, session, now),
         Op::Discard => return transaction::discard(db, session),
@@ -172,6 +176,14 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
     reply
 }
 
+/// Must this command be refused with MISCONF, because background saves
+/// fail? Redis refuses every write, and PING too: a health check must
+/// notice that the server cannot keep what it is told.
+pub(super) fn refused_by_disk(flags: Flags, op: &Op, persistence: &Persistence) -> bool {
+    (flags.has(Flags::WRITE) || matches!(op, Op::Conn(ConnOp::Ping(_))))
+        && persistence.refuses_writes()
+}
+
 /// Runs the commands that touch no data; hands any other `op` back.
 /// `in_exec` is true inside EXEC, where WAIT must answer at once.
 pub(super) fn apply_plain(
@@ -186,6 +198,7 @@ pub(super) fn apply_plain(
         // Handled by `execute`; only reached inside EXEC, where it does nothing.
         Op::Quit => Reply::ok(),
         Op::Role => ctx.replication.role_reply(),
+        Op::Acl(op) => acl::run(op, ctx),
         Op::ReplicaOf(target) => replication::replicaof(ctx, target),
         Op::Wait { needed, .. } => replication::wait_now(ctx, session, needed),
         Op::ReplConf(conf) => replication::replconf(session, conf),

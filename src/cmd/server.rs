@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::command::{self, CommandInfo};
 use super::{rest, Context, Flags, Op, Session, Spec};
+use crate::config::Config;
 use crate::db::Db;
 use crate::glob;
 use crate::persist::Persistence;
@@ -277,7 +278,30 @@ fn config_set(ctx: &Context, args: &[Vec<u8>]) -> Reply {
         .chunks(2)
         .map(|pair| (text(&pair[0]).to_ascii_lowercase(), text(&pair[1])))
         .collect();
-    match ctx.settings.set(ctx.config, &pairs) {
+    // `port` and `bind` start from where the server listens now, and
+    // belong to the listeners: they move once every value has been
+    // checked, before the others change, so a port that is taken leaves
+    // everything as it was.
+    let mut base = ctx.config.clone();
+    base.port = ctx.listeners.port();
+    base.bind = ctx.listeners.bind();
+    let names: Vec<&str> = pairs.iter().map(|(name, _)| name.as_str()).collect();
+    let listening = names.contains(&"port") || names.contains(&"bind");
+    let moved = |checked: &Config| {
+        if !listening {
+            return Ok(());
+        }
+        let moved = ctx.listeners.rebind(checked.bind.clone(), checked.port);
+        moved.map_err(|e| {
+            let name = if names.contains(&"bind") {
+                "bind"
+            } else {
+                "port"
+            };
+            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")
+        })
+    };
+    match ctx.settings.set(&base, &pairs, moved) {
         Ok(()) => Reply::ok(),
         Err(msg) => Reply::error(msg),
     }
@@ -291,7 +315,7 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
     let yes_no = |on: bool| if on { "yes" } else { "no" }.to_string();
     let parameters = [
         ("appendonly", "no".to_string()),
-        ("bind", config.bind.join(" ")),
+        ("bind", ctx.listeners.bind().join(" ")),
         (
             "client-query-buffer-limit",
             settings.client_query_buffer_limit().to_string(),
@@ -300,7 +324,7 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ("dbfilename", config.dbfilename.clone()),
         ("dir", dir),
         ("maxclients", settings.maxclients().to_string()),
-        ("port", config.port.to_string()),
+        ("port", ctx.listeners.port().to_string()),
         (
             "proto-max-bulk-len",
             settings.proto_max_bulk_len().to_string(),
@@ -315,6 +339,10 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ),
         ("requirepass", settings.requirepass()),
         ("save", settings.save_points()),
+        (
+            "stop-writes-on-bgsave-error",
+            yes_no(settings.stop_writes_on_bgsave_error()),
+        ),
         ("timeout", settings.timeout().to_string()),
     ];
     // A plain name comes back as the client spelled it; a pattern brings
