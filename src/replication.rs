@@ -268,6 +268,11 @@ impl Replication {
         Some((state.add_link(ip, port), missed, replid))
     }
 
+    /// How many replicas follow this master now.
+    pub fn replica_count(&self) -> usize {
+        self.lock().replicas.len()
+    }
+
     /// Records a replica's acknowledged offset.
     pub fn ack(&self, id: u64, offset: i64) {
         let mut state = self.lock();

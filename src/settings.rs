@@ -23,6 +23,7 @@ pub struct Settings {
     timeout: AtomicU64,
     proto_max_bulk_len: AtomicI64,
     client_query_buffer_limit: AtomicUsize,
+    shutdown_timeout: AtomicU64,
 }
 
 /// The parameters CONFIG SET accepts.
@@ -35,6 +36,7 @@ pub const MUTABLE: &[&str] = &[
     "proto-max-bulk-len",
     "client-query-buffer-limit",
     "appendonly",
+    "shutdown-timeout",
 ];
 
 impl Settings {
@@ -48,6 +50,7 @@ impl Settings {
             timeout: AtomicU64::new(config.timeout),
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
             client_query_buffer_limit: AtomicUsize::new(config.client_query_buffer_limit),
+            shutdown_timeout: AtomicU64::new(config.shutdown_timeout),
         }
     }
 
@@ -84,6 +87,11 @@ impl Settings {
     /// Most bytes one request may hold.
     pub fn client_query_buffer_limit(&self) -> usize {
         self.client_query_buffer_limit.load(Relaxed)
+    }
+
+    /// Longest wait for replicas before a shutdown, in seconds; 0: none.
+    pub fn shutdown_timeout(&self) -> u64 {
+        self.shutdown_timeout.load(Relaxed)
     }
 
     /// The save points as CONFIG GET shows them: `3600 1 300 100 60 10000`.
@@ -131,11 +139,21 @@ impl Settings {
             .store(scratch.proto_max_bulk_len, Relaxed);
         self.client_query_buffer_limit
             .store(scratch.client_query_buffer_limit, Relaxed);
+        self.shutdown_timeout
+            .store(scratch.shutdown_timeout, Relaxed);
         Ok(())
     }
 }
 
 /// The parameters this server knows but cannot change at run time.
 fn config_names() -> &'static [&'static str] {
-    &["bind", "port", "databases", "dir", "replicaof", "slaveof"]
+    &[
+        "bind",
+        "port",
+        "databases",
+        "dir",
+        "replicaof",
+        "slaveof",
+        "tcp-backlog",
+    ]
 }
