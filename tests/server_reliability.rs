@@ -1647,13 +1647,17 @@ fn shutdown_waits_for_a_lagging_replica_and_abort_cancels_it() {
     assert_eq!(writer.read_reply(), Reply::ok());
     assert_eq!(reader.cmd(&["GET", "k"]), Reply::bulk("v2"));
     assert!(master.is_running());
+    // On a new connection: Redis 7.0.15 fails an assertion (and aborts)
+    // on the next multibulk request of a client whose SHUTDOWN was aborted.
+    let mut stopper = master.client();
     let started = Instant::now();
     stopper.send(&common::encode_str_command(&["SHUTDOWN", "NOW"]));
     stopper.expect_closed();
     let status = master.wait_exit(Duration::from_secs(10));
     assert!(
         status.success(),
-        "SHUTDOWN NOW must exit with 0, got {status}"
+        "SHUTDOWN NOW must exit with 0, got {status}; log:\n{}",
+        master.log()
     );
     assert!(started.elapsed() < Duration::from_secs(10), "NOW waited");
 }
