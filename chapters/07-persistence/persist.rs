@@ -255,8 +255,9 @@ pub fn spawn_save_points(server: Server) -> io::Result<()> {
     Ok(())
 }
 
-/// SHUTDOWN: saves when asked to (or by default when save points are
-/// set), then ends the process. Returns only if the save failed.
+/// SHUTDOWN, and SIGTERM or SIGINT (see main.rs): saves when asked to
+/// (or by default when save points are set), then ends the process.
+/// Returns only if the save failed.
 pub fn shutdown(server: &Server, save: Option<bool>) -> String {
     log::warning("User requested shutdown...");
     let save = save.unwrap_or(!server.config.save.is_empty());
