@@ -19,6 +19,10 @@
 //!    the persistence state, the settings, the client registry and each
 //!    client's state.
 //!
+//! Before all of them comes the shutdown's gate on writes (`shutdown.rs`):
+//! a write command takes it, shared, before the databases; a shutdown
+//! takes it, exclusive, before its save's turn.
+//!
 //! No lock is held while a socket is read or written: a slow client or
 //! replica must never stall the others.
 
