@@ -54,7 +54,8 @@ fn main() -> ExitCode {
             std::process::id()
         ));
         let mut config = config;
-        fit_open_files_limit(&mut config)?;
+        config.maxclients =
+            settings::fit_open_files_limit(config.maxclients).map_err(error::Error::Config)?;
         let server = Server::new(config);
         server
             .persistence
@@ -86,57 +87,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Descriptors kept for what is not a client: the listening sockets, the
-/// dump being written, replica links' extra handles, the log (Redis's
-/// `CONFIG_MIN_RESERVED_FDS`). A client connection takes one descriptor,
-/// its socket, which its reader and writer share.
-const RESERVED_FDS: u64 = 32;
-
-/// Makes room for `maxclients` connections, as Redis does at start: raises
-/// the limit on open descriptors if it is too low and the hard limit
-/// allows; if not, lowers `maxclients` to what fits, and says so once. A
-/// client over the limit is then refused with an error, instead of
-/// leaving `accept` to fail over and over.
-fn fit_open_files_limit(config: &mut config::Config) -> Result<(), error::Error> {
-    let needed = config.maxclients as u64 + RESERVED_FDS;
-    let (soft, hard) = match sys::open_files_limit() {
-        Ok(limit) => limit,
-        Err(e) => {
-            log::warning(format!("Unable to obtain the current NOFILE limit ({}), assuming 1024 and setting the max clients configuration accordingly.", sys::strerror(&e)));
-            config.maxclients = (1024 - RESERVED_FDS) as usize;
-            return Ok(());
-        }
-    };
-    if soft >= needed {
-        return Ok(());
-    }
-    // Only a privileged process may raise the hard limit; any may raise
-    // the soft one up to it.
-    let Err(error) = sys::set_open_files_limit(needed, hard.max(needed)) else {
-        log::notice(format!(
-            "Increased maximum number of open files to {needed} (it was originally set to {soft})."
-        ));
-        return Ok(());
-    };
-    let best = if hard > soft && sys::set_open_files_limit(hard, hard).is_ok() {
-        hard
-    } else {
-        soft
-    };
-    if best <= RESERVED_FDS {
-        return Err(error::Error::Config(format!("Your current 'ulimit -n' of {soft} is not enough for the server to start. Please increase your open file limit to at least {needed}. Exiting.")));
-    }
-    let requested = config.maxclients;
-    config.maxclients = (best - RESERVED_FDS) as usize;
-    log::warning(format!(
-        "You requested maxclients of {requested} requiring at least {needed} max file descriptors."
-    ));
-    log::warning(format!(
-        "Server can't set maximum open files to {needed} because of OS error: {}.",
-        sys::strerror(&error)
-    ));
-    log::warning(format!("Current maximum open files is {best}. maxclients has been reduced to {} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.", config.maxclients));
-    Ok(())
 }
