@@ -1521,3 +1521,31 @@ fn sigterm_with_a_failing_save_keeps_serving() {
     let mut c = server.client();
     assert_eq!(c.cmd(&["GET", "k2"]), Reply::bulk("v2"));
 }
+
+/// SIGTERM while a background save runs: the shutdown does not exit
+/// under it, nor lose what was written after the save began. Redis kills
+/// its saving child and saves again; ours lets the save end, then saves.
+#[test]
+fn sigterm_during_bgsave_keeps_the_writes_made_after_it_began() {
+    let mut server = Server::start_with(BIN, &["--save", "3600 1"]);
+    let mut c = server.client();
+    let value = "v".repeat(100);
+    let mut pipeline = Vec::new();
+    for i in 0..20_000 {
+        pipeline.extend(encode_str_command(&["SET", &format!("key:{i}"), &value]));
+    }
+    c.send(&pipeline);
+    for _ in 0..20_000 {
+        assert_eq!(c.read_reply(), Reply::ok());
+    }
+    assert_eq!(c.cmd_raw(&["BGSAVE"]), b"+Background saving started\r\n");
+    assert_eq!(c.cmd(&["SET", "after", "bgsave"]), Reply::ok());
+    send_signal(&server, "TERM");
+    let status = server.wait_exit(DEADLINE);
+    assert!(status.success(), "SIGTERM must exit with 0, got {status}");
+    assert_eq!(temp_files(server.dir()), Vec::<String>::new());
+    server.restart();
+    let mut c = server.client();
+    assert_eq!(dbsize(&mut c), 20_001);
+    assert_eq!(c.cmd(&["GET", "after"]), Reply::bulk("bgsave"));
+}
