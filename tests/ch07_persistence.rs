@@ -1531,11 +1531,11 @@ fn sigterm_during_bgsave_keeps_the_writes_made_after_it_began() {
     let mut c = server.client();
     let value = "v".repeat(100);
     let mut pipeline = Vec::new();
-    for i in 0..20_000 {
+    for i in 0..100_000 {
         pipeline.extend(encode_str_command(&["SET", &format!("key:{i}"), &value]));
     }
     c.send(&pipeline);
-    for _ in 0..20_000 {
+    for _ in 0..100_000 {
         assert_eq!(c.read_reply(), Reply::ok());
     }
     assert_eq!(c.cmd_raw(&["BGSAVE"]), b"+Background saving started\r\n");
@@ -1546,6 +1546,6 @@ fn sigterm_during_bgsave_keeps_the_writes_made_after_it_began() {
     assert_eq!(temp_files(server.dir()), Vec::<String>::new());
     server.restart();
     let mut c = server.client();
-    assert_eq!(dbsize(&mut c), 20_001);
+    assert_eq!(dbsize(&mut c), 100_001);
     assert_eq!(c.cmd(&["GET", "after"]), Reply::bulk("bgsave"));
 }
