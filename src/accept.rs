@@ -126,7 +126,7 @@ fn start_connection(mut stream: TcpStream, server: &Server) -> std::io::Result<(
     };
     let registration = server.clients.register(addr, laddr);
     let id = registration.client.id;
-    let server = server.clone();
+    let shared = server.clone();
     // The stream goes to the thread once the thread exists, so that if it
     // cannot start, the stream is still here to answer the client.
     let (handover, handed) = mpsc::sync_channel::<TcpStream>(1);
@@ -140,7 +140,7 @@ fn start_connection(mut stream: TcpStream, server: &Server) -> std::io::Result<(
             // A bug that panics must cost one connection, never the server:
             // catch the unwind, log it, and let the registration go.
             let served = panic::catch_unwind(AssertUnwindSafe(|| {
-                connection::serve(stream, &server, &registration)
+                connection::serve(stream, &shared, &registration)
             }));
             match served {
                 // A socket error ends one client; Redis logs that only at
@@ -159,6 +159,7 @@ fn start_connection(mut stream: TcpStream, server: &Server) -> std::io::Result<(
             Ok(())
         }
         Err(e) => {
+            server.clients.rejected.fetch_add(1, Ordering::Relaxed);
             let _ = stream.write_all(TOO_MANY);
             Err(e)
         }
