@@ -84,7 +84,7 @@ pub fn shutdown(server: &Server, flags: Flags) -> String {
     log::warning("User requested shutdown...");
     let writes = WRITES.write().unwrap_or_else(PoisonError::into_inner);
     if !flags.now && !wait_for_replicas(server) {
-        log::warning("Shutdown manually aborted.");
+        log::notice("Shutdown manually aborted.");
         IN_PROGRESS.store(false, Ordering::SeqCst);
         return FAILED.to_string();
     }
