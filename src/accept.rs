@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -33,6 +35,7 @@ pub fn run(server: Server) -> Result<(), Error> {
                 .spawn(move || accept_loop(&listener, &server, &retirement))
                 .map(drop)
         }))?;
+    check_somaxconn(server.config.tcp_backlog);
     log::notice("Ready to accept connections");
     loop {
         thread::park();
@@ -62,16 +65,27 @@ fn accept_loop(listener: &TcpListener, server: &Server, retirement: &Retirement)
             return;
         }
         match stream {
-            Ok(stream) => {
-                if failures > 0 {
-                    log::notice(format!(
-                        "Accepting client connections again, after {failures} failed attempts"
-                    ));
+            Ok(stream) => match start_connection(stream, server) {
+                Ok(()) => {
+                    if failures > 0 {
+                        log::notice(format!(
+                            "Accepting client connections again, after {failures} failed attempts"
+                        ));
+                    }
+                    failures = 0;
+                    pause = ACCEPT_FIRST_PAUSE;
                 }
-                failures = 0;
-                pause = ACCEPT_FIRST_PAUSE;
-                start_connection(stream, server);
-            }
+                // Accepted, but no thread for it: the same shortage as a
+                // failed accept, and it lasts as long.
+                Err(e) => {
+                    if failures == 0 {
+                        log::warning(format!("Cannot start a thread for a client: {e}"));
+                    }
+                    failures += 1;
+                    thread::sleep(pause);
+                    pause = (pause * 2).min(ACCEPT_MAX_PAUSE);
+                }
+            },
             Err(e) => {
                 if failures == 0 {
                     log::warning(format!("Accepting client connection: {e}"));
@@ -84,29 +98,39 @@ fn accept_loop(listener: &TcpListener, server: &Server, retirement: &Retirement)
     }
 }
 
-fn start_connection(mut stream: TcpStream, server: &Server) {
+/// Redis's answer to a client over `maxclients` (or one that cannot get
+/// a thread), sent before the connection is closed.
+const TOO_MANY: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// Registers a client and starts its thread, or refuses it over
+/// `maxclients`. Err only if the thread could not start: the client got
+/// the refusal, and the accept loop backs off.
+fn start_connection(mut stream: TcpStream, server: &Server) -> std::io::Result<()> {
     if server.clients.count() >= server.settings.maxclients() {
-        server
-            .clients
-            .rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
-        return;
+        server.clients.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(TOO_MANY);
+        return Ok(());
     }
     let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
-        return; // gone already
+        return Ok(()); // gone already
     };
     let registration = server.clients.register(addr, laddr);
     let id = registration.client.id;
-    let server = server.clone();
+    let shared = server.clone();
+    // The stream goes to the thread once the thread exists, so that if it
+    // cannot start, the stream is still here to answer the client.
+    let (handover, handed) = mpsc::sync_channel::<TcpStream>(1);
     let spawned = thread::Builder::new()
         .name(format!("client-{id}"))
         .stack_size(CONNECTION_STACK)
         .spawn(move || {
+            let Ok(stream) = handed.recv() else {
+                return;
+            };
             // A bug that panics must cost one connection, never the server:
             // catch the unwind, log it, and let the registration go.
             let served = panic::catch_unwind(AssertUnwindSafe(|| {
-                connection::serve(stream, &server, &registration)
+                connection::serve(stream, &shared, &registration)
             }));
             match served {
                 // A socket error ends one client; Redis logs that only at
@@ -117,7 +141,30 @@ fn start_connection(mut stream: TcpStream, server: &Server) {
                 )),
             }
         });
-    if let Err(e) = spawned {
-        log::warning(format!("Cannot start a thread for a client: {e}"));
+    match spawned {
+        Ok(_) => {
+            // The channel has room for it: this cannot block or fail
+            // while the thread lives.
+            let _ = handover.send(stream);
+            Ok(())
+        }
+        Err(e) => {
+            server.clients.rejected.fetch_add(1, Ordering::Relaxed);
+            let _ = stream.write_all(TOO_MANY);
+            Err(e)
+        }
+    }
+}
+
+/// Warns, in Redis's words, when the kernel caps the listen queue below
+/// `tcp-backlog` (`net.core.somaxconn`): the kernel silently shortens it.
+fn check_somaxconn(backlog: u32) {
+    let Ok(text) = std::fs::read_to_string("/proc/sys/net/core/somaxconn") else {
+        return; // not Linux, or no /proc: nothing to check
+    };
+    if let Ok(somaxconn) = text.trim().parse::<u32>() {
+        if somaxconn > 0 && somaxconn < backlog {
+            log::warning(format!("WARNING: The TCP backlog setting of {backlog} cannot be enforced because /proc/sys/net/core/somaxconn is set to the lower value of {somaxconn}."));
+        }
     }
 }

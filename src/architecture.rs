@@ -27,6 +27,8 @@ const LAYERS: &[&[&str]] = &[
     &["master", "replica"],
     // The commands.
     &["cmd"],
+    // Stopping the server: SHUTDOWN and the stop signals.
+    &["shutdown"],
     // The bundle of shared handles.
     &["server"],
     // The shared state: each owns one concern and its lock.
@@ -50,6 +52,7 @@ const LAYERS: &[&[&str]] = &[
         "sync",
         "long_double",
         "rng",
+        "sys",
     ],
 ];
 

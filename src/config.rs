@@ -48,6 +48,11 @@ pub struct Config {
     /// Stream bytes waiting for a replica before it is dropped: the hard
     /// limit of `client-output-buffer-limit replica`; 0 for none.
     pub replica_buffer_limit: usize,
+    /// Longest wait, in seconds, for replicas to catch up before a
+    /// shutdown (`shutdown-timeout`), 10 by default; 0: no wait.
+    pub shutdown_timeout: u64,
+    /// Length of the listen queue (`tcp-backlog`), 511 by default.
+    pub tcp_backlog: u32,
 }
 
 impl Default for Config {
@@ -68,6 +73,8 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             replica_buffer_limit: REPLICA_BUFFER_LIMIT,
+            shutdown_timeout: 10,
+            tcp_backlog: 511,
         }
     }
 }
@@ -76,7 +83,6 @@ impl Default for Config {
 /// a stock config file starts it.
 const IGNORED: &[&str] = &[
     "protected-mode",
-    "tcp-backlog",
     "tcp-keepalive",
     "daemonize",
     "supervised",
@@ -268,6 +274,10 @@ impl Config {
             "databases" => self.databases = number(one()?, 1, i32::MAX as i64)? as usize,
             "maxclients" => self.maxclients = number(one()?, 1, u32::MAX as i64)? as usize,
             "timeout" => self.timeout = number(one()?, 0, i32::MAX as i64)? as u64,
+            "shutdown-timeout" => {
+                self.shutdown_timeout = number(one()?, 0, i32::MAX as i64)? as u64;
+            }
+            "tcp-backlog" => self.tcp_backlog = number(one()?, 0, i32::MAX as i64)? as u32,
             "proto-max-bulk-len" => {
                 self.proto_max_bulk_len = number(one()?, 1024 * 1024, i64::MAX)?
             }

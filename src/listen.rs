@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use crate::log;
 use crate::sync::lock;
+use crate::sys;
 
 /// Starts an accept loop on a listening socket; the loop must return once
 /// its [`Retirement`] is due.
@@ -45,6 +46,8 @@ pub struct Listeners {
 struct Listening {
     bind: Vec<String>,
     port: u16,
+    /// The listen queue's length (`tcp-backlog`), for every socket opened.
+    backlog: u32,
     open: Vec<Open>,
 }
 
@@ -73,11 +76,12 @@ impl Retirement {
 
 impl Listeners {
     /// Not listening yet; [`Listeners::start`] opens `bind` on `port`.
-    pub fn new(bind: Vec<String>, port: u16) -> Listeners {
+    pub fn new(bind: Vec<String>, port: u16, backlog: u32) -> Listeners {
         Listeners {
             state: Mutex::new(Listening {
                 bind,
                 port,
+                backlog,
                 open: Vec::new(),
             }),
             spawn: OnceLock::new(),
@@ -99,7 +103,7 @@ impl Listeners {
     pub fn start(&self, spawn: Spawn) -> io::Result<()> {
         let mut state = lock(&self.state);
         let spawn = self.spawn.get_or_init(|| spawn);
-        let sockets = open(&state.bind, state.port)?;
+        let sockets = open(&state.bind, state.port, state.backlog)?;
         state.open = run(spawn, sockets)?;
         Ok(())
     }
@@ -123,7 +127,7 @@ impl Listeners {
         };
         if port != state.port {
             // Open first, then close: a port that is taken changes nothing.
-            let sockets = match open(&bind, port) {
+            let sockets = match open(&bind, port, state.backlog) {
                 Ok(sockets) => sockets,
                 Err(_) => {
                     failed("port");
@@ -135,11 +139,11 @@ impl Listeners {
         } else {
             // The same port: the old sockets hold it until they close.
             retire(std::mem::take(&mut state.open));
-            match open(&bind, port).and_then(|sockets| run(spawn, sockets)) {
+            match open(&bind, port, state.backlog).and_then(|sockets| run(spawn, sockets)) {
                 Ok(open) => state.open = open,
                 Err(_) => {
                     failed("bind");
-                    let again = open(&state.bind, state.port);
+                    let again = open(&state.bind, state.port, state.backlog);
                     state.open = again
                         .and_then(|sockets| run(spawn, sockets))
                         .unwrap_or_default();
@@ -153,8 +157,9 @@ impl Listeners {
 }
 
 /// Binds each address on `port` (none for port 0). As at start, an address
-/// that cannot be bound is skipped with a warning if another can be.
-fn open(bind: &[String], port: u16) -> io::Result<Vec<TcpListener>> {
+/// that cannot be bound is skipped with a warning if another can be. Each
+/// socket listens with a queue of `backlog` (std's own is 128).
+fn open(bind: &[String], port: u16, backlog: u32) -> io::Result<Vec<TcpListener>> {
     if port == 0 {
         return Ok(Vec::new());
     }
@@ -163,6 +168,7 @@ fn open(bind: &[String], port: u16) -> io::Result<Vec<TcpListener>> {
     for addr in bind {
         match TcpListener::bind((addr.as_str(), port)) {
             Ok(socket) => {
+                sys::set_backlog(&socket, backlog)?;
                 log::notice(format!("Listening on {}", socket.local_addr()?));
                 sockets.push(socket);
             }

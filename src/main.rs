@@ -34,8 +34,10 @@ mod resp;
 mod rng;
 mod server;
 mod settings;
+mod shutdown;
 mod socket;
 mod sync;
+mod sys;
 mod time;
 
 use std::process::ExitCode;
@@ -58,6 +60,9 @@ fn main() -> ExitCode {
             env!("CARGO_PKG_VERSION"),
             std::process::id()
         ));
+        let mut config = config;
+        config.maxclients =
+            settings::fit_open_files_limit(config.maxclients).map_err(error::Error::Config)?;
         let server = Server::new(config);
         server
             .persistence
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         )?;
         master::spawn_pinger(server.replication.clone())?;
         replica::spawn_supervisor(server.clone())?;
+        shutdown::spawn_signal_watcher(server.clone())?;
         if let Some((host, port)) = &server.config.replicaof {
             server.replication.follow(host, *port);
         }

@@ -138,19 +138,21 @@ impl Persistence {
         Ok(())
     }
 
-    /// SHUTDOWN: saves when asked to (or by default when save points are
-    /// set), then ends the process. Returns only if the save failed.
-    pub fn shutdown(&self, db: &Db, save: Option<bool>) -> String {
-        let save = save.unwrap_or(!self.settings.save().is_empty());
-        if save {
-            log::notice("Saving the final RDB snapshot before exiting.");
-            if let Err(e) = self.write_dump(db) {
-                log::warning(format!("Error trying to save the DB, can't exit: {e}"));
-                return "ERR Errors trying to SHUTDOWN. Check logs.".into();
-            }
-        }
-        log::notice("Redis is now ready to exit, bye bye...");
-        std::process::exit(0);
+    /// The final save of a shutdown: writes the dump now, once a save
+    /// already running has ended (it waits its turn).
+    pub fn final_save(&self, db: &Db) -> Result<(), String> {
+        self.write_dump(db)
+    }
+
+    /// Removes the temp file of a save this process may be writing, before
+    /// an exit that will not wait for it to end.
+    pub fn remove_temp_file(&self) {
+        // The name `write_atomically` gives it, next to the dump.
+        let dir = Path::new(&self.path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let _ = fs::remove_file(dir.join(format!("temp-{}.rdb", std::process::id())));
     }
 
     /// Encodes under the read lock, writes with none, and records the result.

@@ -311,6 +311,11 @@ impl State {
 }
 
 impl Replication {
+    /// How many replicas follow this master now.
+    pub fn replica_count(&self) -> usize {
+        self.lock().replicas.len()
+    }
+
     /// Records a replica's acknowledged offset.
     pub fn ack(&self, id: u64, offset: i64) {
         let mut state = self.lock();

@@ -19,6 +19,10 @@
 //!    the persistence state, the settings, the client registry, each
 //!    client's state, and the listening sockets.
 //!
+//! Before all of them comes the shutdown's gate on writes (`shutdown.rs`):
+//! a write command takes it, shared, before the databases; a shutdown
+//! takes it, exclusive, before its save's turn.
+//!
 //! No lock is held while a socket is read or written: a slow client or
 //! replica must never stall the others.
 
@@ -66,7 +70,11 @@ impl Server {
                 Arc::clone(&settings),
             )),
             settings,
-            listeners: Arc::new(Listeners::new(config.bind.clone(), config.port)),
+            listeners: Arc::new(Listeners::new(
+                config.bind.clone(),
+                config.port,
+                config.tcp_backlog,
+            )),
             config: Arc::new(config),
             clients: Arc::new(Clients::default()),
             started: Instant::now(),

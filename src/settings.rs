@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering:
 use std::sync::Mutex;
 
 use crate::config::Config;
+use crate::log;
 use crate::sync::lock;
+use crate::sys;
 
 /// The changeable parameters, as they are now.
 pub struct Settings {
@@ -25,6 +27,7 @@ pub struct Settings {
     timeout: AtomicU64,
     proto_max_bulk_len: AtomicI64,
     client_query_buffer_limit: AtomicUsize,
+    shutdown_timeout: AtomicU64,
 }
 
 /// The parameters CONFIG SET accepts.
@@ -40,6 +43,7 @@ pub const MUTABLE: &[&str] = &[
     "appendonly",
     "port",
     "bind",
+    "shutdown-timeout",
 ];
 
 impl Settings {
@@ -54,6 +58,7 @@ impl Settings {
             timeout: AtomicU64::new(config.timeout),
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
             client_query_buffer_limit: AtomicUsize::new(config.client_query_buffer_limit),
+            shutdown_timeout: AtomicU64::new(config.shutdown_timeout),
         }
     }
 
@@ -95,6 +100,11 @@ impl Settings {
     /// Most bytes one request may hold.
     pub fn client_query_buffer_limit(&self) -> usize {
         self.client_query_buffer_limit.load(Relaxed)
+    }
+
+    /// Longest wait for replicas before a shutdown, in seconds; 0: none.
+    pub fn shutdown_timeout(&self) -> u64 {
+        self.shutdown_timeout.load(Relaxed)
     }
 
     /// The save points as CONFIG GET shows them: `3600 1 300 100 60 10000`.
@@ -140,6 +150,15 @@ impl Settings {
                 format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")
             })?;
         }
+        // As Redis: more clients than the descriptor limit allows (after
+        // raising it, if it may be raised) is an error.
+        if scratch.maxclients != self.maxclients() {
+            let fits = fit_open_files_limit(scratch.maxclients).unwrap_or(0);
+            if fits != scratch.maxclients {
+                log::warning("Failed applying new configuration. Possibly related to new maxclients setting. Restoring previous settings.");
+                return Err(format!("ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with {fits}"));
+            }
+        }
         before(&scratch)?;
         *lock(&self.save) = scratch.save;
         *lock(&self.requirepass) = scratch.requirepass;
@@ -152,11 +171,65 @@ impl Settings {
             .store(scratch.proto_max_bulk_len, Relaxed);
         self.client_query_buffer_limit
             .store(scratch.client_query_buffer_limit, Relaxed);
+        self.shutdown_timeout
+            .store(scratch.shutdown_timeout, Relaxed);
         Ok(())
     }
 }
 
+/// Descriptors kept for what is not a client: the listening sockets, the
+/// dump being written, replica links' extra handles, the log (Redis's
+/// `CONFIG_MIN_RESERVED_FDS`). A client connection takes one descriptor,
+/// its socket, which its reader and writer share.
+const RESERVED_FDS: u64 = 32;
+
+/// Makes room for `maxclients` connections, as Redis does at start and
+/// on CONFIG SET: raises the limit on open descriptors if it is too low
+/// and the hard limit allows; if not, says so in the log and returns the
+/// lower `maxclients` that fits. A client over it is then refused with an
+/// error, instead of leaving `accept` to fail over and over. Err if not
+/// even one client fits.
+pub fn fit_open_files_limit(maxclients: usize) -> Result<usize, String> {
+    let needed = maxclients as u64 + RESERVED_FDS;
+    let (soft, hard) = match sys::open_files_limit() {
+        Ok(limit) => limit,
+        Err(e) => {
+            log::warning(format!("Unable to obtain the current NOFILE limit ({}), assuming 1024 and setting the max clients configuration accordingly.", sys::strerror(&e)));
+            return Ok((1024 - RESERVED_FDS) as usize);
+        }
+    };
+    if soft >= needed {
+        return Ok(maxclients);
+    }
+    // Only a privileged process may raise the hard limit; any may raise
+    // the soft one up to it.
+    let Err(error) = sys::set_open_files_limit(needed, hard.max(needed)) else {
+        log::notice(format!(
+            "Increased maximum number of open files to {needed} (it was originally set to {soft})."
+        ));
+        return Ok(maxclients);
+    };
+    let best = if hard > soft && sys::set_open_files_limit(hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    if best <= RESERVED_FDS {
+        return Err(format!("Your current 'ulimit -n' of {soft} is not enough for the server to start. Please increase your open file limit to at least {needed}. Exiting."));
+    }
+    let fits = (best - RESERVED_FDS) as usize;
+    log::warning(format!(
+        "You requested maxclients of {maxclients} requiring at least {needed} max file descriptors."
+    ));
+    log::warning(format!(
+        "Server can't set maximum open files to {needed} because of OS error: {}.",
+        sys::strerror(&error)
+    ));
+    log::warning(format!("Current maximum open files is {best}. maxclients has been reduced to {fits} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'."));
+    Ok(fits)
+}
+
 /// The parameters this server knows but cannot change at run time.
 fn config_names() -> &'static [&'static str] {
-    &["databases", "dir", "replicaof", "slaveof"]
+    &["databases", "dir", "replicaof", "slaveof", "tcp-backlog"]
 }

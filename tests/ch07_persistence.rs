@@ -1617,3 +1617,127 @@ fn exercise_3_bgsave_does_not_hold_a_copy_of_the_dump() {
     );
     assert!(fs::metadata(&dump).expect("dump.rdb").len() > (VALUES * SIZE) as u64);
 }
+
+// ---------------------------------------------------------------------------
+// Stop signals: SIGTERM and SIGINT run the same path as SHUTDOWN
+// ---------------------------------------------------------------------------
+
+/// Sends `signal` (`"TERM"`, `"INT"`) to the server's process.
+#[track_caller]
+fn send_signal(server: &Server, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &server.pid().to_string()])
+        .status()
+        .expect("cannot run kill");
+    assert!(status.success(), "kill -s {signal} failed");
+}
+
+/// What `kill`, systemd and `docker stop` send must not lose a write:
+/// with save points set, the server saves a final snapshot, logs it, and
+/// exits 0; after a restart every key is there. SIGINT (Ctrl+C) the same.
+#[test]
+fn sigterm_and_sigint_save_the_data_and_exit_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let mut server = Server::start_with(BIN, &["--save", "3600 1"]);
+        let mut c = server.client();
+        let data = varied_data();
+        write_data(&mut c, &data);
+        // No save has run: the save point is an hour away.
+        assert!(!file_in(&server, "dump.rdb").exists(), "saved already");
+        send_signal(&server, signal);
+        let status = server.wait_exit(DEADLINE);
+        assert!(
+            status.success(),
+            "SIG{signal} must exit with 0, got {status}"
+        );
+        let log = server.log();
+        for line in [
+            format!("Received SIG{signal} scheduling shutdown..."),
+            "Saving the final RDB snapshot before exiting.".to_string(),
+            "Redis is now ready to exit, bye bye...".to_string(),
+        ] {
+            assert!(log.contains(&line), "no {line:?} in the log:\n{log}");
+        }
+        assert_eq!(temp_files(server.dir()), Vec::<String>::new());
+        server.restart();
+        let mut c = server.client();
+        assert_eq!(dbsize(&mut c), data.len() as i64);
+        assert_data(&mut c, &data);
+    }
+}
+
+/// Without save points, SIGTERM exits 0 without writing a dump, as
+/// `SHUTDOWN` does.
+#[test]
+fn sigterm_without_save_points_exits_without_saving() {
+    let mut server = Server::start_with(BIN, &["--save", ""]);
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::ok());
+    send_signal(&server, "TERM");
+    let status = server.wait_exit(DEADLINE);
+    assert!(status.success(), "SIGTERM must exit with 0, got {status}");
+    assert!(!file_in(&server, "dump.rdb").exists(), "wrote a dump");
+}
+
+/// A final save that fails keeps the server up: exiting would lose the
+/// data. It says so in the log and goes on serving; once the save can
+/// succeed, the next SIGTERM stops it.
+#[test]
+fn sigterm_with_a_failing_save_keeps_serving() {
+    let mut server = Server::start_with(BIN, &["--save", "3600 1"]);
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::ok());
+    // A directory where the dump should go: the rename over it fails.
+    let dump = file_in(&server, "dump.rdb");
+    fs::create_dir(&dump).expect("mkdir dump.rdb");
+    send_signal(&server, "TERM");
+    poll_until(DEADLINE, || {
+        server
+            .log()
+            .contains("Error trying to save the DB, can't exit.")
+            .then_some(())
+    });
+    assert!(server.is_running(), "exited without its data on disk");
+    assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("v"));
+    assert_eq!(c.cmd(&["SET", "k2", "v2"]), Reply::ok());
+    fs::remove_dir(&dump).expect("rmdir dump.rdb");
+    send_signal(&server, "TERM");
+    let status = server.wait_exit(DEADLINE);
+    assert!(status.success(), "SIGTERM must exit with 0, got {status}");
+    server.restart();
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["GET", "k2"]), Reply::bulk("v2"));
+}
+
+/// SIGTERM while a background save runs: the shutdown does not exit
+/// under it, nor lose what was written after the save began. Redis kills
+/// its saving child and saves again; ours lets the save end, then saves.
+#[test]
+fn sigterm_during_bgsave_keeps_the_writes_made_after_it_began() {
+    let mut server = Server::start_with(BIN, &["--save", "3600 1"]);
+    let mut c = server.client();
+    let value = "v".repeat(100);
+    let mut pipeline = Vec::new();
+    for i in 0..100_000 {
+        pipeline.extend(encode_str_command(&["SET", &format!("key:{i}"), &value]));
+    }
+    c.send(&pipeline);
+    for _ in 0..100_000 {
+        assert_eq!(c.read_reply(), Reply::ok());
+    }
+    assert_eq!(c.cmd_raw(&["BGSAVE"]), b"+Background saving started\r\n");
+    assert_eq!(c.cmd(&["SET", "after", "bgsave"]), Reply::ok());
+    send_signal(&server, "TERM");
+    let status = server.wait_exit(DEADLINE);
+    assert!(status.success(), "SIGTERM must exit with 0, got {status}");
+    assert_eq!(temp_files(server.dir()), Vec::<String>::new());
+    server.restart();
+    let mut c = server.client();
+    // Redis answers -LOADING while it loads a large dump.
+    let keys = poll_until(DEADLINE, || match c.cmd(&["DBSIZE"]) {
+        Reply::Integer(n) => Some(n),
+        _ => None,
+    });
+    assert_eq!(keys, 100_001);
+    assert_eq!(c.cmd(&["GET", "after"]), Reply::bulk("bgsave"));
+}

@@ -1974,3 +1974,410 @@ fn failed_auth_is_recorded_in_the_acl_log() {
     assert_eq!(admin.cmd(&["ACL", "LOG", "RESET"]), Reply::ok());
     assert_eq!(admin.cmd(&["ACL", "LOG"]), Reply::Array(vec![]));
 }
+
+// ---------------------------------------------------------------------------
+// 7. Stopping cleanly: SHUTDOWN's options, replicas, signals
+// ---------------------------------------------------------------------------
+
+/// Sends `signal` (`"TERM"`, `"INT"`) to the server's process.
+#[track_caller]
+fn send_signal(server: &Server, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-s", signal, &server.pid().to_string()])
+        .status()
+        .expect("cannot run kill");
+    assert!(status.success(), "kill -s {signal} failed");
+}
+
+#[test]
+fn shutdown_options_are_checked_as_redis_checks_them() {
+    let server = start(&[]);
+    let mut c = server.client();
+    for args in [
+        &["SHUTDOWN", "LATER"][..],
+        &["SHUTDOWN", "SAVE", "NOSAVE"],
+        &["SHUTDOWN", "ABORT", "NOW"],
+        &["SHUTDOWN", "NOSAVE", "ABORT"],
+        &["SHUTDOWN", "FORCE", "ABORT"],
+    ] {
+        assert_eq!(c.cmd_raw(args), b"-ERR syntax error\r\n", "{args:?}");
+    }
+    assert_eq!(
+        c.cmd_raw(&["SHUTDOWN", "ABORT"]),
+        b"-ERR No shutdown in progress.\r\n"
+    );
+    assert_eq!(
+        c.cmd_raw(&["CONFIG", "GET", "shutdown-timeout"]),
+        b"*2\r\n$16\r\nshutdown-timeout\r\n$2\r\n10\r\n"
+    );
+    assert_eq!(
+        c.cmd_raw(&["CONFIG", "SET", "shutdown-timeout", "-1"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'shutdown-timeout') - argument must be between 0 and 2147483647 inclusive\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "shutdown-timeout", "3"]),
+        Reply::ok()
+    );
+    assert_eq!(
+        c.cmd_raw(&["CONFIG", "GET", "shutdown-timeout"]),
+        b"*2\r\n$16\r\nshutdown-timeout\r\n$1\r\n3\r\n"
+    );
+    assert_eq!(c.cmd(&["PING"]), Reply::pong());
+}
+
+#[test]
+fn shutdown_force_exits_even_when_the_final_save_fails() {
+    let mut server = start(&[]);
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::ok());
+    // A directory where the dump should go: the rename over it fails.
+    std::fs::create_dir(server.dir().join("dump.rdb")).expect("mkdir dump.rdb");
+    assert_eq!(
+        c.cmd_raw(&["SHUTDOWN", "SAVE"]),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert!(server.is_running());
+    assert_log_line(&server, &["Error trying to save the DB, can't exit."]);
+    c.send(&common::encode_str_command(&["SHUTDOWN", "SAVE", "FORCE"]));
+    c.expect_closed();
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "SHUTDOWN FORCE must exit with 0, got {status}"
+    );
+    assert_log_line(&server, &["Error trying to save the DB. Exit anyway."]);
+}
+
+/// A shutdown gives lagging replicas up to `shutdown-timeout` seconds to
+/// catch up, with writes paused meanwhile (so none is acknowledged that
+/// the replicas or the final dump could miss); SHUTDOWN ABORT cancels
+/// it, the waiting SHUTDOWN gets an error, and the paused write goes
+/// through. SHUTDOWN NOW does not wait.
+#[test]
+fn shutdown_waits_for_a_lagging_replica_and_abort_cancels_it() {
+    let mut master = start(&["--shutdown-timeout", "60"]);
+    let _silent = attach_fake_replica(&master); // never acknowledges
+    let mut writer = master.client();
+    assert_eq!(writer.cmd(&["SET", "k", "v"]), Reply::ok());
+    let mut stopper = master.client();
+    stopper.send(&common::encode_str_command(&["SHUTDOWN"]));
+    assert_log_line(&master, &["Waiting for replicas before shutting down."]);
+    stopper.expect_no_reply(Duration::from_millis(300));
+    // Writes wait; reads do not.
+    writer.send(&common::encode_str_command(&["SET", "k", "v2"]));
+    writer.expect_no_reply(Duration::from_millis(300));
+    let mut reader = master.client();
+    assert_eq!(reader.cmd(&["GET", "k"]), Reply::bulk("v"));
+    assert_eq!(reader.cmd(&["SHUTDOWN", "ABORT"]), Reply::ok());
+    assert_eq!(
+        stopper.read_reply_raw(),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert_eq!(writer.read_reply(), Reply::ok());
+    assert_eq!(reader.cmd(&["GET", "k"]), Reply::bulk("v2"));
+    assert!(master.is_running());
+    // On a new connection: Redis 7.0.15 fails an assertion (and aborts)
+    // on the next multibulk request of a client whose SHUTDOWN was aborted.
+    let mut stopper = master.client();
+    let started = Instant::now();
+    stopper.send(&common::encode_str_command(&["SHUTDOWN", "NOW"]));
+    stopper.expect_closed();
+    let status = master.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "SHUTDOWN NOW must exit with 0, got {status}; log:\n{}",
+        master.log()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "NOW waited");
+}
+
+/// A replica that keeps up does not hold a shutdown back: once it has
+/// acknowledged the whole stream the server saves and exits, and the
+/// replica has every write.
+#[test]
+fn shutdown_lets_a_live_replica_catch_up_then_exits() {
+    skip_if_external!();
+    let mut master = Server::start_with(BIN, &["--save", "3600 1"]);
+    let replica = start_replica(&master);
+    poll_until(Duration::from_secs(10), || {
+        let mut c = master.client();
+        let n = c.info_field("replication", "connected_slaves")?;
+        (n == "1").then_some(())
+    });
+    load_keys(master.port(), "live", 2000);
+    send_signal(&master, "TERM");
+    let status = master.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "SIGTERM must exit with 0, got {status}");
+    assert_log_line(
+        &master,
+        &["1 of 1 replicas are in sync when shutting down."],
+    );
+    assert_eq!(dbsize(replica.port()), Some(2000));
+}
+
+/// A second Ctrl+C during a shutdown that waits means: now. The process
+/// exits at once, with status 1 (not a clean shutdown), as Redis does.
+#[test]
+fn a_second_sigint_exits_at_once() {
+    let mut master = start(&["--shutdown-timeout", "60"]);
+    let _silent = attach_fake_replica(&master); // never acknowledges
+    let mut writer = master.client();
+    assert_eq!(writer.cmd(&["SET", "k", "v"]), Reply::ok());
+    send_signal(&master, "INT");
+    assert_log_line(&master, &["Waiting for replicas before shutting down."]);
+    assert!(master.is_running());
+    send_signal(&master, "INT");
+    let status = master.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "got {status}");
+    assert_log_line(&master, &["You insist... exiting now."]);
+}
+
+// ---------------------------------------------------------------------------
+// 8. Out of file descriptors; the listen queue
+// ---------------------------------------------------------------------------
+
+/// A server started under `ulimit -n LIMIT`, which the harness cannot do:
+/// killed when dropped, its log shown if the test failed.
+struct Limited {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    _lease: common::PortLease,
+    port: u16,
+}
+
+impl Limited {
+    fn start(limit: u32, args: &[&str]) -> Limited {
+        let program = match common::external_server() {
+            Some(p) if p.contains('/') => std::path::absolute(&p)
+                .expect("absolute path")
+                .into_os_string(),
+            Some(p) => p.into(),
+            None => assert_cmd::cargo::cargo_bin(BIN).into_os_string(),
+        };
+        let lease = common::reserve_port();
+        let port = lease.port();
+        let dir =
+            std::env::temp_dir().join(format!("rfs-test-nofile-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let log = std::fs::File::create(dir.join("server.log")).expect("server.log");
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(r#"ulimit -n {limit} && exec "$0" "$@""#))
+            .arg(&program)
+            .args(["--port", &port.to_string(), "--save", ""])
+            .args(args)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("cannot run sh");
+        let mut limited = Limited {
+            child,
+            dir,
+            _lease: lease,
+            port,
+        };
+        poll_until(Duration::from_secs(10), || {
+            assert!(
+                limited.child.try_wait().expect("try_wait").is_none(),
+                "exited"
+            );
+            try_client(port)
+        });
+        limited
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id() // `exec`: the shell's pid is the server's
+    }
+
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.dir.join("server.log")).unwrap_or_default())
+            .into_owned()
+    }
+}
+
+impl Drop for Limited {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("--- server log ---\n{}", self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// CPU time (user + system) the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The command name may hold spaces: fields are counted after its ')'.
+    let after = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// The soft limit on open files of a process, from /proc/PID/limits.
+fn open_files_limit(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc/PID/limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    line.split_whitespace()
+        .nth(3)
+        .expect("soft limit")
+        .parse()
+        .expect("a number")
+}
+
+/// Under a descriptor limit too low for `maxclients`, the server lowers
+/// `maxclients` at start to what fits (keeping 32 descriptors for itself)
+/// and says so once in the log; clients past it get Redis's error and are
+/// closed, and counted. Nothing spins: with the extra clients still
+/// connected and more arriving, the server uses almost no CPU and its log
+/// stays short; once clients leave, new ones are served.
+#[test]
+fn a_low_descriptor_limit_lowers_maxclients_and_refuses_the_rest() {
+    let server = Limited::start(64, &[]);
+    let pid = server.pid();
+    let mut c = Client::connect(server.port);
+    let maxclients: u64 = match c.cmd(&["CONFIG", "GET", "maxclients"]) {
+        Reply::Array(items) => String::from_utf8_lossy(items[1].as_bulk())
+            .parse()
+            .expect("a number"),
+        other => panic!("CONFIG GET maxclients: {other:?}"),
+    };
+    let limit = open_files_limit(pid);
+    if limit >= 10_032 {
+        // A privileged process raises its own limit: nothing to lower.
+        assert_eq!(maxclients, 10_000);
+        return;
+    }
+    assert_eq!(limit, 64);
+    assert_eq!(maxclients, 32, "64 descriptors, 32 kept: 32 clients");
+    let log = server.log();
+    assert!(
+        log.contains("maxclients has been reduced to 32 to compensate for low ulimit."),
+        "{log}"
+    );
+    // CONFIG SET cannot go past what the descriptors allow either.
+    assert_eq!(
+        c.cmd_raw(&["CONFIG", "SET", "maxclients", "100"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with 32\r\n"
+    );
+    // Fill the server up (one client is `c`), then go past it.
+    let mut clients = vec![c];
+    poll_until(Duration::from_secs(10), || {
+        let mut probe = Client::connect(server.port);
+        probe.send(&common::encode_str_command(&["PING"]));
+        let reply = probe.read_reply_raw();
+        if reply == b"+PONG\r\n" {
+            clients.push(probe);
+            None
+        } else {
+            assert_eq!(reply, b"-ERR max number of clients reached\r\n");
+            probe.expect_closed();
+            Some(())
+        }
+    });
+    assert_eq!(clients.len(), 32, "admitted a number other than maxclients");
+    let mut refused = Vec::new();
+    for _ in 0..40 {
+        let mut extra = Client::connect(server.port);
+        assert_eq!(
+            extra.read_reply_raw(),
+            b"-ERR max number of clients reached\r\n"
+        );
+        refused.push(extra);
+    }
+    for client in &mut clients {
+        assert_eq!(client.cmd(&["PING"]), Reply::pong());
+    }
+    let rejected: u64 = clients[0]
+        .info_field("stats", "rejected_connections")
+        .expect("rejected_connections")
+        .parse()
+        .expect("a number");
+    assert!(rejected >= 41, "rejected_connections:{rejected}");
+
+    // Idle, full, with the refused ones not yet gone: no CPU, no log flood.
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let lines = || server.log().lines().count();
+    let (lines_before, ticks_before, started) = (lines(), cpu_ticks(pid), Instant::now());
+    // A measurement window, not a wait for something to happen.
+    thread::sleep(Duration::from_secs(2));
+    let share =
+        (cpu_ticks(pid) - ticks_before) as f64 / ticks_per_second / started.elapsed().as_secs_f64();
+    assert!(
+        share < 0.2,
+        "the server used {:.0}% of a core while full",
+        share * 100.0
+    );
+    assert_eq!(lines(), lines_before, "the server logged while full");
+    assert!(lines() <= 25, "the log has {} lines", lines());
+
+    // Clients leave: newcomers are served again.
+    drop(refused);
+    clients.truncate(10);
+    poll_until(Duration::from_secs(10), || {
+        let mut probe = Client::connect(server.port);
+        probe.send(&common::encode_str_command(&["PING"]));
+        (probe.read_reply_raw() == b"+PONG\r\n").then_some(())
+    });
+}
+
+/// The Send-Q column of `ss -ltn` for the sockets listening on `port`:
+/// for a listening socket, the length of its accept queue.
+fn listen_queue_lengths(port: u16) -> Option<Vec<u32>> {
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .filter_map(|line| line.split_whitespace().nth(2)?.parse().ok())
+            .collect(),
+    )
+}
+
+/// `tcp-backlog` sets the listen queue's length (Redis's default 511, not
+/// std's 128), capped by the kernel at `net.core.somaxconn`, as in Redis.
+#[test]
+fn tcp_backlog_sets_the_listen_queue() {
+    if common::program_path("ss").is_none() {
+        skip_for_missing_tool!("ss (iproute2) is not on PATH");
+    }
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .expect("/proc/sys/net/core/somaxconn")
+        .trim()
+        .parse()
+        .expect("a number");
+    for (args, backlog) in [(&[][..], 511u32), (&["--tcp-backlog", "100"][..], 100)] {
+        let server = start(args);
+        let mut c = server.client();
+        let expected = format!(
+            "*2\r\n$11\r\ntcp-backlog\r\n${}\r\n{backlog}\r\n",
+            backlog.to_string().len()
+        );
+        assert_eq!(
+            c.cmd_raw(&["CONFIG", "GET", "tcp-backlog"]),
+            expected.as_bytes()
+        );
+        let queues = listen_queue_lengths(server.port()).expect("cannot run ss");
+        assert!(
+            !queues.is_empty(),
+            "ss shows no listening socket on the port"
+        );
+        for queue in queues {
+            assert_eq!(queue, backlog.min(somaxconn), "ss Send-Q");
+        }
+        assert_eq!(
+            c.cmd_raw(&["CONFIG", "SET", "tcp-backlog", "10"]),
+            b"-ERR CONFIG SET failed (possibly related to argument 'tcp-backlog') - can't set immutable config\r\n"
+        );
+    }
+}

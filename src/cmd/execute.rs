@@ -30,6 +30,7 @@ use crate::persist::{Persistence, MISCONF};
 use crate::replication::SyncRequest;
 use crate::resp::{Args, Reply};
 use crate::server::Server;
+use crate::shutdown;
 use crate::sync::lock;
 use crate::time::unix_millis;
 
@@ -127,13 +128,16 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         return Reply::error(MISCONF);
     }
     match op {
-        Op::Exec => return transaction::exec(server, &ctx, session, now),
+        Op::Exec => {
+            let _writes = shutdown::hold_writes();
+            return transaction::exec(server, &ctx, session, now);
+        }
         Op::Discard => return transaction::discard(db, session),
         Op::Watch(keys) => return transaction::watch(db, session, keys, now),
         Op::Unwatch => return transaction::unwatch(db, session),
         Op::Server(ServerOp::Save) => return server::save(&server.persistence, db),
-        Op::Server(ServerOp::Shutdown(save)) => {
-            return Reply::error(server.persistence.shutdown(db, save))
+        Op::Server(ServerOp::Shutdown(flags)) => {
+            return Reply::error(shutdown::shutdown(server, flags))
         }
         Op::Wait { needed, timeout } => return replication::wait(&ctx, session, needed, timeout),
         _ => {}
@@ -143,6 +147,8 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         if replica {
             return Reply::error("READONLY You can't write against a read only replica.");
         }
+        // No write starts once a shutdown has (see shutdown.rs).
+        let _writes = shutdown::hold_writes();
         let mut dbs = db.write();
         let reply = apply_write(op, &mut dbs, session.selected, now);
         // A command that made several changes (MSET, a write that first

@@ -10,6 +10,7 @@ use crate::db::Db;
 use crate::glob;
 use crate::persist::Persistence;
 use crate::resp::Reply;
+use crate::shutdown;
 
 /// A server command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +31,10 @@ pub enum ServerOp {
     BgSave,
     /// `LASTSAVE`
     LastSave,
-    /// `SHUTDOWN [NOSAVE|SAVE]`: `Some(false)` for NOSAVE, `Some(true)` for SAVE.
-    Shutdown(Option<bool>),
+    /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`
+    Shutdown(shutdown::Flags),
+    /// `SHUTDOWN ABORT`
+    ShutdownAbort,
     /// `MONITOR`
     Monitor,
 }
@@ -139,7 +142,7 @@ pub const LASTSAVE: Spec = Spec {
     subcommands: &[],
 };
 
-/// `SHUTDOWN [NOSAVE|SAVE]`
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`
 pub const SHUTDOWN: Spec = Spec {
     name: "shutdown",
     arity: -1,
@@ -154,17 +157,28 @@ pub const SHUTDOWN: Spec = Spec {
     since: "1.0.0",
     group: "server",
     parse: |args| {
-        let mut save = None;
+        let mut flags = shutdown::Flags::default();
+        let (mut abort, mut nosave, mut save) = (false, false, false);
         for option in &args[1..] {
             match option.to_ascii_lowercase().as_slice() {
-                b"nosave" => save = Some(false),
-                b"save" => save = Some(true),
-                // The server has no other process to wait for: nothing to do.
-                b"now" | b"force" => {}
+                b"nosave" => nosave = true,
+                b"save" => save = true,
+                b"now" => flags.now = true,
+                b"force" => flags.force = true,
+                b"abort" => abort = true,
                 _ => return Err(Reply::error("ERR syntax error")),
             }
         }
-        Ok(Op::Server(ServerOp::Shutdown(save)))
+        // As Redis: ABORT alone, and not both SAVE and NOSAVE.
+        let any_flag = nosave || save || flags.now || flags.force;
+        if (abort && any_flag) || (save && nosave) {
+            return Err(Reply::error("ERR syntax error"));
+        }
+        if abort {
+            return Ok(Op::Server(ServerOp::ShutdownAbort));
+        }
+        flags.save = (save || nosave).then_some(save);
+        Ok(Op::Server(ServerOp::Shutdown(flags)))
     },
     subcommands: &[],
 };
@@ -243,6 +257,10 @@ pub fn run(
             session.monitor = true;
             Reply::ok()
         }
+        ServerOp::ShutdownAbort => match shutdown::abort() {
+            Ok(()) => Reply::ok(),
+            Err(e) => Reply::error(e),
+        },
         op @ (ServerOp::Info(_) | ServerOp::Save | ServerOp::Shutdown(_)) => return Err(op),
     })
 }
@@ -339,10 +357,12 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ),
         ("requirepass", settings.requirepass()),
         ("save", settings.save_points()),
+        ("shutdown-timeout", settings.shutdown_timeout().to_string()),
         (
             "stop-writes-on-bgsave-error",
             yes_no(settings.stop_writes_on_bgsave_error()),
         ),
+        ("tcp-backlog", config.tcp_backlog.to_string()),
         ("timeout", settings.timeout().to_string()),
     ];
     // A plain name comes back as the client spelled it; a pattern brings
