@@ -78,13 +78,7 @@ use std::time::{Duration, Instant};
 
 /// Commands whose replies are clock readings: their numbers match by digit
 /// count only.
-const CLOCK_COMMANDS: &[&str] = &[
-    "PTTL",
-    "EXPIRETIME",
-    "PEXPIRETIME",
-    "TIME",
-    "LASTSAVE",
-];
+const CLOCK_COMMANDS: &[&str] = &["PTTL", "EXPIRETIME", "PEXPIRETIME", "TIME", "LASTSAVE"];
 
 /// Text after which a number is a time, a duration or a lag: it matches by
 /// digit count only.
@@ -193,7 +187,10 @@ fn read_page(path: &Path) -> Page {
                 } else if directive == "fresh" || directive.starts_with("fresh ") {
                     notes.fresh = Some(directive["fresh".len()..].trim().to_string());
                 } else {
-                    panic!("{}:{number}: unknown replay directive `{directive}`", path.display());
+                    panic!(
+                        "{}:{number}: unknown replay directive `{directive}`",
+                        path.display()
+                    );
                 }
             }
         } else if !trimmed.is_empty() {
@@ -221,7 +218,11 @@ enum Input {
     /// `$ COMMAND`
     Shell(String),
     /// `127.0.0.1:PORT> COMMAND`; `tx` when the prompt says `(TX)`.
-    Prompt { port: u16, tx: bool, command: String },
+    Prompt {
+        port: u16,
+        tx: bool,
+        command: String,
+    },
 }
 
 fn steps_of(page: &Page, block: &Block) -> Vec<Step> {
@@ -238,7 +239,10 @@ fn steps_of(page: &Page, block: &Block) -> Vec<Step> {
             } else if let Some(command) = after.strip_prefix("> ") {
                 (false, command)
             } else {
-                panic!("{}:{number}: cannot read the prompt `{line}`", page.path.display());
+                panic!(
+                    "{}:{number}: cannot read the prompt `{line}`",
+                    page.path.display()
+                );
             };
             let port = digits
                 .parse()
@@ -319,7 +323,11 @@ fn strip_log_prefix(line: &str) -> &str {
 fn normalize(output: &str) -> Vec<String> {
     let mut lines: Vec<String> = output
         .lines()
-        .map(|line| strip_log_prefix(&strip_colours(line)).trim_end().to_string())
+        .map(|line| {
+            strip_log_prefix(&strip_colours(line))
+                .trim_end()
+                .to_string()
+        })
         .collect();
     while lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
@@ -339,7 +347,9 @@ fn line_matches(expected: &str, actual: &str, clock: bool) -> bool {
     while i < e.len() {
         let at_word_start = i == 0 || !e[i - 1].is_ascii_alphanumeric();
         // A 40-hex-digit id.
-        if at_word_start && run(e, i, hex) == 40 && (i + 40 == e.len() || !e[i + 40].is_ascii_alphanumeric())
+        if at_word_start
+            && run(e, i, hex) == 40
+            && (i + 40 == e.len() || !e[i + 40].is_ascii_alphanumeric())
         {
             if j > a.len() || run(a, j, hex) != 40 {
                 return false;
@@ -394,7 +404,8 @@ fn is_clock_command(command: &str) -> bool {
 /// Compares a step's output with the page, panicking with both on a mismatch.
 #[track_caller]
 fn check_output(where_: &str, typed: &str, expected: &[String], actual: &[String], clock: bool) {
-    let mut expected_trimmed: Vec<String> = expected.iter().map(|l| l.trim_end().to_string()).collect();
+    let mut expected_trimmed: Vec<String> =
+        expected.iter().map(|l| l.trim_end().to_string()).collect();
     while expected_trimmed.last().is_some_and(|l| l.is_empty()) {
         expected_trimmed.pop();
     }
@@ -746,12 +757,14 @@ impl<'a> Replay<'a> {
             }
             return;
         }
-        if command.ends_with('&') && (first.starts_with("target/debug/") || first == "redis-server") {
+        if command.ends_with('&') && (first.starts_with("target/debug/") || first == "redis-server")
+        {
             self.start_server(line, command, expected.unwrap_or_default());
             return;
         }
         let mapped = self.map(command, line);
-        let mut script = String::from("exec 2>&1\nredis-cli() { command redis-cli --no-raw \"$@\"; }\n");
+        let mut script =
+            String::from("exec 2>&1\nredis-cli() { command redis-cli --no-raw \"$@\"; }\n");
         if let Some(raw) = &self.page.raw_function {
             script.push_str(raw);
             script.push('\n');
@@ -784,7 +797,13 @@ impl<'a> Replay<'a> {
             Some(expected) => {
                 let actual = normalize(&output);
                 let expected: Vec<String> = expected.iter().map(|l| self.map_output(l)).collect();
-                check_output(&self.at(line), command, &expected, &actual, is_clock_command(command));
+                check_output(
+                    &self.at(line),
+                    command,
+                    &expected,
+                    &actual,
+                    is_clock_command(command),
+                );
             }
             None => assert!(
                 status.success(),
@@ -865,11 +884,16 @@ impl<'a> Replay<'a> {
         let expected: Vec<String> = expected.iter().map(|l| self.map_output(l)).collect();
         let session = self.sessions.get_mut(&port).expect("checked above");
         assert_eq!(
-            tx, session.tx,
+            tx,
+            session.tx,
             "{at}: the prompt should {}show (TX)",
             if session.tx { "" } else { "not " }
         );
-        let name = command.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+        let name = command
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         if name == "QUIT" || name == "EXIT" {
             let session = self.sessions.remove(&port).expect("checked above");
             let rest = session.close();
@@ -974,7 +998,10 @@ fn wait_for_log_lines(server: &Server, from: usize, expected: &[String]) -> bool
         let lines = normalize(log.get(from..).unwrap_or_default());
         let mut wanted = expected.iter().peekable();
         for line in &lines {
-            if wanted.peek().is_some_and(|e| line_matches(e.trim_end(), line, false)) {
+            if wanted
+                .peek()
+                .is_some_and(|e| line_matches(e.trim_end(), line, false))
+            {
                 wanted.next();
             }
         }
@@ -997,7 +1024,13 @@ fn build_dir() -> PathBuf {
 /// Replays the page `docs/<slug>.md` against `ch<slug>`.
 fn replay_page(slug: &str) {
     skip_if_external!();
-    for tool in ["redis-cli", "redis-server", "redis-check-rdb", "python3", "bash"] {
+    for tool in [
+        "redis-cli",
+        "redis-server",
+        "redis-check-rdb",
+        "python3",
+        "bash",
+    ] {
         if common::program_path(tool).is_none() {
             skip_for_missing_tool!(format!("{tool} is not on PATH"));
         }
@@ -1010,10 +1043,16 @@ fn replay_page(slug: &str) {
             .expect("docs/")
             .flatten()
             .map(|entry| entry.path())
-            .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().as_ref() < slug))
+            .filter(|path| {
+                path.file_name()
+                    .is_some_and(|name| name.to_string_lossy().as_ref() < slug)
+            })
             .collect();
         earlier.sort();
-        page.raw_function = earlier.iter().rev().find_map(|path| read_page(path).raw_function);
+        page.raw_function = earlier
+            .iter()
+            .rev()
+            .find_map(|path| read_page(path).raw_function);
     }
     let mut replay = Replay::new(&page, &format!("ch{slug}"));
     replay.replay();
@@ -1056,16 +1095,37 @@ pages! {
 fn varying_values_match_by_shape_only() {
     let id = "ab1b338bedb332fb3510ddab65104ebcf61aca27";
     let other = "0000000000000000000000000000000000000000";
-    assert!(line_matches(&format!("master_replid:{id}"), &format!("master_replid:{other}"), false));
-    assert!(!line_matches(&format!("master_replid:{id}"), "master_replid:abc", false));
+    assert!(line_matches(
+        &format!("master_replid:{id}"),
+        &format!("master_replid:{other}"),
+        false
+    ));
+    assert!(!line_matches(
+        &format!("master_replid:{id}"),
+        "master_replid:abc",
+        false
+    ));
     assert!(line_matches("(integer) 99980", "(integer) 99123", true));
     assert!(!line_matches("(integer) 99980", "(integer) 100000", true));
     assert!(!line_matches("(integer) 99980", "(integer) 99123", false));
     assert!(line_matches("offset=34,lag=0", "offset=34,lag=1", false));
     assert!(!line_matches("offset=34,lag=0", "offset=71,lag=0", false));
-    assert!(line_matches("[offset 53] AUX FIELD ctime = '1795848479'", "[offset 53] AUX FIELD ctime = '1796000000'", false));
-    assert_eq!(strip_log_prefix("3309:M 28 Nov 2026 06:25:41.992 * Ready"), "* Ready");
+    assert!(line_matches(
+        "[offset 53] AUX FIELD ctime = '1795848479'",
+        "[offset 53] AUX FIELD ctime = '1796000000'",
+        false
+    ));
+    assert_eq!(
+        strip_log_prefix("3309:M 28 Nov 2026 06:25:41.992 * Ready"),
+        "* Ready"
+    );
     assert_eq!(strip_log_prefix("b'+PONG\\r\\n'"), "b'+PONG\\r\\n'");
-    assert_eq!(split_words("a 'b c' \"d\\\"e\" ''"), ["a", "b c", "d\"e", ""]);
-    assert_eq!(replace_number("-p 6380 x16380", "6380", "21000"), "-p 21000 x16380");
+    assert_eq!(
+        split_words("a 'b c' \"d\\\"e\" ''"),
+        ["a", "b c", "d\"e", ""]
+    );
+    assert_eq!(
+        replace_number("-p 6380 x16380", "6380", "21000"),
+        "-p 21000 x16380"
+    );
 }
