@@ -165,7 +165,17 @@ fn read_page(path: &Path) -> Page {
         }
         let trimmed = line.trim();
         if let Some(kind) = trimmed.strip_prefix("```") {
-            fence = Some((number, kind.trim().to_string(), Vec::new()));
+            let kind = kind.trim().to_string();
+            let noted = notes.skip.is_some()
+                || notes.fresh.is_some()
+                || notes.paced
+                || !notes.setup.is_empty();
+            assert!(
+                kind == "console" || !noted,
+                "{}:{number}: a replay note before a ```{kind} block, which is never replayed",
+                path.display()
+            );
+            fence = Some((number, kind, Vec::new()));
         } else if let Some(comment) = trimmed
             .strip_prefix("<!--")
             .and_then(|rest| rest.strip_suffix("-->"))
@@ -757,8 +767,13 @@ impl<'a> Replay<'a> {
             }
             return;
         }
-        if command.ends_with('&') && (first.starts_with("target/debug/") || first == "redis-server")
-        {
+        if command.ends_with('&') {
+            assert!(
+                first.starts_with("target/debug/") || first == "redis-server",
+                "{}: only servers can be started in the background here; \
+                 mark the block `not replayed` or start it in a `replay:` note",
+                self.at(line)
+            );
             self.start_server(line, command, expected.unwrap_or_default());
             return;
         }
