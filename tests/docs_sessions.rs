@@ -23,7 +23,9 @@
 //!   ARGS &` start a server in the background (through the harness; starting
 //!   again on a port whose server has exited restarts it in the same
 //!   directory). The lines after it are lines of that server's log, without
-//!   the pid and time in front, and must show up in it in that order.
+//!   the pid and time in front, and must show up in it in that order. A
+//!   server started with `--replicaof` is waited for until its link to the
+//!   master is up, as a person waits for the log to say so.
 //!
 //! Pages use the ports 6380 (the chapter's server), 6381 and 6382 (replicas)
 //! and 6390 (a real Redis); the test maps each to the port the harness gave
@@ -878,6 +880,19 @@ impl<'a> Replay<'a> {
         }
         let expected: Vec<String> = expected.iter().map(|l| self.map_output(l)).collect();
         let server = &self.servers[&port].server;
+        if replica {
+            // A person starts the next thing once the replica's log says it
+            // synced; so does the replay, which keeps the replicas in the
+            // order they were started (INFO and ROLE list them so).
+            let mut client = server.client();
+            poll_until(STEP_TIMEOUT, || {
+                (client
+                    .info_field("replication", "master_link_status")
+                    .as_deref()
+                    == Some("up"))
+                .then_some(())
+            });
+        }
         let found = wait_for_log_lines(server, log_start, &expected);
         if !found {
             panic!(
