@@ -275,7 +275,21 @@ fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error
         "MASTER <-> REPLICA sync: Loading DB in memory ({} keys)",
         fresh.len()
     ));
-    *server.db.write() = fresh;
+    let logging = server.aof.is_on();
+    {
+        let mut keyspace = server.db.write();
+        *keyspace = fresh;
+        if logging {
+            keyspace.start_recording();
+        }
+    }
+    // The log still describes the old data: a new base replaces it, as
+    // Redis rewrites its AOF after a full sync.
+    if logging {
+        if let Err(e) = crate::rewrite::start(server, false) {
+            log::warning(format!("Cannot rewrite the AOF after the sync: {e}"));
+        }
+    }
     Ok(())
 }
 
