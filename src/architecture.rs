@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     // Threads that own sockets and act on what commands decide.
     &["accept"],
     &["connection"],
-    &["master", "replica"],
+    &["master", "replica", "replay"],
     // The commands.
     &["cmd"],
     // Stopping the server: SHUTDOWN and the stop signals.
@@ -32,7 +32,7 @@ const LAYERS: &[&[&str]] = &[
     // The bundle of shared handles.
     &["server"],
     // The shared state: each owns one concern and its lock.
-    &["replication", "persist", "expire"],
+    &["replication", "persist", "expire", "aof"],
     &["db", "clients", "settings", "listen", "acl_log"],
     &["keyspace"],
     // Formats and utilities: know nothing of the server.

@@ -53,6 +53,56 @@ pub struct Config {
     pub shutdown_timeout: u64,
     /// Length of the listen queue (`tcp-backlog`), 511 by default.
     pub tcp_backlog: u32,
+    /// Keep an append-only file (`appendonly`); off by default.
+    pub appendonly: bool,
+    /// The AOF's directory, inside `dir` (`appenddirname`).
+    pub appenddirname: String,
+    /// The prefix of the AOF's file names (`appendfilename`).
+    pub appendfilename: String,
+    /// When the AOF is fsynced (`appendfsync always|everysec|no`).
+    pub appendfsync: Fsync,
+    /// Is a rewritten base an RDB (`aof-use-rdb-preamble yes`, the
+    /// default) or commands?
+    pub aof_use_rdb_preamble: bool,
+    /// Load an AOF whose last command was cut short, and cut it off
+    /// (`aof-load-truncated yes`, the default)?
+    pub aof_load_truncated: bool,
+    /// Rewrite when the AOF has grown by this percentage since the last
+    /// rewrite (`auto-aof-rewrite-percentage`, 100); 0 turns it off.
+    pub auto_aof_rewrite_percentage: u64,
+    /// ... but not before it reaches this many bytes
+    /// (`auto-aof-rewrite-min-size`, 64mb).
+    pub auto_aof_rewrite_min_size: u64,
+}
+
+/// When the AOF is flushed to the disk, and so how much a power cut can
+/// take (a crash of the process alone loses nothing the kernel has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before the reply: an acknowledged write is on the disk.
+    Always,
+    /// Once a second, from a thread of its own: about a second at risk.
+    EverySec,
+    /// When the kernel likes (typically within 30 seconds).
+    No,
+}
+
+impl Fsync {
+    /// The policy's name, as CONFIG GET shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+
+    /// Reads a policy's name, in any case.
+    pub fn parse(name: &str) -> Option<Fsync> {
+        [Fsync::Always, Fsync::EverySec, Fsync::No]
+            .into_iter()
+            .find(|policy| policy.name().eq_ignore_ascii_case(name))
+    }
 }
 
 impl Default for Config {
@@ -75,6 +125,14 @@ impl Default for Config {
             replica_buffer_limit: REPLICA_BUFFER_LIMIT,
             shutdown_timeout: 10,
             tcp_backlog: 511,
+            appendonly: false,
+            appenddirname: "appendonlydir".to_string(),
+            appendfilename: "appendonly.aof".to_string(),
+            appendfsync: Fsync::EverySec,
+            aof_use_rdb_preamble: true,
+            aof_load_truncated: true,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
         }
     }
 }
@@ -113,14 +171,7 @@ const IGNORED: &[&str] = &[
     "oom-score-adj",
     "oom-score-adj-values",
     "disable-thp",
-    "appendfilename",
-    "appenddirname",
-    "appendfsync",
     "no-appendfsync-on-rewrite",
-    "auto-aof-rewrite-percentage",
-    "auto-aof-rewrite-min-size",
-    "aof-load-truncated",
-    "aof-use-rdb-preamble",
     "aof-timestamp-enabled",
     "slowlog-log-slower-than",
     "slowlog-max-len",
@@ -309,10 +360,30 @@ impl Config {
                     number(class[3], 0, i64::MAX)?;
                 }
             }
-            "appendonly" => {
-                if yes_no(one()?)? {
-                    return Err("appendonly yes: this server has no AOF, only RDB snapshots".into());
+            "appendonly" => self.appendonly = yes_no(one()?)?,
+            "appendfsync" => {
+                self.appendfsync = Fsync::parse(one()?)
+                    .ok_or("argument(s) must be one of the following: everysec, always, no")?;
+            }
+            // Plain names: the files live in `dir`, and nowhere else.
+            "appenddirname" | "appendfilename" => {
+                let file = one()?;
+                if file.is_empty() || file.contains('/') || file == "." || file == ".." {
+                    return Err(format!("{name} can't be a path, just a filename"));
                 }
+                if name == "appenddirname" {
+                    self.appenddirname = file.to_string();
+                } else {
+                    self.appendfilename = file.to_string();
+                }
+            }
+            "aof-use-rdb-preamble" => self.aof_use_rdb_preamble = yes_no(one()?)?,
+            "aof-load-truncated" => self.aof_load_truncated = yes_no(one()?)?,
+            "auto-aof-rewrite-percentage" => {
+                self.auto_aof_rewrite_percentage = number(one()?, 0, i32::MAX as i64)? as u64;
+            }
+            "auto-aof-rewrite-min-size" => {
+                self.auto_aof_rewrite_min_size = memory(one()?)? as u64;
             }
             _ if IGNORED.contains(&name) => {}
             _ => return Err(BAD.into()),

@@ -3,11 +3,13 @@
 //!
 //! Usage, as redis-server's: `redis-from-scratch [redis.conf] [--port 6379]
 //! [--bind 127.0.0.1] [--dir DIR] [--dbfilename dump.rdb] [--save "..."]
-//! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16] ...`.
+//! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16]
+//! [--appendonly yes] [--appendfsync everysec] ...`.
 
 mod accept;
 mod acl_log;
 mod alloc;
+mod aof;
 #[cfg(test)]
 mod architecture;
 mod clients;
@@ -28,6 +30,7 @@ mod lzf;
 mod master;
 mod persist;
 mod rdb;
+mod replay;
 mod replica;
 mod replication;
 mod resp;
@@ -64,11 +67,22 @@ fn main() -> ExitCode {
         config.maxclients =
             settings::fit_open_files_limit(config.maxclients).map_err(error::Error::Config)?;
         let server = Server::new(config);
-        server
-            .persistence
-            .load(&server.db, server.config.databases)
-            .map_err(|e| error::Error::Config(format!("error loading the DB: {e}")))?;
+        // With the AOF on, the log is the data: the dump is not read.
+        if server.config.appendonly {
+            replay::load(&server).map_err(error::Error::Config)?;
+        } else {
+            server
+                .persistence
+                .load(&server.db, server.config.databases)
+                .map_err(|e| error::Error::Config(format!("error loading the DB: {e}")))?;
+        }
         persist::spawn_saver(server.persistence.clone(), server.db.clone())?;
+        aof::rewrite::spawn_cron(
+            server.db.clone(),
+            server.aof.clone(),
+            server.settings.clone(),
+            &server.config,
+        )?;
         expire::spawn_cycle(
             server.db.clone(),
             server.replication.clone(),

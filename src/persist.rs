@@ -255,7 +255,10 @@ pub fn snapshot(
         ("used-mem", AuxValue::Int(0)),
     ];
     aux.extend(extra.iter().cloned());
-    aux.push(("aof-base", AuxValue::Int(0)));
+    // An AOF's base says so itself; any other snapshot is not one.
+    if !extra.iter().any(|(name, _)| *name == "aof-base") {
+        aux.push(("aof-base", AuxValue::Int(0)));
+    }
     let mut rdb = RdbWriter::new(Vec::new(), compress);
     rdb.header(&aux)?;
     for (index, keyspace) in dbs.iter().enumerate() {

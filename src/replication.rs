@@ -16,6 +16,10 @@
 //! types enforce it: [`Replication::propagate`] and
 //! [`Replication::subscribe`] take the databases by `&mut`, which only the
 //! holder of the write lock has.
+//!
+//! The same changes go to the append-only file first (`aof/`): one
+//! stream, two consumers, so a replica and a restart from the log see the
+//! same changes.
 
 mod report;
 mod upstream;
@@ -29,6 +33,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::aof::Aof;
 use crate::db::{Change, Databases};
 use crate::resp;
 
@@ -41,6 +46,8 @@ pub const PING_PERIOD: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Replication {
     shared: Arc<Shared>,
+    /// The stream's other consumer (off unless the AOF is on).
+    aof: Aof,
 }
 
 struct Shared {
@@ -159,7 +166,13 @@ impl Replication {
                 acked: Condvar::new(),
                 upstream_changed: Condvar::new(),
             }),
+            aof: Aof::default(),
         }
+    }
+
+    /// The same, with `aof` as the stream's second consumer.
+    pub fn feeding(self, aof: Aof) -> Replication {
+        Replication { aof, ..self }
     }
 
     /// Locks the state.
@@ -199,6 +212,9 @@ impl Replication {
             changes.insert(0, marker(b"MULTI"));
             changes.push(marker(b"EXEC"));
         }
+        // The log before the replicas, as Redis does: a replica never
+        // holds a change that a restart of its master would not have.
+        self.aof.append(&changes);
         let mut state = self.lock();
         if matches!(state.role, Role::Master) {
             let mut bytes = Vec::new();

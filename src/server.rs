@@ -15,7 +15,10 @@
 //! 3. The replication state (`Replication`'s mutex): taken under the
 //!    write lock when changes enter the stream (`propagate` takes the
 //!    locked databases as proof), or alone.
-//! 4. Leaves, which take nothing while held: a keyspace's stale-key list,
+//! 4. The append-only file's state (`Aof`'s mutex): taken under the write
+//!    lock when `propagate` appends changes, or alone; never while the
+//!    replication state is held. Only the `always` fsync runs under it.
+//! 5. Leaves, which take nothing while held: a keyspace's stale-key list,
 //!    the persistence state, the settings, the client registry, each
 //!    client's state, and the listening sockets.
 //!
@@ -29,6 +32,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::aof::Aof;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::db::Db;
@@ -56,15 +60,20 @@ pub struct Server {
     pub listeners: Arc<Listeners>,
     /// When the server started.
     pub started: Instant,
+    /// The append-only file (also fed by `replication`, see `aof/`).
+    pub aof: Aof,
 }
 
 impl Server {
     /// A fresh master with empty databases.
     pub fn new(config: Config) -> Server {
         let settings = Arc::new(Settings::new(&config));
+        let aof = Aof::new(&config);
         Server {
             db: Db::new(config.databases),
-            replication: Replication::with_buffer_limit(config.replica_buffer_limit),
+            replication: Replication::with_buffer_limit(config.replica_buffer_limit)
+                .feeding(aof.clone()),
+            aof,
             persistence: Arc::new(Persistence::new(
                 config.dbfilename.clone(),
                 Arc::clone(&settings),

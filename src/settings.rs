@@ -41,6 +41,7 @@ pub const MUTABLE: &[&str] = &[
     "proto-max-bulk-len",
     "client-query-buffer-limit",
     "appendonly",
+    "appendfsync",
     "port",
     "bind",
     "shutdown-timeout",

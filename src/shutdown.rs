@@ -110,6 +110,11 @@ pub fn shutdown(server: &Server, flags: Flags) -> String {
             }
         }
     }
+    // Every write acknowledged so far is in the log; put it on the disk.
+    if server.aof.is_on() {
+        log::notice("Calling fsync() on the AOF file.");
+        server.aof.flush();
+    }
     log::warning("Redis is now ready to exit, bye bye...");
     // Exits holding the lock on writes: none is acknowledged from here on.
     std::process::exit(0);

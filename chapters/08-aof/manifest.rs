@@ -12,6 +12,8 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
+use crate::inline;
+
 /// The longest line Redis accepts in a manifest.
 const MAX_LINE: usize = 1024;
 
@@ -68,7 +70,8 @@ impl Manifest {
             }
             lines += 1;
             let bad = || format!("Invalid AOF manifest file format at line {number}: '{shown}'");
-            let words = split_args(line).ok_or_else(bad)?;
+            // Split as redis-cli splits its input: quoted names work.
+            let words = inline::split_args(line).ok_or_else(bad)?;
             if words.len() < 6 || words.len() % 2 != 0 {
                 return Err(bad());
             }
@@ -154,63 +157,6 @@ impl Manifest {
             return Err(e);
         }
         File::open(dir)?.sync_all()
-    }
-}
-
-/// Splits a line into words the way redis-cli does (`sdssplitargs`):
-/// blanks separate words, and a word may be double-quoted with `\"`, `\\`,
-/// `\n` and `\xHH` escapes, or single-quoted. `None` for unbalanced quotes.
-fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut words = Vec::new();
-    let mut rest = line;
-    loop {
-        rest = rest.trim_ascii_start();
-        let Some(&first) = rest.first() else {
-            return Some(words);
-        };
-        let mut word = Vec::new();
-        if first == b'"' || first == b'\'' {
-            let mut i = 1;
-            loop {
-                match (rest.get(i), rest.get(i + 1)) {
-                    (None, _) => return None,
-                    (Some(&c), _) if c == first => break,
-                    (Some(b'\\'), Some(&next)) if first == b'"' => {
-                        let hex = rest.get(i + 2..i + 4).and_then(|h| {
-                            u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
-                        });
-                        match (next, hex) {
-                            (b'x', Some(byte)) => {
-                                word.push(byte);
-                                i += 2;
-                            }
-                            (b'n', _) => word.push(b'\n'),
-                            (b'r', _) => word.push(b'\r'),
-                            (b't', _) => word.push(b'\t'),
-                            (other, _) => word.push(other),
-                        }
-                        i += 2;
-                    }
-                    (Some(&c), _) => {
-                        word.push(c);
-                        i += 1;
-                    }
-                }
-            }
-            rest = &rest[i + 1..];
-            // A closing quote must be followed by a blank or the end.
-            if rest.first().is_some_and(|c| !c.is_ascii_whitespace()) {
-                return None;
-            }
-        } else {
-            let end = rest
-                .iter()
-                .position(u8::is_ascii_whitespace)
-                .unwrap_or(rest.len());
-            word.extend_from_slice(&rest[..end]);
-            rest = &rest[end..];
-        }
-        words.push(word);
     }
 }
 

@@ -283,6 +283,11 @@ pub fn shutdown(server: &Server, save: Option<bool>) -> String {
             return "ERR Errors trying to SHUTDOWN. Check logs.".into();
         }
     }
+    // Every write acknowledged so far is in the log; put it on the disk.
+    if server.aof.is_on() {
+        log::notice("Calling fsync() on the AOF file.");
+        server.aof.flush();
+    }
     log::warning("Redis is now ready to exit, bye bye...");
     std::process::exit(0);
 }

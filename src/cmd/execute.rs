@@ -127,6 +127,12 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
     if refused_by_disk(flags, &op, &server.persistence) {
         return Reply::error(MISCONF);
     }
+    // A write the log cannot take would be acknowledged and then lost.
+    if flags.has(Flags::WRITE) {
+        if let Some(refusal) = server.aof.refusal() {
+            return Reply::error(refusal);
+        }
+    }
     match op {
         Op::Exec => {
             let _writes = shutdown::hold_writes();

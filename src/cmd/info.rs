@@ -109,7 +109,9 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
                 "ok"
             };
             line(format!("rdb_last_bgsave_status:{status}"));
-            line("aof_enabled:0".into());
+            for aof_line in ctx.aof.info().lines() {
+                line(aof_line.to_string());
+            }
         }
         "stats" => {
             let clients = &ctx.clients;

@@ -40,6 +40,7 @@ pub use replication::ReplConf;
 
 use std::time::Instant;
 
+use crate::aof::Aof;
 use crate::clients::{Client, Clients};
 use crate::config::Config;
 use crate::listen::Listeners;
@@ -124,6 +125,8 @@ pub struct Context<'a> {
     pub listeners: &'a Listeners,
     /// When the server started.
     pub started: Instant,
+    /// The append-only file.
+    pub aof: &'a Aof,
 }
 
 impl<'a> Context<'a> {
@@ -137,6 +140,7 @@ impl<'a> Context<'a> {
             clients: &server.clients,
             listeners: &server.listeners,
             started: server.started,
+            aof: &server.aof,
         }
     }
 }

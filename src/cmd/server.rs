@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::command::{self, CommandInfo};
 use super::{rest, Context, Flags, Op, Session, Spec};
-use crate::config::Config;
+use crate::config::{Config, Fsync};
 use crate::db::Db;
 use crate::glob;
 use crate::persist::Persistence;
@@ -29,6 +29,8 @@ pub enum ServerOp {
     Save,
     /// `BGSAVE`
     BgSave,
+    /// `BGREWRITEAOF`
+    BgRewriteAof,
     /// `LASTSAVE`
     LastSave,
     /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`
@@ -47,6 +49,7 @@ pub const COMMANDS: &[Spec] = &[
     TIME,
     SAVE,
     BGSAVE,
+    BGREWRITEAOF,
     LASTSAVE,
     SHUTDOWN,
     MONITOR,
@@ -126,6 +129,21 @@ pub const BGSAVE: Spec = Spec {
         [_, option] if option.eq_ignore_ascii_case(b"schedule") => Ok(Op::Server(ServerOp::BgSave)),
         _ => Err(Reply::error("ERR syntax error")),
     },
+    subcommands: &[],
+};
+
+/// `BGREWRITEAOF`: compact the append-only file in the background.
+pub const BGREWRITEAOF: Spec = Spec {
+    name: "bgrewriteaof",
+    arity: 1,
+    flags: Flags::ADMIN
+        .and(Flags::NOSCRIPT)
+        .and(Flags::NO_ASYNC_LOADING),
+    keys: (0, 0, 0),
+    summary: "Asynchronously rewrite the append-only file",
+    since: "1.0.0",
+    group: "server",
+    parse: |_| Ok(Op::Server(ServerOp::BgRewriteAof)),
     subcommands: &[],
 };
 
@@ -252,6 +270,10 @@ pub fn run(
             ])
         }
         ServerOp::BgSave => bgsave(ctx.persistence, in_exec),
+        ServerOp::BgRewriteAof => match ctx.aof.request_rewrite(false) {
+            Ok(()) => Reply::Simple("Background append only file rewriting started"),
+            Err(e) => Reply::error(format!("ERR {e}")),
+        },
         ServerOp::LastSave => Reply::Integer(ctx.persistence.last_save()),
         ServerOp::Monitor => {
             session.monitor = true;
@@ -319,10 +341,30 @@ fn config_set(ctx: &Context, args: &[Vec<u8>]) -> Reply {
             format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")
         })
     };
-    match ctx.settings.set(&base, &pairs, moved) {
-        Ok(()) => Reply::ok(),
-        Err(msg) => Reply::error(msg),
+    if let Err(msg) = ctx.settings.set(&base, &pairs, moved) {
+        return Reply::error(msg);
     }
+    // The log's two parameters belong to it; the values are checked.
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "appendfsync" => {
+                if let Some(policy) = Fsync::parse(value) {
+                    ctx.aof.set_policy(policy);
+                }
+            }
+            // Turning the log on starts it with a rewrite, as in Redis.
+            "appendonly" if value.eq_ignore_ascii_case("yes") && !ctx.aof.is_on() => {
+                if let Err(e) = ctx.aof.request_rewrite(true) {
+                    return Reply::error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument 'appendonly') - {e}"
+                    ));
+                }
+            }
+            "appendonly" if value.eq_ignore_ascii_case("no") => ctx.aof.close(),
+            _ => {}
+        }
+    }
+    Reply::ok()
 }
 
 /// Runs CONFIG GET: name-value pairs of the parameters matching any pattern.
@@ -331,8 +373,22 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
     // Like Redis, `dir` is the absolute path of the working directory.
     let dir = std::env::current_dir().map_or(config.dir.clone(), |d| d.display().to_string());
     let yes_no = |on: bool| if on { "yes" } else { "no" }.to_string();
+    let appendonly = ctx.aof.is_on() || ctx.aof.lock().requested == Some(true);
     let parameters = [
-        ("appendonly", "no".to_string()),
+        ("appendonly", yes_no(appendonly)),
+        ("appendfsync", ctx.aof.policy().name().to_string()),
+        ("appenddirname", config.appenddirname.clone()),
+        ("appendfilename", config.appendfilename.clone()),
+        ("aof-use-rdb-preamble", yes_no(config.aof_use_rdb_preamble)),
+        ("aof-load-truncated", yes_no(config.aof_load_truncated)),
+        (
+            "auto-aof-rewrite-percentage",
+            config.auto_aof_rewrite_percentage.to_string(),
+        ),
+        (
+            "auto-aof-rewrite-min-size",
+            config.auto_aof_rewrite_min_size.to_string(),
+        ),
         ("bind", ctx.listeners.bind().join(" ")),
         (
             "client-query-buffer-limit",
