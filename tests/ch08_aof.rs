@@ -7,7 +7,8 @@
 //!   layout and the manifest's bytes, what is logged for each write, kill -9
 //!   under each fsync policy, a rewrite under load, a truncated tail, a
 //!   corrupt middle, a missing file, a bad manifest, the AOF taking
-//!   precedence over the dump, CONFIG SET appendonly yes.
+//!   precedence over the dump, CONFIG SET appendonly yes, a disk that
+//!   fails writes (`-MISCONF`, and recovery).
 //! * **B**, this project's own promises (the log lines that name the file
 //!   and the offset of a fault): skipped when `REDIS_TEST_SERVER` is set.
 //! * **C**, interop with the real `redis-server` and `redis-check-aof`: an
@@ -663,6 +664,46 @@ fn a_replica_follows_a_master_whose_log_survives_a_crash() {
         on_replica,
         "one stream, same deadline"
     );
+}
+
+#[test]
+fn a_disk_that_fails_writes_gets_misconf_until_it_recovers() {
+    // The incr file becomes /dev/full, where every write fails with
+    // ENOSPC: a full disk, without filling one.
+    let mut server = killed_with_keys(1);
+    let incr = last_incr(&aof_dir(&server));
+    fs::remove_file(&incr).expect("remove the incr file");
+    std::os::unix::fs::symlink("/dev/full", &incr).expect("symlink to /dev/full");
+    server.restart();
+    let mut c = ready(&server);
+    // The write that meets the error is kept, to be retried; the ones
+    // after it are refused, with Redis's words.
+    assert_eq!(c.cmd(&["SET", "kept", "1"]), Reply::ok());
+    assert_eq!(
+        c.cmd(&["SET", "refused", "1"]),
+        Reply::err("MISCONF Errors writing to the AOF file: No space left on device")
+    );
+    assert_eq!(
+        c.info_field("persistence", "aof_last_write_status")
+            .as_deref(),
+        Some("err")
+    );
+    // Reads go on.
+    assert_eq!(c.cmd(&["GET", "kept"]), Reply::bulk("1"));
+    // A rewrite moves the log to a new incr file, on a disk that works.
+    assert!(!c.cmd(&["BGREWRITEAOF"]).is_error());
+    wait_for_rewrite(&mut c);
+    assert_eq!(c.cmd(&["SET", "after", "1"]), Reply::ok());
+    assert_eq!(
+        c.info_field("persistence", "aof_last_write_status")
+            .as_deref(),
+        Some("ok")
+    );
+    server.restart();
+    let mut c = ready(&server);
+    assert_eq!(c.cmd(&["GET", "kept"]), Reply::bulk("1"));
+    assert_eq!(c.cmd(&["GET", "after"]), Reply::bulk("1"));
+    assert_eq!(c.cmd(&["GET", "refused"]), Reply::Nil);
 }
 
 // ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@
 //!   the data is never loaded silently.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::time::Instant;
 
@@ -60,7 +60,7 @@ pub fn load(server: &Server) -> Result<(), String> {
     for (i, file) in files.iter().enumerate() {
         let one = Instant::now();
         let path = dir.join(&file.name);
-        let bytes = fs::read(&path).map_err(|e| format!("cannot read {}: {e}", file.name))?;
+        let bytes = read_file(&path).map_err(|e| format!("cannot read {}: {e}", file.name))?;
         let what = if file.kind == Kind::Base {
             "base"
         } else {
@@ -92,6 +92,16 @@ pub fn load(server: &Server) -> Result<(), String> {
         .aof
         .open(manifest, size)
         .map_err(|e| format!("cannot open the AOF for appending: {e}"))
+}
+
+/// The bytes of a file, as many as its length says when it is opened
+/// (Redis reads that many too): a device such as /dev/full never ends.
+fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(len).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// No manifest: a new log, as Redis starts one. The base is a snapshot of

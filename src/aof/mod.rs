@@ -146,7 +146,7 @@ impl Aof {
                 state.current_size += out.len() as u64;
                 state.unsynced = state.policy == Some(Fsync::EverySec);
                 if state.write_error.take().is_some() {
-                    log::notice("AOF write error looks solved. Redis can write again.");
+                    log::warning("AOF write error looks solved, Redis can write again.");
                 }
             }
             Err(e) if always => {
@@ -211,6 +211,7 @@ impl Aof {
             let last = state.manifest.incrs[state.manifest.incrs.len() - 1]
                 .name
                 .clone();
+            log::notice(format!("Opening AOF incr file {last} on server start"));
             let file = append_to(&state.dir.join(last))?;
             state.file = Some(Arc::new(file));
             state.selected = None;
@@ -321,15 +322,23 @@ impl State {
 
     /// Opens a new incr file, numbered after the last, lists it in the
     /// manifest (in memory: the caller stores it) and appends to it from
-    /// now on. The old one is fsynced first: everything before the switch
-    /// is on the disk once the switch is.
+    /// now on. The old one is fsynced first, so that everything before
+    /// the switch is on the disk once the switch is.
     pub fn open_next_incr(&mut self, why: &str) -> io::Result<u64> {
         let seq = self.manifest.last_incr_seq() + 1;
         let name = format!("{}.{seq}.incr.aof", self.prefix);
         log::notice(format!("Creating AOF incr file {name} {why}"));
         let file = append_to(&self.dir.join(&name))?;
         if let Some(old) = self.file.take() {
-            old.sync_data()?;
+            // A failed sync here is not this rewrite's problem: the new
+            // base will hold everything the old file should have.
+            let _ = old.sync_data();
+        }
+        // Bytes a failed write could not place are in the snapshot the
+        // caller takes now; the new file starts clean.
+        self.pending.clear();
+        if self.write_error.take().is_some() {
+            log::warning("AOF write error looks solved, Redis can write again.");
         }
         self.file = Some(Arc::new(file));
         self.selected = None;
