@@ -15,7 +15,7 @@
 use std::ops::{Index, IndexMut};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Snapshot};
 use crate::resp::Args;
 
 /// One change to replay on replicas, as the command that makes it.
@@ -167,6 +167,12 @@ impl Databases {
     pub fn take_changes(&mut self) -> Vec<Change> {
         self.collect_changes();
         std::mem::take(&mut self.changes)
+    }
+
+    /// Every database as it is now, sharing the values' storage: cheap
+    /// enough to take under the lock (see keyspace/snapshot.rs).
+    pub fn snapshot(&self) -> Vec<Snapshot> {
+        self.dbs.iter().map(Keyspace::snapshot).collect()
     }
 
     /// Changes since the last save, per database.

@@ -6,15 +6,18 @@
 //! The concerns live in files of their own: what an entry is and the
 //! values it holds (`entry.rs`), the index of deadlines (`volatile.rs`),
 //! the change log for replicas (`changes.rs`), WATCH's flags
-//! (`watchers.rs`). This file keeps them in step on every change, and
-//! counts the changes since the last save.
+//! (`watchers.rs`), the frozen copy a save writes out (`snapshot.rs`).
+//! This file keeps them in step on every change, and counts the changes
+//! since the last save.
 
 mod changes;
 mod entry;
+mod snapshot;
 mod volatile;
 mod watchers;
 
 pub use entry::{Entry, Value, ValueRef};
+pub use snapshot::Snapshot;
 
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
@@ -233,6 +236,13 @@ impl Keyspace {
         self.entries
             .iter()
             .map(|stored| (stored.key(), self.entry(stored)))
+    }
+
+    /// The keys, values and deadlines as they are now, sharing the
+    /// values' storage: cheap enough to take under the lock, and readable
+    /// after it is released (see `snapshot.rs`).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.entries.iter(), self.volatile.deadlines())
     }
 
     /// Changes made since the last save.

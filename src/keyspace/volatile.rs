@@ -42,6 +42,11 @@ impl VolatileIndex {
         self.keys[slot].deadline
     }
 
+    /// Every deadline, by slot (for a snapshot).
+    pub(super) fn deadlines(&self) -> Vec<i64> {
+        self.keys.iter().map(|volatile| volatile.deadline).collect()
+    }
+
     /// Changes the deadline at `slot`.
     pub(super) fn set_deadline(&mut self, slot: usize, deadline: i64) {
         self.keys[slot].deadline = deadline;
