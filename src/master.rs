@@ -16,7 +16,7 @@ use crate::keyspace::Snapshot;
 use crate::log;
 use crate::persist;
 use crate::rdb::AuxValue;
-use crate::replication::{Replication, Subscription, SyncRequest, PING_PERIOD};
+use crate::replication::{self, Capabilities, Replication, Subscription, SyncRequest, PING_PERIOD};
 use crate::resp;
 use crate::server::Server;
 
@@ -28,7 +28,7 @@ pub fn serve_replica(
     reader: impl BufRead + Send + 'static,
     request: SyncRequest,
     listening_port: u16,
-    psync2: bool,
+    capa: Capabilities,
 ) -> Result<(), Error> {
     let ip = stream.peer_addr()?.ip();
     // A client's idle `timeout` does not apply to a replica: one that is
@@ -47,7 +47,7 @@ pub fn serve_replica(
     let subscription = match partial {
         Some((subscription, missed, replid)) => {
             // Only a PSYNC2 replica expects the id (it may have changed).
-            if psync2 {
+            if capa.psync2 {
                 write!(out, "+CONTINUE {replid}\r\n")?;
             } else {
                 out.write_all(b"+CONTINUE\r\n")?;
@@ -73,7 +73,7 @@ pub fn serve_replica(
                 write!(out, "+FULLRESYNC {replid} {offset}\r\n")?;
                 out.flush()?;
             }
-            let len = send_snapshot(&mut out, &snapshot, server, &replid, offset)?;
+            let len = send_snapshot(&mut out, &snapshot, server, capa.eof, &replid, offset)?;
             drop(snapshot);
             log::notice(format!(
                 "Synchronization with replica {ip}:{listening_port} succeeded ({len} bytes)"
@@ -136,15 +136,20 @@ fn read_acks(replication: &Replication, id: u64, mut reader: impl BufRead, strea
 }
 
 /// Streams the snapshot to the replica as an RDB, with the replication
-/// fields a replica uses to know where the stream starts, in disk-style
-/// framing: `$<len>\r\n`, the RDB, and no CRLF after. The length must come
-/// first, so the RDB is encoded twice: once into a counter, once onto the
-/// socket. That costs CPU, outside any lock, instead of a dump-sized
-/// buffer. Returns the length.
+/// fields a replica uses to know where the stream starts. Returns its size.
+///
+/// A replica that said `capa eof` (Redis 7.0's do, and ours) gets the
+/// framing of Redis's disk-less sync: `$EOF:<40 random characters>\r\n`,
+/// the RDB, the same 40 characters; the RDB is encoded once, straight onto
+/// the socket. Any other gets disk-style framing, `$<len>\r\n` and the
+/// RDB, with no CRLF after: the length must come first, so the RDB is
+/// encoded twice, once into a counter and once onto the socket. Either
+/// way it costs CPU outside any lock, not a dump-sized buffer.
 fn send_snapshot(
     out: &mut impl Write,
     snapshot: &[Snapshot],
     server: &Server,
+    eof: bool,
     replid: &str,
     offset: i64,
 ) -> Result<u64, Error> {
@@ -154,23 +159,32 @@ fn send_snapshot(
         ("repl-offset", AuxValue::Int(offset)),
     ]);
     let compress = server.settings.rdbcompression();
-    let len = persist::write_rdb(Counter(0), snapshot, compress, &aux)?.0;
+    if eof {
+        // The mark is random, so no RDB can contain it by chance.
+        let mark = replication::new_replid();
+        write!(out, "$EOF:{mark}\r\n")?;
+        let counted = persist::write_rdb(Counter(out, 0), snapshot, compress, &aux)?;
+        counted.0.write_all(mark.as_bytes())?;
+        return Ok(counted.1);
+    }
+    let len = persist::write_rdb(Counter(std::io::sink(), 0), snapshot, compress, &aux)?.1;
     write!(out, "${len}\r\n")?;
     persist::write_rdb(out, snapshot, compress, &aux)?;
     Ok(len)
 }
 
-/// A writer that only counts the bytes.
-struct Counter(u64);
+/// A writer that passes the bytes on and counts them.
+struct Counter<W>(W, u64);
 
-impl Write for Counter {
+impl<W: Write> Write for Counter<W> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 += bytes.len() as u64;
-        Ok(bytes.len())
+        let written = self.0.write(bytes)?;
+        self.1 += written as u64;
+        Ok(written)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.0.flush()
     }
 }
 

@@ -1100,11 +1100,7 @@ fn populate_with(client: &mut Client, n: usize, value: fn(usize) -> Vec<u8>) {
         let mut bytes = Vec::new();
         for i in start..end {
             let key = format!("key:{i}");
-            bytes.extend(common::encode_command(&[
-                b"SET",
-                key.as_bytes(),
-                &value(i),
-            ]));
+            bytes.extend(common::encode_command(&[b"SET", key.as_bytes(), &value(i)]));
         }
         let sender = client.send_in_background(bytes);
         for i in start..end {
@@ -1461,7 +1457,10 @@ fn bgsave_does_not_stall_clients_and_writes_a_correct_dump() {
     // SET then GET in a loop from the BGSAVE on, until the dump is renamed
     // into place: the slowest round trip is the longest stall.
     let started = Instant::now();
-    assert_eq!(c.cmd(&["BGSAVE"]), Reply::simple("Background saving started"));
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        Reply::simple("Background saving started")
+    );
     let (mut slowest, mut round_trips) = (Duration::ZERO, 0);
     while !dump.is_file() {
         assert!(started.elapsed() < 3 * DEADLINE, "BGSAVE did not finish");
@@ -1473,7 +1472,9 @@ fn bgsave_does_not_stall_clients_and_writes_a_correct_dump() {
         round_trips += 1;
     }
     let save_took = started.elapsed();
-    eprintln!("slowest SET+GET {slowest:?} during a save of {save_took:?} ({round_trips} round trips)");
+    eprintln!(
+        "slowest SET+GET {slowest:?} during a save of {save_took:?} ({round_trips} round trips)"
+    );
     assert!(
         slowest < STALL_LIMIT,
         "a SET+GET took {slowest:?} while the save ran ({save_took:?}, {round_trips} round trips)"
@@ -1495,7 +1496,11 @@ fn bgsave_does_not_stall_clients_and_writes_a_correct_dump() {
     );
     for i in (0..STALL_KEYS).step_by(997) {
         let key = format!("key:{i}");
-        assert_eq!(c.cmd(&["GET", &key]), Reply::bulk_bytes(&stall_value(i)), "{key}");
+        assert_eq!(
+            c.cmd(&["GET", &key]),
+            Reply::bulk_bytes(&stall_value(i)),
+            "{key}"
+        );
     }
 }
 

@@ -3,8 +3,8 @@
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::AtomicU32;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 /// A key's value, owned: what a command stores.
 ///
