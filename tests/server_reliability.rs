@@ -1625,5 +1625,10 @@ fn a_full_sync_does_not_stall_writers() {
         "a SET took {slowest:?} while the replica synced ({synced_in:?}, {round_trips} SETs)"
     );
     let keys = sample("big:", SYNC_KEYS, 997);
-    assert_converges(master.port(), replica.port(), &keys, Duration::from_secs(30));
+    assert_converges(
+        master.port(),
+        replica.port(),
+        &keys,
+        Duration::from_secs(30),
+    );
 }

@@ -95,6 +95,11 @@ impl Stored {
         Value::String(self.data[self.key_len as usize..].to_vec())
     }
 
+    /// How many handles share the block: a plain read of its counter.
+    pub(super) fn share_count(&self) -> usize {
+        Arc::strong_count(&self.data)
+    }
+
     /// Another handle on the same block, with the same slot: what a
     /// snapshot keeps of the entry. A pointer copy and a count increment.
     pub(super) fn share(&self) -> Stored {

@@ -13,7 +13,13 @@
 //! What it costs: 24 bytes per key for the list (8 more for a key with an
 //! expiry), and, while it lives, the old value of every key written since.
 
+use std::hint::black_box;
+
 use super::entry::{Stored, ValueRef};
+
+/// How many blocks are fetched into the cache before their counts are
+/// incremented (see [`Snapshot::new`]).
+const BATCH: usize = 32;
 
 /// The keys, values and deadlines of one keyspace at one moment.
 pub struct Snapshot {
@@ -27,12 +33,32 @@ pub struct Snapshot {
 impl Snapshot {
     /// Takes the snapshot: `entries` are the table's, `deadlines` its
     /// expiry index's, both as they are now.
+    ///
+    /// The time goes into memory, not work: each block sits somewhere on
+    /// the heap, and its count is incremented with an atomic instruction,
+    /// which on x86 waits for every earlier load to finish: one at a time,
+    /// each increment waits for its own cache miss. So the blocks are
+    /// taken by batches: first a plain read of every count of the batch,
+    /// loads the CPU sends to memory all at once, then the increments, on
+    /// lines now in the cache. For a million keys that took the lock's
+    /// hold from 68 ms to 51 ms (best of eight, docs/performance.md).
     pub(super) fn new<'a>(
-        entries: impl ExactSizeIterator<Item = &'a Stored>,
+        mut entries: impl ExactSizeIterator<Item = &'a Stored>,
         deadlines: Vec<i64>,
     ) -> Snapshot {
+        let mut shared = Vec::with_capacity(entries.len());
+        loop {
+            let batch: [Option<&Stored>; BATCH] = std::array::from_fn(|_| entries.next());
+            if batch[0].is_none() {
+                break;
+            }
+            for stored in batch.iter().flatten() {
+                black_box(stored.share_count());
+            }
+            shared.extend(batch.iter().flatten().map(|stored| stored.share()));
+        }
         Snapshot {
-            entries: entries.map(Stored::share).collect(),
+            entries: shared,
             deadlines,
         }
     }
