@@ -63,12 +63,9 @@ pub fn serve_replica(
             // the stream carries exactly the changes made after the snapshot.
             // The snapshot only shares the values (keyspace/snapshot.rs):
             // writers wait milliseconds, not the length of the transfer.
-            let (snapshot, subscription, replid, offset) = {
-                let mut dbs = server.db.write();
-                let (subscription, replid, offset) =
-                    replication.subscribe(&mut dbs, ip, listening_port);
-                (dbs.snapshot(), subscription, replid, offset)
-            };
+            let (snapshot, (subscription, replid, offset)) = server
+                .db
+                .snapshot(|dbs| replication.subscribe(dbs, ip, listening_port));
             if request.psync.is_some() {
                 write!(out, "+FULLRESYNC {replid} {offset}\r\n")?;
                 out.flush()?;

@@ -145,10 +145,7 @@ impl Persistence {
         // Saves take turns: two at once would share the temp file's name.
         let _turn = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let started = Instant::now();
-        let (snapshot, dirty) = {
-            let dbs = db.read();
-            (dbs.snapshot(), dbs.dirty())
-        };
+        let (snapshot, dirty) = db.snapshot(|dbs| dbs.dirty());
         let compress = self.settings.rdbcompression();
         let aux = aux_fields(&[]);
         let path = Path::new(&self.path);

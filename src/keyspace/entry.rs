@@ -95,18 +95,13 @@ impl Stored {
         Value::String(self.data[self.key_len as usize..].to_vec())
     }
 
-    /// How many handles share the block: a plain read of its counter.
-    pub(super) fn share_count(&self) -> usize {
-        Arc::strong_count(&self.data)
-    }
-
-    /// Another handle on the same block, with the same slot: what a
+    /// Another handle on the same block, with `slot` for a slot: what a
     /// snapshot keeps of the entry. A pointer copy and a count increment.
-    pub(super) fn share(&self) -> Stored {
+    pub(super) fn share(&self, slot: Option<usize>) -> Stored {
         Stored {
             data: Arc::clone(&self.data),
             key_len: self.key_len,
-            slot: AtomicU32::new(self.slot.load(Relaxed)),
+            slot: AtomicU32::new(slot.map_or(NOT_VOLATILE, |slot| slot as u32)),
         }
     }
 

@@ -1,88 +1,127 @@
-//! A keyspace frozen at one moment, for a save or a full sync, taken in a
-//! few milliseconds under the lock and read at leisure without it.
+//! A keyspace frozen at one moment, for a save or a full sync, taken
+//! without holding the lock for more than a shard at a time.
 //!
 //! Redis gets this moment from fork(): the child sees the memory as it
-//! was, and the kernel copies a page only when the parent writes to it.
-//! We do the same by hand, per key instead of per page: every entry's
-//! block is behind an `Arc` (entry.rs), so a snapshot is a list of extra
-//! handles on the blocks, one pointer copy and one count increment per
-//! key. The table goes on changing; since a write never changes a stored
-//! block but stores a new one, the snapshot keeps seeing the old values,
-//! and a block the table has dropped lives on until the snapshot drops it.
+//! was, and the kernel copies a page only when the parent is about to
+//! write to it. We do the same by hand, with shards of the table
+//! (table.rs) for pages and `Arc` clones for copies:
 //!
-//! What it costs: 24 bytes per key for the list (8 more for a key with an
-//! expiry), and, while it lives, the old value of every key written since.
+//! 1. Under the write lock, [`Capture::new`] is registered with the
+//!    keyspace: nothing is copied yet, so that takes no time.
+//! 2. The saver then copies the shards one by one, each under a short
+//!    read lock. A copy is a list of extra handles on the entries' blocks
+//!    (entry.rs): one pointer copy and one count increment per key, not
+//!    the keys' bytes.
+//! 3. Meanwhile, a writer about to change a key whose shard has not been
+//!    copied yet copies that shard first ([`Capture::copy_shard`]), so
+//!    every shard is copied as it was at step 1. A write never changes a
+//!    stored block but stores a new one, so the copies keep seeing the
+//!    old values; a block the table has dropped lives on until the
+//!    snapshot drops it.
+//! 4. Once every shard is copied, the keyspace forgets the capture, and
+//!    [`Capture::finish`] hands the copies over as a [`Snapshot`], which
+//!    the saver encodes with no lock at all.
+//!
+//! What it costs: 24 bytes per key for the copy (8 more for a key with an
+//! expiry), and, while the snapshot lives, the old value of every key
+//! written since; a writer may wait for one shard's copy, about 1/256th
+//! of the keys.
 
-use std::hint::black_box;
+use std::sync::Mutex;
 
 use super::entry::{Stored, ValueRef};
+use super::table::SHARDS;
+use super::volatile::VolatileIndex;
+use crate::sync::lock;
 
-/// How many blocks are fetched into the cache before their counts are
-/// incremented (see [`Snapshot::new`]).
-const BATCH: usize = 32;
-
-/// The keys, values and deadlines of one keyspace at one moment.
-pub struct Snapshot {
-    /// Shared handles on the entries' blocks, in the table's order.
+/// One shard's entries as they were, with their deadlines.
+#[derive(Default)]
+struct Copied {
+    /// Handles on the blocks; each one's slot indexes `deadlines`.
     entries: Vec<Stored>,
-    /// The deadlines, by slot: the entries' slots index this copy of the
-    /// expiry index, as they did the original when the snapshot was taken.
+    /// The deadlines of the entries that have one.
     deadlines: Vec<i64>,
 }
 
-impl Snapshot {
-    /// Takes the snapshot: `entries` are the table's, `deadlines` its
-    /// expiry index's, both as they are now.
-    ///
-    /// The time goes into memory, not work: each block sits somewhere on
-    /// the heap, and its count is incremented with an atomic instruction,
-    /// which on x86 waits for every earlier load to finish: one at a time,
-    /// each increment waits for its own cache miss. So the blocks are
-    /// taken by batches: first a plain read of every count of the batch,
-    /// loads the CPU sends to memory all at once, then the increments, on
-    /// lines now in the cache. For a million keys that took the lock's
-    /// hold from 68 ms to 51 ms (best of eight, docs/performance.md).
-    pub(super) fn new<'a>(
-        mut entries: impl ExactSizeIterator<Item = &'a Stored>,
-        deadlines: Vec<i64>,
-    ) -> Snapshot {
-        let mut shared = Vec::with_capacity(entries.len());
-        loop {
-            let batch: [Option<&Stored>; BATCH] = std::array::from_fn(|_| entries.next());
-            if batch[0].is_none() {
-                break;
-            }
-            for stored in batch.iter().flatten() {
-                black_box(stored.share_count());
-            }
-            shared.extend(batch.iter().flatten().map(|stored| stored.share()));
-        }
-        Snapshot {
-            entries: shared,
-            deadlines,
+/// A snapshot of one keyspace being taken: the shards copied so far.
+pub struct Capture {
+    shards: Box<[Mutex<Option<Copied>>]>,
+}
+
+impl Capture {
+    /// A capture with nothing copied yet.
+    pub(super) fn new() -> Capture {
+        Capture {
+            shards: (0..SHARDS).map(|_| Mutex::new(None)).collect(),
         }
     }
 
+    /// Copies shard `index` of a keyspace (its entries and the expiry
+    /// index they point into), unless it was copied already.
+    pub(super) fn copy_shard(
+        &self,
+        index: usize,
+        entries: &std::collections::HashSet<Stored>,
+        volatile: &VolatileIndex,
+    ) {
+        let mut copied = lock(&self.shards[index]);
+        if copied.is_some() {
+            return;
+        }
+        let mut copy = Copied {
+            entries: Vec::with_capacity(entries.len()),
+            deadlines: Vec::new(),
+        };
+        for stored in entries {
+            let slot = stored.slot().map(|slot| {
+                copy.deadlines.push(volatile.deadline(slot));
+                copy.deadlines.len() - 1
+            });
+            copy.entries.push(stored.share(slot));
+        }
+        *copied = Some(copy);
+    }
+
+    /// The snapshot, once every shard has been copied.
+    pub fn finish(&self) -> Snapshot {
+        let shards = self.shards.iter().map(|shard| {
+            let copied = lock(shard).take();
+            copied.expect("every shard is copied before the capture finishes")
+        });
+        Snapshot {
+            shards: shards.collect(),
+        }
+    }
+}
+
+/// The keys, values and deadlines of one keyspace at one moment.
+pub struct Snapshot {
+    shards: Vec<Copied>,
+}
+
+impl Snapshot {
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.shards.iter().map(|shard| shard.entries.len()).sum()
     }
 
     /// Is it empty?
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Number of keys that have an expiry.
     pub fn volatile_len(&self) -> usize {
-        self.deadlines.len()
+        self.shards.iter().map(|shard| shard.deadlines.len()).sum()
     }
 
     /// Every key with its value and deadline, expired ones included.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], ValueRef<'_>, Option<i64>)> {
-        self.entries.iter().map(|stored| {
-            let deadline = stored.slot().map(|slot| self.deadlines[slot]);
-            (stored.key(), stored.value(), deadline)
+        self.shards.iter().flat_map(|shard| {
+            shard.entries.iter().map(|stored| {
+                let deadline = stored.slot().map(|slot| shard.deadlines[slot]);
+                (stored.key(), stored.value(), deadline)
+            })
         })
     }
 }
