@@ -337,8 +337,11 @@ mod tests {
         }
     }
 
-    /// What a finished snapshot holds, sorted by key.
-    fn contents(snapshot: &Snapshot) -> Vec<(Vec<u8>, Vec<u8>, Option<i64>)> {
+    /// Keys, values and deadlines, sorted by key.
+    type Contents = Vec<(Vec<u8>, Vec<u8>, Option<i64>)>;
+
+    /// What a finished snapshot holds.
+    fn contents(snapshot: &Snapshot) -> Contents {
         let mut all: Vec<_> = snapshot
             .iter()
             .map(|(key, ValueRef::String(value), deadline)| {
@@ -351,7 +354,7 @@ mod tests {
 
     /// Keys `k0` to `k999`, every third with a deadline; and what a
     /// snapshot of them holds.
-    fn thousand_keys() -> (Keyspace, Vec<(Vec<u8>, Vec<u8>, Option<i64>)>) {
+    fn thousand_keys() -> (Keyspace, Contents) {
         let mut ks = Keyspace::default();
         let mut want = Vec::new();
         for i in 0..1000 {

@@ -27,6 +27,11 @@
 //! written since; a writer may wait for one shard's copy, about 1/256th
 //! of the keys.
 
+// `Stored` holds an atomic (its slot), but the slot is no part of a key's
+// hash or equality (see entry.rs): the tables never see a key change.
+#![allow(clippy::mutable_key_type)]
+
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use super::entry::{Stored, ValueRef};
@@ -61,7 +66,7 @@ impl Capture {
     pub(super) fn copy_shard(
         &self,
         index: usize,
-        entries: &std::collections::HashSet<Stored>,
+        entries: &HashSet<Stored>,
         volatile: &VolatileIndex,
     ) {
         let mut copied = lock(&self.shards[index]);

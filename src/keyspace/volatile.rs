@@ -63,7 +63,7 @@ impl VolatileIndex {
     pub(super) fn untrack(&mut self, entries: &Table, slot: usize) {
         self.keys.swap_remove(slot);
         if let Some(moved) = self.keys.get(slot) {
-            if let Some(stored) = entries.get(&*moved.key) {
+            if let Some(stored) = entries.get(&moved.key) {
                 stored.set_slot(Some(slot));
             }
         }
@@ -92,7 +92,7 @@ impl VolatileIndex {
         }
         self.keys.swap(other, last);
         for slot in [other, last] {
-            if let Some(stored) = entries.get(&*self.keys[slot].key) {
+            if let Some(stored) = entries.get(&self.keys[slot].key) {
                 stored.set_slot(Some(slot));
             }
         }
