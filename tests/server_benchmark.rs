@@ -14,6 +14,14 @@
 //! idle client with 10,000 connected, and per key after loading 1,000,000
 //! keys of 16-byte values. It asserts nothing about speed: a benchmark is
 //! a measurement, not a test.
+//!
+//! `bgsave_against_redis`, also ignored, measures what a BGSAVE of a
+//! million keys costs each server: the latency of a client's SET and GET
+//! while it runs, and the peak memory of the server and its children:
+//!
+//! ```text
+//! cargo test --release --test server_benchmark bgsave_against_redis -- --ignored --nocapture
+//! ```
 
 mod common;
 
