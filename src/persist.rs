@@ -4,13 +4,13 @@
 //! A save must write one consistent moment of the data, without making
 //! the clients wait while it writes. Redis calls fork() and lets the child
 //! write while the parent goes on (the kernel copies only the pages that
-//! change). std has no fork, so we do the same by hand: under the
-//! databases' read lock we take a [`Snapshot`] of each database, a list of
-//! shared handles on the entries (keyspace/snapshot.rs), which takes a few
-//! milliseconds even for a million keys; the lock is released, and the
-//! RDB is encoded from the snapshot and streamed through a `BufWriter` to
-//! the temp file, its checksum computed as the bytes go by. Writers wait
-//! only for the snapshot, and the file is never built in memory.
+//! change). std has no fork, so we do the same by hand: `Db::snapshot`
+//! takes a [`Snapshot`] of each database, shared handles on the entries
+//! copied a shard at a time, copy-on-write (keyspace/snapshot.rs), so that
+//! no client waits for more than one shard's copy; then the RDB is encoded
+//! from the snapshot with no lock held, and streamed through a `BufWriter`
+//! to the temp file, its checksum computed as the bytes go by. The file
+//! is never built in memory.
 //!
 //! BGSAVE and the save points need no lock of the caller's: they ask the
 //! saver thread, which owns a handle on the databases, to save. So BGSAVE
