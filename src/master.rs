@@ -59,10 +59,11 @@ pub fn serve_replica(
             subscription
         }
         None => {
-            // The snapshot and the subscription are taken under one lock, so
-            // the stream carries exactly the changes made after the snapshot.
-            // The snapshot only shares the values (keyspace/snapshot.rs):
-            // writers wait milliseconds, not the length of the transfer.
+            // The snapshot starts and the subscription is taken under one
+            // lock, so the stream carries exactly the changes made after the
+            // snapshot. The snapshot shares the entries, copied a shard at
+            // a time (keyspace/snapshot.rs): writers wait for one shard's
+            // copy at most, not for the transfer.
             let (snapshot, (subscription, replid, offset)) = server
                 .db
                 .snapshot(|dbs| replication.subscribe(dbs, ip, listening_port));

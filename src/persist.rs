@@ -139,8 +139,8 @@ impl Persistence {
         std::process::exit(0);
     }
 
-    /// Snapshots under the read lock, encodes and writes with none, and
-    /// records the result.
+    /// Snapshots the databases (brief locks, see `Db::snapshot`), encodes
+    /// and writes with no lock, and records the result.
     fn write_dump(&self, db: &Db) -> Result<(), String> {
         // Saves take turns: two at once would share the temp file's name.
         let _turn = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
