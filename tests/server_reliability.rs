@@ -1632,3 +1632,44 @@ fn a_full_sync_does_not_stall_writers() {
         Duration::from_secs(30),
     );
 }
+
+#[test]
+fn a_replica_that_said_capa_eof_gets_the_snapshot_streamed_with_an_end_mark() {
+    skip_if_external!();
+    let master = start(&[]);
+    load_incompressible(master.port(), "k", 2_000);
+    let mut replica = master.client();
+    assert_eq!(
+        replica.cmd(&["REPLCONF", "capa", "eof", "capa", "psync2"]),
+        Reply::ok()
+    );
+    replica.send(&common::encode_str_command(&["PSYNC", "?", "-1"]));
+    let mut line = read_line(&mut replica);
+    while line == b"\n" {
+        line = read_line(&mut replica);
+    }
+    assert!(line.starts_with(b"+FULLRESYNC "), "{}", line.escape_ascii());
+    let header = read_line(&mut replica);
+    let mark = header
+        .strip_prefix(b"$EOF:")
+        .and_then(|rest| rest.strip_suffix(b"\r\n"))
+        .unwrap_or_else(|| panic!("snapshot header {}", header.escape_ascii()))
+        .to_vec();
+    assert_eq!(mark.len(), 40, "{}", mark.escape_ascii());
+    // The RDB, then the mark: read until the stream ends with it.
+    let mut body = Vec::new();
+    while !body.ends_with(&mark) {
+        body.extend_from_slice(&replica.read_exact(1));
+        assert!(body.len() < 10 << 20, "no end mark after 10 MiB");
+    }
+    let rdb = &body[..body.len() - mark.len()];
+    assert!(rdb.starts_with(b"REDIS0010"), "{}", rdb[..9].escape_ascii());
+    // The last 8 bytes are the CRC-64 of everything before them.
+    let (content, crc) = rdb.split_at(rdb.len() - 8);
+    assert_eq!(common::crc64(content).to_le_bytes(), crc);
+    assert!(
+        rdb.len() > 2_000 * 300,
+        "{} bytes for 2,000 keys",
+        rdb.len()
+    );
+}
