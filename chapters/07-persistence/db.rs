@@ -449,6 +449,29 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_keeps_the_values_it_was_taken_with() {
+        let mut ks = Keyspace::default();
+        ks.set(b"a".to_vec(), b"1".to_vec(), None);
+        ks.set(b"b".to_vec(), b"2".to_vec(), Some(9000));
+        let snapshot = ks.snapshot();
+        ks.set(b"a".to_vec(), b"changed".to_vec(), None);
+        ks.remove(b"b");
+        ks.set(b"c".to_vec(), b"new".to_vec(), None);
+        let mut seen: Vec<(&[u8], &[u8], Option<i64>)> = snapshot
+            .iter()
+            .map(|(key, value, expires_at)| (&key[..], &value[..], *expires_at))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (&b"a"[..], &b"1"[..], None),
+                (&b"b"[..], &b"2"[..], Some(9000))
+            ]
+        );
+    }
+
+    #[test]
     fn expired_keys_are_absent() {
         let mut ks = Keyspace::default();
         ks.set(b"k".to_vec(), b"v".to_vec(), Some(1000));
