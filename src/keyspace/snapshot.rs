@@ -26,6 +26,11 @@
 //! expiry), and, while the snapshot lives, the old value of every key
 //! written since; a writer may wait for one shard's copy, about 1/256th
 //! of the keys.
+//!
+//! A capture's shards are behind mutexes, since the saver (holding a read
+//! lock) and a writer (holding the write lock) may both copy. Such a
+//! mutex is only ever taken by a thread that holds the databases' lock,
+//! and nothing is locked while it is held: the lock order stays whole.
 
 // `Stored` holds an atomic (its slot), but the slot is no part of a key's
 // hash or equality (see entry.rs): the tables never see a key change.
