@@ -27,10 +27,11 @@
 //! written since; a writer may wait for one shard's copy, about 1/256th
 //! of the keys.
 //!
-//! A capture's shards are behind mutexes, since the saver (holding a read
-//! lock) and a writer (holding the write lock) may both copy. Such a
-//! mutex is only ever taken by a thread that holds the databases' lock,
-//! and nothing is locked while it is held: the lock order stays whole.
+//! A capture is shared by the saver's thread and the writers', so its
+//! shards sit behind mutexes. They are never contended (the saver copies
+//! under a read lock, a writer under the write lock), a thread takes one
+//! only while it holds the databases' lock, and takes nothing else while
+//! it holds one: the lock order stays as it was.
 
 // `Stored` holds an atomic (its slot), but the slot is no part of a key's
 // hash or equality (see entry.rs): the tables never see a key change.
