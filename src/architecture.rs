@@ -27,15 +27,18 @@ const LAYERS: &[&[&str]] = &[
     &["master", "replica"],
     // The commands.
     &["cmd"],
+    // Stopping the server: SHUTDOWN and the stop signals.
+    &["shutdown"],
     // The bundle of shared handles.
     &["server"],
     // The shared state: each owns one concern and its lock.
     &["replication", "persist", "expire"],
-    &["db", "clients", "settings"],
+    &["db", "clients", "settings", "listen", "acl_log"],
     &["keyspace"],
     // Formats and utilities: know nothing of the server.
     &[
         "resp",
+        "alloc",
         "rdb",
         "config",
         "socket",
@@ -49,6 +52,7 @@ const LAYERS: &[&[&str]] = &[
         "sync",
         "long_double",
         "rng",
+        "sys",
     ],
 ];
 

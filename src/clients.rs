@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
+use crate::acl_log::AclLog;
+use crate::socket::{Traffic, BUFFER};
 use crate::sync::lock;
 use std::time::Instant;
 
@@ -27,6 +29,11 @@ pub struct Clients {
     pub rejected: AtomicU64,
     /// Commands run since start.
     pub commands_processed: AtomicU64,
+    /// Failed authentications (ACL LOG).
+    pub acl_log: AclLog,
+    /// Bytes read from and sent to clients that have left (the others'
+    /// are in their own [`Traffic`]).
+    departed: (AtomicU64, AtomicU64),
     /// Connection threads not asleep waiting for their client: a thread
     /// with nothing to do yields the CPU while others are awake, and only
     /// then sleeps (see `socket.rs`).
@@ -43,6 +50,8 @@ pub struct Client {
     pub laddr: SocketAddr,
     /// When it connected.
     pub created: Instant,
+    /// The bytes through its socket.
+    pub traffic: Traffic,
     /// What changes as it works.
     pub state: Mutex<ClientState>,
 }
@@ -59,6 +68,8 @@ pub struct ClientState {
     pub last_active: Instant,
     /// Is it a replica, a monitor, or in MULTI? (CLIENT LIST's flags)
     pub flags: &'static str,
+    /// The protocol it speaks: 2, or 3 after HELLO 3.
+    pub resp: u8,
 }
 
 impl Clients {
@@ -71,12 +82,14 @@ impl Clients {
             addr,
             laddr,
             created: now,
+            traffic: Traffic::default(),
             state: Mutex::new(ClientState {
                 name: Vec::new(),
                 selected: 0,
                 last_command: "NULL",
                 last_active: now,
                 flags: "N",
+                resp: 2,
             }),
         });
         lock(&self.list).insert(id, Arc::clone(&client));
@@ -90,6 +103,23 @@ impl Clients {
     /// How many clients are connected.
     pub fn count(&self) -> usize {
         lock(&self.list).len()
+    }
+
+    /// Bytes read from clients since start, and bytes sent to them
+    /// (INFO's `total_net_input_bytes` and `total_net_output_bytes`).
+    pub fn net_bytes(&self) -> (u64, u64) {
+        // Read under the registry's lock, so that a client leaving now is
+        // counted once: as departed or as connected, not both.
+        let list = lock(&self.list);
+        let (mut received, mut sent) = (
+            self.departed.0.load(Ordering::Relaxed),
+            self.departed.1.load(Ordering::Relaxed),
+        );
+        for client in list.values() {
+            received += client.traffic.received.load(Ordering::Relaxed);
+            sent += client.traffic.sent.load(Ordering::Relaxed);
+        }
+        (received, sent)
     }
 
     /// Every client, oldest first.
@@ -134,10 +164,15 @@ impl Clients {
 
 impl Client {
     /// This client's line in CLIENT LIST (without the newline).
+    ///
+    /// `omem` is the reply bytes the kernel has not taken yet (the client
+    /// does not read); `tot-mem` adds the read and write buffers.
     pub fn describe(&self) -> String {
         let state = lock(&self.state);
+        let omem = self.traffic.waiting.load(Ordering::Relaxed);
+        let tot_mem = omem + 2 * BUFFER as u64;
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs={BUFFER} rbp=0 obl=0 oll={} omem={omem} tot-mem={tot_mem} events={} cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -146,7 +181,10 @@ impl Client {
             state.last_active.elapsed().as_secs(),
             state.flags,
             state.selected,
+            u8::from(omem > 0),
+            if omem > 0 { "rw" } else { "r" },
             state.last_command,
+            state.resp,
         )
     }
 }
@@ -161,7 +199,16 @@ pub struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        lock(&self.clients.list).remove(&self.client.id);
+        let mut list = lock(&self.clients.list);
+        let traffic = &self.client.traffic;
+        let departed = &self.clients.departed;
+        departed
+            .0
+            .fetch_add(traffic.received.load(Ordering::Relaxed), Ordering::Relaxed);
+        departed
+            .1
+            .fetch_add(traffic.sent.load(Ordering::Relaxed), Ordering::Relaxed);
+        list.remove(&self.client.id);
     }
 }
 

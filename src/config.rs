@@ -30,6 +30,9 @@ pub struct Config {
     pub save: Vec<(u64, u64)>,
     /// Compress long strings in dumps (`rdbcompression`).
     pub rdbcompression: bool,
+    /// Refuse writes while background saves fail
+    /// (`stop-writes-on-bgsave-error`), yes by default.
+    pub stop_writes_on_bgsave_error: bool,
     /// The password clients must AUTH with (`requirepass`); empty: none.
     pub requirepass: String,
     /// How many databases (`databases`), 16 by default.
@@ -45,6 +48,11 @@ pub struct Config {
     /// Stream bytes waiting for a replica before it is dropped: the hard
     /// limit of `client-output-buffer-limit replica`; 0 for none.
     pub replica_buffer_limit: usize,
+    /// Longest wait, in seconds, for replicas to catch up before a
+    /// shutdown (`shutdown-timeout`), 10 by default; 0: no wait.
+    pub shutdown_timeout: u64,
+    /// Length of the listen queue (`tcp-backlog`), 511 by default.
+    pub tcp_backlog: u32,
 }
 
 impl Default for Config {
@@ -57,6 +65,7 @@ impl Default for Config {
             dbfilename: "dump.rdb".to_string(),
             save: vec![(3600, 1), (300, 100), (60, 10000)],
             rdbcompression: true,
+            stop_writes_on_bgsave_error: true,
             requirepass: String::new(),
             databases: 16,
             maxclients: 10000,
@@ -64,6 +73,8 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             replica_buffer_limit: REPLICA_BUFFER_LIMIT,
+            shutdown_timeout: 10,
+            tcp_backlog: 511,
         }
     }
 }
@@ -72,7 +83,6 @@ impl Default for Config {
 /// a stock config file starts it.
 const IGNORED: &[&str] = &[
     "protected-mode",
-    "tcp-backlog",
     "tcp-keepalive",
     "daemonize",
     "supervised",
@@ -83,7 +93,6 @@ const IGNORED: &[&str] = &[
     "always-show-logo",
     "set-proc-title",
     "proc-title-template",
-    "stop-writes-on-bgsave-error",
     "rdbchecksum",
     "rdb-del-sync-files",
     "replica-serve-stale-data",
@@ -222,8 +231,10 @@ impl Config {
         match name {
             "bind" if !values.is_empty() => {
                 // `-` marks an address that may be missing; we try them all.
+                // CONFIG SET gives the addresses as one value: split it.
                 self.bind = values
                     .iter()
+                    .flat_map(|v| v.split_whitespace())
                     .map(|a| a.trim_start_matches('-').to_string())
                     .collect();
             }
@@ -263,6 +274,10 @@ impl Config {
             "databases" => self.databases = number(one()?, 1, i32::MAX as i64)? as usize,
             "maxclients" => self.maxclients = number(one()?, 1, u32::MAX as i64)? as usize,
             "timeout" => self.timeout = number(one()?, 0, i32::MAX as i64)? as u64,
+            "shutdown-timeout" => {
+                self.shutdown_timeout = number(one()?, 0, i32::MAX as i64)? as u64;
+            }
+            "tcp-backlog" => self.tcp_backlog = number(one()?, 0, i32::MAX as i64)? as u32,
             "proto-max-bulk-len" => {
                 self.proto_max_bulk_len = number(one()?, 1024 * 1024, i64::MAX)?
             }
@@ -270,6 +285,7 @@ impl Config {
                 self.client_query_buffer_limit = number(one()?, 1024 * 1024, i64::MAX)? as usize;
             }
             "rdbcompression" => self.rdbcompression = yes_no(one()?)?,
+            "stop-writes-on-bgsave-error" => self.stop_writes_on_bgsave_error = yes_no(one()?)?,
             "client-output-buffer-limit" => {
                 // Classes and limits come in fours: class hard soft seconds.
                 // Only the replica class's hard limit means anything here.

@@ -18,7 +18,7 @@ use crate::log;
 use crate::master;
 use crate::resp::{self, Limits, ReadError, Reply};
 use crate::server::Server;
-use crate::socket::{self, Awake, Patience, BUFFER};
+use crate::socket::{self, Awake, Metered, Patience, Traffic, BUFFER};
 
 /// How a request loop ended.
 enum End {
@@ -50,7 +50,7 @@ pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) ->
     cmd::end_session(server, &mut session);
     match result? {
         End::Closed => Ok(()),
-        End::Monitor(lines) => monitor(&stream, lines),
+        End::Monitor(lines) => monitor(&stream, &registration.client.traffic, lines),
     }
 }
 
@@ -62,9 +62,13 @@ fn serve_requests(
 ) -> Result<End, Error> {
     // Reader and writer both borrow the one socket: a file descriptor per
     // client, not three, which matters with ten thousand clients.
-    let mut reader = BufReader::with_capacity(BUFFER, stream);
-    let mut writer = BufWriter::with_capacity(BUFFER, stream);
     let client = session.client.clone().expect("serve sets the client");
+    let socket = Metered {
+        stream,
+        traffic: &client.traffic,
+    };
+    let mut reader = BufReader::with_capacity(BUFFER, socket);
+    let mut writer = BufWriter::with_capacity(BUFFER, socket);
     let mut patience = Patience::default();
     loop {
         if reader.buffer().is_empty()
@@ -164,8 +168,12 @@ fn serve_requests(
 
 /// MONITOR: from now on the client only receives every command the server
 /// runs, until it goes away.
-fn monitor(stream: &TcpStream, receiver: Receiver<Arc<[u8]>>) -> Result<(), Error> {
-    let mut writer = BufWriter::new(stream);
+fn monitor(
+    stream: &TcpStream,
+    traffic: &Traffic,
+    receiver: Receiver<Arc<[u8]>>,
+) -> Result<(), Error> {
+    let mut writer = BufWriter::new(Metered { stream, traffic });
     // A write to a client that left fails, and that ends the loop; the
     // registry drops our sender when its next send fails.
     while let Ok(line) = receiver.recv() {

@@ -7,6 +7,7 @@
 //! whole keyspace: it samples, and keeps sampling only while the samples
 //! say that many keys are expired.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,29 @@ pub const ACCEPTABLE_STALE: usize = 10;
 /// Share of each cycle's period it may use (`ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`).
 pub const TIME_PERCENT: u64 = 25;
 
+/// Redis's `stat_expired_stale_perc`: the share of sampled keys found
+/// expired, as a moving average over the cycles (each weighs 5%), stored
+/// as the bits of an `f64`. One per process, as the expiry thread is.
+static STALE_SHARE: AtomicU64 = AtomicU64::new(0);
+
+/// The estimated percentage of keys with an expiry that are expired but
+/// not deleted yet (INFO's `expired_stale_perc`).
+pub fn stale_percent() -> f64 {
+    f64::from_bits(STALE_SHARE.load(Ordering::Relaxed)) * 100.0
+}
+
+/// Folds one cycle's sample into [`stale_percent`], as Redis does.
+fn record_cycle(sampled: usize, expired: usize) {
+    let current = if sampled == 0 {
+        0.0
+    } else {
+        expired as f64 / sampled as f64
+    };
+    let previous = f64::from_bits(STALE_SHARE.load(Ordering::Relaxed));
+    let average = current * 0.05 + previous * 0.95;
+    STALE_SHARE.store(average.to_bits(), Ordering::Relaxed);
+}
+
 /// Starts the active expiry thread over `db`'s `count` databases. It works
 /// only while the server is a master: a replica waits for its master's DELs.
 pub fn spawn_cycle(db: Db, replication: Replication, count: usize) -> std::io::Result<()> {
@@ -37,10 +61,14 @@ pub fn spawn_cycle(db: Db, replication: Replication, count: usize) -> std::io::R
             loop {
                 let started = Instant::now();
                 if !replication.is_replica() {
+                    let (mut sampled, mut expired) = (0, 0);
                     for (index, cursor) in cursors.iter_mut().enumerate() {
                         let left = budget.saturating_sub(started.elapsed());
-                        run_cycle(&db, index, &replication, unix_millis, cursor, left);
+                        let stats = run_cycle(&db, index, &replication, unix_millis, cursor, left);
+                        sampled += stats.sampled;
+                        expired += stats.expired;
                     }
+                    record_cycle(sampled, expired);
                 }
                 thread::sleep(period.saturating_sub(started.elapsed()));
             }

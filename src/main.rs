@@ -6,6 +6,8 @@
 //! [--replicaof HOST PORT] [--requirepass PASS] [--databases 16] ...`.
 
 mod accept;
+mod acl_log;
+mod alloc;
 #[cfg(test)]
 mod architecture;
 mod clients;
@@ -19,6 +21,7 @@ mod expire;
 mod glob;
 mod inline;
 mod keyspace;
+mod listen;
 mod log;
 mod long_double;
 mod lzf;
@@ -31,14 +34,20 @@ mod resp;
 mod rng;
 mod server;
 mod settings;
+mod shutdown;
 mod socket;
 mod sync;
+mod sys;
 mod time;
 
 use std::process::ExitCode;
 
 use config::Config;
 use server::Server;
+
+/// Every allocation is counted, for INFO's `used_memory` (see `alloc.rs`).
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 fn main() -> ExitCode {
     let result = Config::from_args(std::env::args().skip(1)).and_then(|config| {
@@ -51,6 +60,9 @@ fn main() -> ExitCode {
             env!("CARGO_PKG_VERSION"),
             std::process::id()
         ));
+        let mut config = config;
+        config.maxclients =
+            settings::fit_open_files_limit(config.maxclients).map_err(error::Error::Config)?;
         let server = Server::new(config);
         server
             .persistence
@@ -64,6 +76,7 @@ fn main() -> ExitCode {
         )?;
         master::spawn_pinger(server.replication.clone())?;
         replica::spawn_supervisor(server.clone())?;
+        shutdown::spawn_signal_watcher(server.clone())?;
         if let Some((host, port)) = &server.config.replicaof {
             server.replication.follow(host, *port);
         }

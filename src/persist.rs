@@ -26,6 +26,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -52,7 +53,13 @@ pub struct Persistence {
     path: String,
     /// Save points and compression, as CONFIG SET leaves them.
     settings: Arc<Settings>,
+    /// Did the last background save fail (Redis's `lastbgsave_status`)?
+    /// An atomic, because every write command reads it (MISCONF).
+    bgsave_failed: AtomicBool,
 }
+
+/// What a write gets while background saves fail, word for word Redis's.
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 struct SaveState {
     /// Unix time in seconds of the last successful save (LASTSAVE).
@@ -80,6 +87,7 @@ impl Persistence {
             writing: Mutex::new(()),
             path,
             settings,
+            bgsave_failed: AtomicBool::new(false),
         }
     }
 
@@ -93,9 +101,19 @@ impl Persistence {
         self.lock().in_progress
     }
 
-    /// Did the last save fail?
-    pub fn last_failed(&self) -> bool {
-        self.lock().failed_at.is_some()
+    /// Did the last background save fail? (A failed SAVE does not count,
+    /// as in Redis; any save that succeeds clears it.)
+    pub fn bgsave_failed(&self) -> bool {
+        self.bgsave_failed.load(Ordering::Relaxed)
+    }
+
+    /// Must writes be refused (MISCONF)? As in Redis: the last background
+    /// save failed, save points are set, and `stop-writes-on-bgsave-error`
+    /// is on. Cheap when saves succeed: one relaxed load.
+    pub fn refuses_writes(&self) -> bool {
+        self.bgsave_failed()
+            && self.settings.stop_writes_on_bgsave_error()
+            && !self.settings.save().is_empty()
     }
 
     fn lock(&self) -> MutexGuard<'_, SaveState> {
@@ -124,19 +142,21 @@ impl Persistence {
         Ok(())
     }
 
-    /// SHUTDOWN: saves when asked to (or by default when save points are
-    /// set), then ends the process. Returns only if the save failed.
-    pub fn shutdown(&self, db: &Db, save: Option<bool>) -> String {
-        let save = save.unwrap_or(!self.settings.save().is_empty());
-        if save {
-            log::notice("Saving the final RDB snapshot before exiting.");
-            if let Err(e) = self.write_dump(db) {
-                log::warning(format!("Error trying to save the DB, can't exit: {e}"));
-                return "ERR Errors trying to SHUTDOWN. Check logs.".into();
-            }
-        }
-        log::notice("Redis is now ready to exit, bye bye...");
-        std::process::exit(0);
+    /// The final save of a shutdown: writes the dump now, once a save
+    /// already running has ended (it waits its turn).
+    pub fn final_save(&self, db: &Db) -> Result<(), String> {
+        self.write_dump(db)
+    }
+
+    /// Removes the temp file of a save this process may be writing, before
+    /// an exit that will not wait for it to end.
+    pub fn remove_temp_file(&self) {
+        // The name `write_atomically` gives it, next to the dump.
+        let dir = Path::new(&self.path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let _ = fs::remove_file(dir.join(format!("temp-{}.rdb", std::process::id())));
     }
 
     /// Snapshots the databases (brief locks, see `Db::snapshot`), encodes
@@ -165,6 +185,7 @@ impl Persistence {
             Ok(_) => {
                 state.last_save = unix_millis() / 1000;
                 state.failed_at = None;
+                self.bgsave_failed.store(false, Ordering::Relaxed);
                 log::notice(format!(
                     "DB saved on disk in {} ms",
                     started.elapsed().as_millis()
@@ -309,8 +330,12 @@ pub fn spawn_saver(persistence: Arc<Persistence>, db: Db) -> io::Result<()> {
             };
             if requested || save_point_due(&persistence, &db) {
                 // Failures are logged by write_dump; the flag is cleared either way.
-                let _ = persistence.write_dump(&db);
-                persistence.lock().in_progress = false;
+                let failed = persistence.write_dump(&db).is_err();
+                let mut state = persistence.lock();
+                if failed {
+                    persistence.bgsave_failed.store(true, Ordering::Relaxed);
+                }
+                state.in_progress = false;
             }
         })?;
     Ok(())

@@ -106,7 +106,7 @@ fn sync(
 
     send(&[b"PING"])?;
     expect_ok(&read_line(&mut reader)?, "PING")?;
-    let my_port = server.config.port.to_string();
+    let my_port = server.listeners.port().to_string();
     send(&[b"REPLCONF", b"listening-port", my_port.as_bytes()])?;
     send(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
     // Errors here are "non critical", as Redis says: an old master may not

@@ -73,6 +73,20 @@ struct State {
     next_link_id: u64,
     /// The generation of the last REPLICAOF (see `Upstream::generation`).
     last_generation: u64,
+    /// How the syncs replicas asked for went, for INFO.
+    syncs: SyncStats,
+}
+
+/// How replicas' sync requests went, as INFO's stats count them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SyncStats {
+    /// Full syncs served (`sync_full`).
+    pub full: u64,
+    /// Partial resyncs accepted (`sync_partial_ok`).
+    pub partial_ok: u64,
+    /// Partial resyncs refused (`sync_partial_err`); a PSYNC with the id
+    /// `?` asks for a full sync on purpose and does not count.
+    pub partial_err: u64,
 }
 
 /// Which side of replication this server is on.
@@ -146,6 +160,7 @@ impl Replication {
             stream_index: None,
             next_link_id: 1,
             last_generation: 0,
+            syncs: SyncStats::default(),
         };
         Replication {
             shared: Arc::new(Shared {
@@ -248,6 +263,7 @@ impl Replication {
     ) -> (Subscription, String, i64) {
         dbs.start_recording();
         let mut state = self.lock();
+        state.syncs.full += 1;
         let subscription = state.add_link(ip, port);
         (subscription, state.replid.clone(), state.offset)
     }
@@ -264,6 +280,31 @@ impl Replication {
         port: u16,
     ) -> Option<(Subscription, Vec<u8>, String)> {
         let mut state = self.lock();
+        let accepted = state.resync_from(replid, offset, ip, port);
+        if accepted.is_some() {
+            state.syncs.partial_ok += 1;
+        } else if replid != b"?" {
+            state.syncs.partial_err += 1;
+        }
+        accepted
+    }
+
+    /// How replicas' sync requests went.
+    pub fn sync_stats(&self) -> SyncStats {
+        self.lock().syncs
+    }
+}
+
+impl State {
+    /// [`Replication::subscribe_from`]'s decision, under its lock.
+    fn resync_from(
+        &mut self,
+        replid: &[u8],
+        offset: i64,
+        ip: IpAddr,
+        port: u16,
+    ) -> Option<(Subscription, Vec<u8>, String)> {
+        let state = self;
         if replid != state.replid.as_bytes() || !matches!(state.role, Role::Master) {
             return None;
         }
@@ -276,6 +317,13 @@ impl Replication {
         let missed = backlog.bytes.iter().skip(skip).copied().collect();
         let replid = state.replid.clone();
         Some((state.add_link(ip, port), missed, replid))
+    }
+}
+
+impl Replication {
+    /// How many replicas follow this master now.
+    pub fn replica_count(&self) -> usize {
+        self.lock().replicas.len()
     }
 
     /// Records a replica's acknowledged offset.

@@ -16,8 +16,12 @@
 //!    write lock when changes enter the stream (`propagate` takes the
 //!    locked databases as proof), or alone.
 //! 4. Leaves, which take nothing while held: a keyspace's stale-key list,
-//!    the persistence state, the settings, the client registry and each
-//!    client's state.
+//!    the persistence state, the settings, the client registry, each
+//!    client's state, and the listening sockets.
+//!
+//! Before all of them comes the shutdown's gate on writes (`shutdown.rs`):
+//! a write command takes it, shared, before the databases; a shutdown
+//! takes it, exclusive, before its save's turn.
 //!
 //! No lock is held while a socket is read or written: a slow client or
 //! replica must never stall the others.
@@ -28,6 +32,7 @@ use std::time::Instant;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::db::Db;
+use crate::listen::Listeners;
 use crate::persist::Persistence;
 use crate::replication::Replication;
 use crate::settings::Settings;
@@ -47,6 +52,8 @@ pub struct Server {
     pub persistence: Arc<Persistence>,
     /// The connected clients and the server's counters.
     pub clients: Arc<Clients>,
+    /// Where the server listens (CONFIG SET port and bind move it).
+    pub listeners: Arc<Listeners>,
     /// When the server started.
     pub started: Instant,
 }
@@ -63,6 +70,11 @@ impl Server {
                 Arc::clone(&settings),
             )),
             settings,
+            listeners: Arc::new(Listeners::new(
+                config.bind.clone(),
+                config.port,
+                config.tcp_backlog,
+            )),
             config: Arc::new(config),
             clients: Arc::new(Clients::default()),
             started: Instant::now(),

@@ -12,9 +12,9 @@
 //! is usually there when its turn comes back. docs/performance.md has the
 //! measurements, and the price.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 
 /// Size of the read and write buffers; Redis reads 16 KiB at a time too.
@@ -80,9 +80,60 @@ impl Drop for Awake<'_> {
 
 /// The connection's buffered reader: it borrows the socket, as the writer
 /// does, so that a client costs one file descriptor, not three.
-pub type Reader<'a> = BufReader<&'a TcpStream>;
+pub type Reader<'a> = BufReader<Metered<'a>>;
 /// The connection's buffered writer.
-pub type Writer<'a> = BufWriter<&'a TcpStream>;
+pub type Writer<'a> = BufWriter<Metered<'a>>;
+
+/// What went through one client's socket, for INFO's `total_net_*_bytes`
+/// and CLIENT LIST's `omem`. Each counter is the client's own, so adding
+/// to it (a relaxed add per system call) contends with no other thread.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Bytes read from the client.
+    pub received: AtomicU64,
+    /// Bytes the kernel accepted for the client.
+    pub sent: AtomicU64,
+    /// Bytes of replies being handed to the kernel right now: nonzero
+    /// while the thread waits for a client that does not read its replies.
+    pub waiting: AtomicU64,
+}
+
+/// The socket as the buffers use it: every read and write is counted in
+/// the client's [`Traffic`].
+#[derive(Debug, Clone, Copy)]
+pub struct Metered<'a> {
+    /// The client's socket.
+    pub stream: &'a TcpStream,
+    /// Where its bytes are counted.
+    pub traffic: &'a Traffic,
+}
+
+impl Read for Metered<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.traffic.received.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Write for Metered<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Counted before the call, which blocks while the client's socket
+        // is full: that is when an operator wants to see it.
+        self.traffic
+            .waiting
+            .store(buf.len() as u64, Ordering::Relaxed);
+        let written = self.stream.write(buf);
+        self.traffic.waiting.store(0, Ordering::Relaxed);
+        let n = written?;
+        self.traffic.sent.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
 
 /// Called when every buffered request has been served: sends the replies,
 /// then waits until the client's next request has arrived: in `reader`'s
@@ -100,7 +151,7 @@ pub fn wait_for_request<'a>(
     patience: &mut Patience,
 ) -> io::Result<bool> {
     writer.flush()?;
-    let stream = *reader.get_ref();
+    let stream = reader.get_ref().stream;
     // Alone, a yield would come straight back: only sleeping makes sense.
     if awake.load(Ordering::Relaxed) > 1 && stream.set_nonblocking(true).is_ok() {
         // Some(true): a request came; Some(false): the client left.
@@ -147,9 +198,10 @@ fn sleep_until_readable<'a>(
     writer: &mut Writer<'a>,
     awake: &AtomicUsize,
 ) -> io::Result<bool> {
-    let stream = *reader.get_ref();
-    *reader = BufReader::with_capacity(0, stream);
-    *writer = BufWriter::with_capacity(0, stream);
+    let socket = *reader.get_ref();
+    let stream = socket.stream;
+    *reader = BufReader::with_capacity(0, socket);
+    *writer = BufWriter::with_capacity(0, socket);
     // Asleep: not a thread the others should yield to.
     let asleep = Awake::not_now(awake);
     let readable = loop {
@@ -159,8 +211,8 @@ fn sleep_until_readable<'a>(
         }
     };
     drop(asleep);
-    *reader = BufReader::with_capacity(BUFFER, stream);
-    *writer = BufWriter::with_capacity(BUFFER, stream);
+    *reader = BufReader::with_capacity(BUFFER, socket);
+    *writer = BufWriter::with_capacity(BUFFER, socket);
     Ok(matches!(readable, Ok(n) if n > 0))
 }
 
@@ -183,8 +235,13 @@ mod tests {
     /// for a request the client sends after a while.
     fn wait_for_late_request(awake: usize) {
         let (ours, mut client) = pair();
-        let mut reader = BufReader::with_capacity(BUFFER, &ours);
-        let mut writer = BufWriter::with_capacity(BUFFER, &ours);
+        let traffic = Traffic::default();
+        let socket = Metered {
+            stream: &ours,
+            traffic: &traffic,
+        };
+        let mut reader = BufReader::with_capacity(BUFFER, socket);
+        let mut writer = BufWriter::with_capacity(BUFFER, socket);
         writer.write_all(b"+OK\r\n").expect("buffer a reply");
         let sender = thread::spawn(move || {
             let mut reply = [0u8; 5];
@@ -231,8 +288,13 @@ mod tests {
     #[test]
     fn among_busy_threads_a_request_already_there_is_read_without_sleeping() {
         let (ours, mut client) = pair();
-        let mut reader = BufReader::with_capacity(BUFFER, &ours);
-        let mut writer = BufWriter::with_capacity(BUFFER, &ours);
+        let traffic = Traffic::default();
+        let socket = Metered {
+            stream: &ours,
+            traffic: &traffic,
+        };
+        let mut reader = BufReader::with_capacity(BUFFER, socket);
+        let mut writer = BufWriter::with_capacity(BUFFER, socket);
         // On loopback, the bytes are in our socket once `write_all` returns.
         client.write_all(b"PING\r\n").expect("send");
         let awake = AtomicUsize::new(2);
@@ -259,8 +321,13 @@ mod tests {
     #[test]
     fn a_client_that_leaves_ends_the_wait() {
         let (ours, client) = pair();
-        let mut reader = BufReader::with_capacity(BUFFER, &ours);
-        let mut writer = BufWriter::with_capacity(BUFFER, &ours);
+        let traffic = Traffic::default();
+        let socket = Metered {
+            stream: &ours,
+            traffic: &traffic,
+        };
+        let mut reader = BufReader::with_capacity(BUFFER, socket);
+        let mut writer = BufWriter::with_capacity(BUFFER, socket);
         drop(client);
         for awake in [1, 2] {
             let awake = AtomicUsize::new(awake);

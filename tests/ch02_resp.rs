@@ -1082,3 +1082,132 @@ fn out_of_file_descriptors_the_server_waits_and_recovers() {
     );
     drop(lease);
 }
+
+// ---------------------------------------------------------------------------
+// Exercises (docs/02-resp.md, "Exercises"). Each test is ignored, so the
+// suite above passes on the chapter as shipped; each fails on the chapter as
+// shipped and passes once the exercise is solved. Run one with
+// `cargo test --test ch02_resp -- --ignored exercise_1`; to grade another
+// build, point `REDIS_TEST_SERVER` at its binary. `.ci/run` checks both
+// halves, against the real Redis or the solutions in `tests/solutions/`.
+// ---------------------------------------------------------------------------
+
+/// Exercise 3: your answer. The bytes that, sent after
+/// `ECHO a\0b\r\nPING\r\n`, finally make both this server and the real
+/// Redis reply (with an error). Replace the empty string with them.
+const EXERCISE_3_INPUT: &[u8] = b"";
+
+/// Exercise 1: `TIME`, as Redis 7.0 gives it: two bulk strings, seconds and
+/// microseconds since the Unix epoch, as plain decimal integers; arity 1;
+/// flags loading, stale and fast; no keys.
+#[test]
+#[ignore = "exercise: run with --ignored"]
+fn exercise_1_time() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let server = start();
+    let mut c = server.client();
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let reply = c.cmd(&["TIME"]);
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let parts = reply.as_array();
+    assert_eq!(parts.len(), 2, "TIME: {reply:?}");
+    let number = |part: &Reply| -> u64 {
+        let text = std::str::from_utf8(part.as_bulk()).expect("TIME: not text");
+        assert!(
+            text == "0" || (!text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit())),
+            "TIME: {text:?} is not a plain decimal integer"
+        );
+        text.parse().expect("TIME: not a number")
+    };
+    let (seconds, micros) = (number(&parts[0]), number(&parts[1]));
+    assert!(micros < 1_000_000, "TIME: {micros} microseconds");
+    let time = Duration::from_secs(seconds) + Duration::from_micros(micros);
+    // The server's clock is the test's clock, read in between.
+    let slack = Duration::from_millis(1);
+    assert!(
+        before <= time + slack && time <= after + slack,
+        "TIME says {time:?}, the test read {before:?} and {after:?} around it"
+    );
+    assert_bytes_eq!(
+        c.cmd_raw(&["TIME", "now"]),
+        b"-ERR wrong number of arguments for 'time' command\r\n"
+    );
+    let info = c.cmd(&["COMMAND", "INFO", "time"]);
+    let time = info.as_array()[0].as_array();
+    assert_eq!(time[0], Reply::bulk("time"));
+    assert_eq!(time[1], Reply::int(1), "the arity of time");
+    assert_eq!(
+        time[2],
+        Reply::Array(vec![
+            Reply::simple("loading"),
+            Reply::simple("stale"),
+            Reply::simple("fast")
+        ]),
+        "the flags of time"
+    );
+    assert_eq!(&time[3..6], &[Reply::int(0), Reply::int(0), Reply::int(0)]);
+}
+
+/// Exercise 2, the second break: flush only when the write buffer is full.
+/// This test passes when the server shows the symptom, and it shows it in
+/// a second: a lone `PING` gets no reply at all, while a pipeline whose
+/// replies overflow the buffer gets a buffer's worth, not all of them.
+#[test]
+#[ignore = "exercise: run with --ignored"]
+fn exercise_2_only_a_full_buffer_is_flushed() {
+    const PIPELINE: usize = 3000; // 21,000 bytes of +PONG: more than 16 KiB
+    let server = start();
+    let mut c = server.client();
+    c.send(b"PING\r\n");
+    c.expect_no_reply(Duration::from_millis(500));
+    c.send(&b"PING\r\n".repeat(PIPELINE - 1));
+    // Some replies come (a full buffer went out) but not all of them
+    // (the rest waits in a buffer that is not full).
+    let first = c.read_exact(7 * 1000);
+    assert_bytes_eq!(first, b"+PONG\r\n".repeat(1000));
+    c.stream()
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("set_read_timeout failed");
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut c.stream(), &mut rest);
+    let received = 7 * 1000 + rest.len();
+    assert!(
+        received < 7 * PIPELINE,
+        "all {PIPELINE} replies came: the last ones were flushed before the buffer was full"
+    );
+}
+
+/// Exercise 3: after `ECHO a\0b\r\nPING\r\n`, which input makes the server
+/// reply at all? Both this server and the real Redis must answer the
+/// input with the same error and close the connection.
+#[test]
+#[ignore = "exercise: run with --ignored"]
+fn exercise_3_the_input_that_ends_the_invisible_line() {
+    let mut input = b"ECHO a\0b\r\nPING\r\n".to_vec();
+    input.extend_from_slice(EXERCISE_3_INPUT);
+    let expected: &[u8] = b"-ERR Protocol error: too big inline request\r\n";
+    let mut servers = vec![start()];
+    if common::external_server().is_none() {
+        let redis = require_redis_server!();
+        servers.push(Server::start_program(redis, &["--save", ""]));
+    }
+    for server in &servers {
+        let mut c = server.client();
+        c.stream()
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("set_read_timeout failed");
+        let _ = c.try_send(&input);
+        let mut reply = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut c.stream(), &mut reply);
+        assert_bytes_eq!(
+            reply,
+            expected,
+            "the reply of {} (in 2 s, then the connection closed)",
+            if server.port() == servers[0].port() {
+                "the server under test"
+            } else {
+                "the real redis-server"
+            }
+        );
+    }
+}

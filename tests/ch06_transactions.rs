@@ -1279,3 +1279,125 @@ fn a_real_redis_replica_applies_counters_and_transactions() {
     wait_for_same_data(&mut m, &mut r);
     assert_replica_refuses_transaction_writes(&mut r);
 }
+
+// ---------------------------------------------------------------------------
+// Exercises (docs/06-transactions.md, "Exercises"). Each test is ignored, so
+// the suite above passes on the chapter as shipped; each fails as shipped
+// and passes once the exercise is solved. Run one with
+// `cargo test --test ch06_transactions -- --ignored exercise_1`; to grade
+// another build, point `REDIS_TEST_SERVER` at its binary. `.ci/run` checks
+// both halves, against the real Redis or the solutions in
+// `tests/solutions/`.
+// ---------------------------------------------------------------------------
+
+/// Exercise 1: your check-and-set client. Adds one to the counter at `key`
+/// with `WATCH`, `GET`, `MULTI`, `SET`, `EXEC`, starting over when `EXEC`
+/// replies `*-1`; returns how many times it started over. As given, it
+/// has no `WATCH` and no transaction: run the grader to see what that
+/// loses, then write the loop.
+fn exercise_1_add_one(c: &mut Client, key: &str) -> usize {
+    let next = counter(c, key) + 1;
+    assert_eq!(c.cmd(&["SET", key, &next.to_string()]), Reply::ok());
+    0
+}
+
+/// Exercise 1: twenty clients at once, each adding 500 with
+/// [`exercise_1_add_one`]: the counter must end at exactly 10,000.
+#[test]
+#[ignore = "exercise: run with --ignored"]
+fn exercise_1_check_and_set_counts_every_increment() {
+    const CLIENTS: usize = 20;
+    const INCREMENTS: usize = 500;
+    let server = start();
+    let retries = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&retries);
+    clients_at_once(server.port(), CLIENTS, move |_, mut c| {
+        for _ in 0..INCREMENTS {
+            counted.fetch_add(exercise_1_add_one(&mut c, "c"), Ordering::Relaxed);
+        }
+    });
+    let mut c = server.client();
+    let total = counter(&mut c, "c");
+    assert_eq!(
+        total,
+        (CLIENTS * INCREMENTS) as i64,
+        "{} increments were lost ({} retries)",
+        (CLIENTS * INCREMENTS) as i64 - total,
+        retries.load(Ordering::Relaxed)
+    );
+    eprintln!("{} retries", retries.load(Ordering::Relaxed));
+}
+
+/// Exercise 2: a write costs the same whether or not other connections
+/// watch its key. 2,000 connections `WATCH hot`; 50,000 pipelined
+/// `SET hot` must take at most twice as long as 50,000 `SET cold`, plus
+/// 50 ms for a busy machine's hiccups. (Per key watcher flags make every write to `hot` visit all 2,000; versions
+/// make it bump one counter; Redis forgets a watcher once its
+/// transaction is doomed.)
+#[test]
+#[ignore = "exercise: run with --ignored"]
+fn exercise_2_a_write_does_not_pay_for_every_watcher() {
+    const WATCHERS: usize = 2000;
+    const WRITES: usize = 50_000;
+    let server = start();
+    let watchers: Vec<Client> = (0..WATCHERS)
+        .map(|_| {
+            let mut c = server.client();
+            assert_eq!(c.cmd(&["WATCH", "hot"]), Reply::ok());
+            c
+        })
+        .collect();
+    let mut c = server.client();
+    let mut writes = |key: &str| -> Duration {
+        let started = Instant::now();
+        let batch = encode_str_command(&["SET", key, "v"]).repeat(WRITES);
+        let writer = c.send_in_background(batch);
+        let replies = c.read_exact(5 * WRITES);
+        writer.join().unwrap().expect("sending failed");
+        assert!(replies.chunks(5).all(|reply| reply == b"+OK\r\n"));
+        started.elapsed()
+    };
+    let cold = writes("cold");
+    let hot = writes("hot");
+    let cold = cold.max(writes("cold"));
+    assert!(
+        hot <= cold * 2 + Duration::from_millis(50),
+        "{WRITES} SETs took {hot:?} on a key {WATCHERS} connections watch, {cold:?} on another"
+    );
+    // The watchers' transactions are doomed all the same.
+    for mut w in watchers.into_iter().take(3) {
+        assert_bytes_eq!(try_set(&mut w, "other", "1"), ABORTED);
+    }
+}
+
+/// Exercise 3: `INCRBYFLOAT`, with Redis's replies and errors. (Values
+/// chosen so that a 64-bit float gives Redis's digits: Redis computes in
+/// `long double`.)
+#[test]
+#[ignore = "exercise: run with --ignored"]
+fn exercise_3_incrbyfloat() {
+    let server = start();
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["SET", "f", "10.5", "EX", "1000"]), Reply::ok());
+    assert_bytes_eq!(c.cmd_raw(&["INCRBYFLOAT", "f", "0.1"]), bulk("10.6"));
+    assert_bytes_eq!(c.cmd_raw(&["INCRBYFLOAT", "f", "-0.6"]), bulk("10"));
+    assert_bytes_eq!(c.cmd_raw(&["GET", "f"]), bulk("10"));
+    let ttl = c.cmd(&["TTL", "f"]).as_int();
+    assert!(
+        (990..=1000).contains(&ttl),
+        "INCRBYFLOAT kept no TTL: {ttl}"
+    );
+    assert_bytes_eq!(c.cmd_raw(&["incrbyfloat", "n", "3"]), bulk("3"));
+    assert_bytes_eq!(c.cmd_raw(&["INCRBYFLOAT", "n", "5.0e3"]), bulk("5003"));
+    let not_float: &[u8] = b"-ERR value is not a valid float\r\n";
+    assert_bytes_eq!(c.cmd_raw(&["INCRBYFLOAT", "f", "abc"]), not_float);
+    assert_bytes_eq!(c.cmd_raw(&["INCRBYFLOAT", "f", "nan"]), not_float);
+    assert_bytes_eq!(
+        c.cmd_raw(&["INCRBYFLOAT", "f", "inf"]),
+        b"-ERR increment would produce NaN or Infinity\r\n"
+    );
+    assert_eq!(c.cmd(&["SET", "s", "hello"]), Reply::ok());
+    assert_bytes_eq!(c.cmd_raw(&["INCRBYFLOAT", "s", "1"]), not_float);
+    assert_bytes_eq!(c.cmd_raw(&["INCRBYFLOAT", "f"]), arity_error("incrbyfloat"));
+    assert_bytes_eq!(c.cmd_raw(&["GET", "f"]), bulk("10"));
+}

@@ -1517,3 +1517,290 @@ fn stall_value(i: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------
+// Exercises (docs/07-persistence.md, "Exercises"). Each test is ignored, so
+// the suite above passes on the chapter as shipped; each fails on the
+// chapter as shipped and passes on the real Redis, which meets each goal
+// (its BGSAVE forks: the child encodes while the parent serves). Run one
+// with `cargo test --test ch07_persistence -- --ignored exercise_1`; to
+// grade another build, point `REDIS_TEST_SERVER` at its binary.
+// ---------------------------------------------------------------------------
+
+/// Exercise 1: time the save. `INFO persistence` reports what Redis's
+/// does: changes since the last save, whether a background save runs and
+/// for how long (`rdb_current_bgsave_time_sec`, -1 when none), how the last
+/// one ended and how long it took (`rdb_last_bgsave_time_sec`, -1 before
+/// the first), and when the last save was (the same as `LASTSAVE`).
+#[test]
+#[ignore = "exercise: run with --ignored"]
+fn exercise_1_info_persistence_times_the_save() {
+    let server = Server::start_with(BIN, &["--save", ""]);
+    let mut c = server.client();
+    let field = |c: &mut Client, name: &str| {
+        c.info_field("persistence", name)
+            .unwrap_or_else(|| panic!("INFO persistence has no {name}"))
+    };
+    assert_eq!(c.cmd(&["SET", "a", "1"]), Reply::ok());
+    assert_eq!(c.cmd(&["SET", "b", "2"]), Reply::ok());
+    assert_eq!(field(&mut c, "rdb_changes_since_last_save"), "2");
+    assert_eq!(field(&mut c, "rdb_bgsave_in_progress"), "0");
+    assert_eq!(field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(field(&mut c, "rdb_last_bgsave_time_sec"), "-1");
+    assert_eq!(field(&mut c, "rdb_current_bgsave_time_sec"), "-1");
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        Reply::simple("Background saving started")
+    );
+    poll_until(DEADLINE, || {
+        (field(&mut c, "rdb_bgsave_in_progress") == "0"
+            && field(&mut c, "rdb_last_bgsave_time_sec") != "-1")
+            .then_some(())
+    });
+    let took: i64 = field(&mut c, "rdb_last_bgsave_time_sec")
+        .parse()
+        .expect("rdb_last_bgsave_time_sec is an integer");
+    assert!((0..5).contains(&took), "a save of two keys took {took} s");
+    assert_eq!(field(&mut c, "rdb_current_bgsave_time_sec"), "-1");
+    assert_eq!(field(&mut c, "rdb_changes_since_last_save"), "0");
+    let Reply::Integer(lastsave) = c.cmd(&["LASTSAVE"]) else {
+        panic!("LASTSAVE is an integer");
+    };
+    assert_eq!(field(&mut c, "rdb_last_save_time"), lastsave.to_string());
+}
+
+/// Exercise 2: `stop-writes-on-bgsave-error`. After a background save
+/// fails (a directory is in the way of `dump.rdb`), writes (and `PING`)
+/// get `-MISCONF` while reads still work; once a save succeeds, writes work again; and
+/// `SHUTDOWN NOSAVE` still stops a server that cannot save.
+#[test]
+#[ignore = "exercise: run with --ignored"]
+fn exercise_2_writes_stop_after_a_failed_bgsave() {
+    const MISCONF: &[u8] = b"-MISCONF Redis is configured to save RDB snapshots, but it's \
+        currently unable to persist to disk. Commands that may modify the data set are \
+        disabled, because this instance is configured to report errors during writes if \
+        RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the \
+        Redis logs for details about the RDB error.\r\n";
+    // Save points on (Redis checks stop-writes-on-bgsave-error only then),
+    // but far apart, so that only BGSAVE saves.
+    let mut server = Server::start_with(BIN, &["--save", "3600 1"]);
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::ok());
+    let dump = file_in(&server, "dump.rdb");
+    let block = |dump: &Path| {
+        fs::create_dir(dump).expect("mkdir dump.rdb");
+        File::create(dump.join("in-the-way")).expect("a file in dump.rdb/");
+    };
+    block(&dump);
+    assert_eq!(
+        c.cmd_raw(&["BGSAVE"]),
+        b"+Background saving started\r\n".to_vec()
+    );
+    poll_until(DEADLINE, || {
+        let reply = c.cmd_raw(&["SET", "k", "new"]);
+        assert!(
+            reply == b"+OK\r\n" || reply == MISCONF,
+            "SET after a failed save: b\"{}\"",
+            common::show(&reply)
+        );
+        (reply == MISCONF).then_some(())
+    });
+    assert_eq!(c.cmd_raw(&["DEL", "k"]), MISCONF.to_vec());
+    // `k` is "v", or "new" if a SET ran before the save failed.
+    let value = c.cmd(&["GET", "k"]);
+    assert!(
+        value == Reply::bulk("v") || value == Reply::bulk("new"),
+        "GET must still work: {value:?}"
+    );
+    assert_eq!(c.cmd(&["DBSIZE"]), Reply::int(1));
+    // Redis refuses PING too, so that a monitor pinging it notices.
+    assert_eq!(c.cmd_raw(&["PING"]), MISCONF.to_vec());
+
+    fs::remove_dir_all(&dump).expect("rm -r dump.rdb");
+    assert_eq!(
+        c.cmd_raw(&["BGSAVE"]),
+        b"+Background saving started\r\n".to_vec()
+    );
+    poll_until(DEADLINE, || {
+        (c.cmd_raw(&["SET", "k", "again"]) == b"+OK\r\n").then_some(())
+    });
+    wait_for_file(&dump);
+
+    fs::remove_file(&dump).expect("rm dump.rdb");
+    block(&dump);
+    c.cmd(&["BGSAVE"]);
+    poll_until(DEADLINE, || {
+        (c.cmd_raw(&["SET", "k", "blocked"]) == MISCONF).then_some(())
+    });
+    c.send(&encode_str_command(&["SHUTDOWN", "NOSAVE"]));
+    let status = server.wait_exit(DEADLINE);
+    assert!(status.success(), "SHUTDOWN NOSAVE: {status}");
+}
+
+/// Exercise 3: the snapshot's pause, measured inside the server. Redis
+/// reports how long its last `fork` took in `INFO stats`,
+/// `latest_fork_usec`: the time its clients waited for the snapshot. Report
+/// the same for the time the snapshot held the lock, then shorten it: with
+/// 1,000,000 keys it must stay under 10 ms. The chapter copies every key's
+/// handles under the lock (hundreds of milliseconds for this many in a
+/// debug build); copying the table a shard at a time, with writers copying
+/// a shard first when they would change it, keeps each hold short.
+#[test]
+#[ignore = "exercise: run with --ignored"]
+fn exercise_3_the_snapshot_holds_the_lock_under_10_ms() {
+    const KEYS: usize = 1_000_000;
+    const LIMIT_USEC: u64 = 10_000;
+    let server = Server::start_with(BIN, &["--save", ""]);
+    let mut c = server.client();
+    let mut batch = Vec::new();
+    for i in 0..KEYS {
+        batch.extend(encode_str_command(&[
+            "SET",
+            &format!("key:{i}"),
+            "some value of a few bytes",
+        ]));
+    }
+    let writer = c.send_in_background(batch);
+    let replies = c.read_exact(5 * KEYS);
+    writer.join().unwrap().expect("loading failed");
+    assert!(replies.chunks(5).all(|reply| reply == b"+OK\r\n"));
+
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        Reply::simple("Background saving started")
+    );
+    wait_for_file(&file_in(&server, "dump.rdb"));
+    let pause: u64 = c
+        .info_field("stats", "latest_fork_usec")
+        .expect("INFO stats has no latest_fork_usec")
+        .parse()
+        .expect("latest_fork_usec is an integer");
+    assert!(
+        pause < LIMIT_USEC,
+        "the snapshot of {KEYS} keys held the lock for {pause} us: the goal is under {LIMIT_USEC} us"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Stop signals: SIGTERM and SIGINT run the same path as SHUTDOWN
+// ---------------------------------------------------------------------------
+
+/// Sends `signal` (`"TERM"`, `"INT"`) to the server's process.
+#[track_caller]
+fn send_signal(server: &Server, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &server.pid().to_string()])
+        .status()
+        .expect("cannot run kill");
+    assert!(status.success(), "kill -s {signal} failed");
+}
+
+/// What `kill`, systemd and `docker stop` send must not lose a write:
+/// with save points set, the server saves a final snapshot, logs it, and
+/// exits 0; after a restart every key is there. SIGINT (Ctrl+C) the same.
+#[test]
+fn sigterm_and_sigint_save_the_data_and_exit_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let mut server = Server::start_with(BIN, &["--save", "3600 1"]);
+        let mut c = server.client();
+        let data = varied_data();
+        write_data(&mut c, &data);
+        // No save has run: the save point is an hour away.
+        assert!(!file_in(&server, "dump.rdb").exists(), "saved already");
+        send_signal(&server, signal);
+        let status = server.wait_exit(DEADLINE);
+        assert!(
+            status.success(),
+            "SIG{signal} must exit with 0, got {status}"
+        );
+        let log = server.log();
+        for line in [
+            format!("Received SIG{signal} scheduling shutdown..."),
+            "Saving the final RDB snapshot before exiting.".to_string(),
+            "Redis is now ready to exit, bye bye...".to_string(),
+        ] {
+            assert!(log.contains(&line), "no {line:?} in the log:\n{log}");
+        }
+        assert_eq!(temp_files(server.dir()), Vec::<String>::new());
+        server.restart();
+        let mut c = server.client();
+        assert_eq!(dbsize(&mut c), data.len() as i64);
+        assert_data(&mut c, &data);
+    }
+}
+
+/// Without save points, SIGTERM exits 0 without writing a dump, as
+/// `SHUTDOWN` does.
+#[test]
+fn sigterm_without_save_points_exits_without_saving() {
+    let mut server = Server::start_with(BIN, &["--save", ""]);
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::ok());
+    send_signal(&server, "TERM");
+    let status = server.wait_exit(DEADLINE);
+    assert!(status.success(), "SIGTERM must exit with 0, got {status}");
+    assert!(!file_in(&server, "dump.rdb").exists(), "wrote a dump");
+}
+
+/// A final save that fails keeps the server up: exiting would lose the
+/// data. It says so in the log and goes on serving; once the save can
+/// succeed, the next SIGTERM stops it.
+#[test]
+fn sigterm_with_a_failing_save_keeps_serving() {
+    let mut server = Server::start_with(BIN, &["--save", "3600 1"]);
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::ok());
+    // A directory where the dump should go: the rename over it fails.
+    let dump = file_in(&server, "dump.rdb");
+    fs::create_dir(&dump).expect("mkdir dump.rdb");
+    send_signal(&server, "TERM");
+    poll_until(DEADLINE, || {
+        server
+            .log()
+            .contains("Error trying to save the DB, can't exit.")
+            .then_some(())
+    });
+    assert!(server.is_running(), "exited without its data on disk");
+    assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("v"));
+    assert_eq!(c.cmd(&["SET", "k2", "v2"]), Reply::ok());
+    fs::remove_dir(&dump).expect("rmdir dump.rdb");
+    send_signal(&server, "TERM");
+    let status = server.wait_exit(DEADLINE);
+    assert!(status.success(), "SIGTERM must exit with 0, got {status}");
+    server.restart();
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["GET", "k2"]), Reply::bulk("v2"));
+}
+
+/// SIGTERM while a background save runs: the shutdown does not exit
+/// under it, nor lose what was written after the save began. Redis kills
+/// its saving child and saves again; ours lets the save end, then saves.
+#[test]
+fn sigterm_during_bgsave_keeps_the_writes_made_after_it_began() {
+    let mut server = Server::start_with(BIN, &["--save", "3600 1"]);
+    let mut c = server.client();
+    let value = "v".repeat(100);
+    let mut pipeline = Vec::new();
+    for i in 0..100_000 {
+        pipeline.extend(encode_str_command(&["SET", &format!("key:{i}"), &value]));
+    }
+    c.send(&pipeline);
+    for _ in 0..100_000 {
+        assert_eq!(c.read_reply(), Reply::ok());
+    }
+    assert_eq!(c.cmd_raw(&["BGSAVE"]), b"+Background saving started\r\n");
+    assert_eq!(c.cmd(&["SET", "after", "bgsave"]), Reply::ok());
+    send_signal(&server, "TERM");
+    let status = server.wait_exit(DEADLINE);
+    assert!(status.success(), "SIGTERM must exit with 0, got {status}");
+    assert_eq!(temp_files(server.dir()), Vec::<String>::new());
+    server.restart();
+    let mut c = server.client();
+    // Redis answers -LOADING while it loads a large dump.
+    let keys = poll_until(DEADLINE, || match c.cmd(&["DBSIZE"]) {
+        Reply::Integer(n) => Some(n),
+        _ => None,
+    });
+    assert_eq!(keys, 100_001);
+    assert_eq!(c.cmd(&["GET", "after"]), Reply::bulk("bgsave"));
+}

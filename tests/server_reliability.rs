@@ -1673,3 +1673,839 @@ fn a_replica_that_said_capa_eof_gets_the_snapshot_streamed_with_an_end_mark() {
         rdb.len()
     );
 }
+
+// ---------------------------------------------------------------------------
+// Refusing writes it cannot keep (MISCONF)
+// ---------------------------------------------------------------------------
+
+/// What writes get while background saves fail, word for word Redis 7.0's.
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Runs BGSAVE and waits until it has finished with `status` (`ok`/`err`).
+fn bgsave_until(client: &mut Client, status: &str) {
+    assert!(
+        matches!(client.cmd(&["BGSAVE"]), Reply::Simple(_)),
+        "BGSAVE did not start"
+    );
+    poll_until(Duration::from_secs(10), || {
+        let last = client.info_field("persistence", "rdb_last_bgsave_status")?;
+        let running = client.info_field("persistence", "rdb_bgsave_in_progress")?;
+        (last == status && running == "0").then_some(())
+    });
+}
+
+/// After a failed background save, with save points set and
+/// `stop-writes-on-bgsave-error yes` (the default), Redis refuses writes
+/// (and PING, and a transaction with writes queued before the failure)
+/// until a save succeeds; reads go on. Also passes against real Redis.
+#[test]
+fn writes_and_ping_are_refused_with_misconf_while_background_saves_fail() {
+    let server = start(&["--save", "3600 1"]);
+    let dump = server.dir().join("dump.rdb");
+    let mut client = server.client();
+    assert_eq!(client.cmd(&["SET", "k", "v"]), Reply::ok());
+    // A transaction queued while all is well, run after the failure.
+    let mut early = server.client();
+    assert_eq!(early.cmd(&["MULTI"]), Reply::ok());
+    assert_eq!(early.cmd(&["SET", "k", "early"]), Reply::simple("QUEUED"));
+    // A directory where the dump goes: the rename over it fails.
+    std::fs::create_dir(&dump).expect("mkdir dump.rdb");
+    bgsave_until(&mut client, "err");
+
+    let misconf = Reply::err(MISCONF);
+    assert_eq!(client.cmd(&["SET", "k", "v2"]), misconf);
+    assert_eq!(client.cmd(&["DEL", "k"]), misconf);
+    assert_eq!(client.cmd(&["FLUSHALL"]), misconf);
+    assert_eq!(client.cmd(&["PING"]), misconf);
+    assert_eq!(client.cmd(&["PING", "hi"]), misconf);
+    assert_eq!(client.cmd(&["GET", "k"]), Reply::bulk("v"));
+    assert_eq!(client.cmd(&["ECHO", "hi"]), Reply::bulk("hi"));
+    assert_eq!(client.cmd(&["DBSIZE"]), Reply::int(1));
+    // Queueing a write is refused, and dooms the transaction.
+    assert_eq!(client.cmd(&["MULTI"]), Reply::ok());
+    assert_eq!(client.cmd(&["SET", "k", "v3"]), misconf);
+    assert_eq!(client.cmd(&["GET", "k"]), Reply::simple("QUEUED"));
+    assert_eq!(
+        client.cmd(&["EXEC"]),
+        Reply::err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(
+        early.cmd(&["EXEC"]),
+        Reply::err(&format!(
+            "EXECABORT Transaction discarded because of: {MISCONF}"
+        ))
+    );
+    // The setting, and the save points, decide.
+    let set = |client: &mut Client, name: &str, value: &str| {
+        assert_eq!(client.cmd(&["CONFIG", "SET", name, value]), Reply::ok());
+    };
+    set(&mut client, "stop-writes-on-bgsave-error", "no");
+    assert_eq!(client.cmd(&["SET", "k", "v4"]), Reply::ok());
+    set(&mut client, "stop-writes-on-bgsave-error", "yes");
+    assert_eq!(client.cmd(&["SET", "k", "v5"]), misconf);
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "stop-writes-on-bgsave-error"]),
+        Reply::bulks(&["stop-writes-on-bgsave-error", "yes"])
+    );
+    set(&mut client, "save", "");
+    assert_eq!(client.cmd(&["SET", "k", "v6"]), Reply::ok());
+    set(&mut client, "save", "3600 1");
+    assert_eq!(client.cmd(&["SET", "k", "v7"]), misconf);
+    // A save that succeeds lifts the refusal.
+    std::fs::remove_dir(&dump).expect("rmdir dump.rdb");
+    bgsave_until(&mut client, "ok");
+    assert_eq!(client.cmd(&["PING"]), Reply::pong());
+    assert_eq!(client.cmd(&["SET", "k", "v8"]), Reply::ok());
+    assert_eq!(client.cmd(&["GET", "k"]), Reply::bulk("v8"));
+}
+
+// ---------------------------------------------------------------------------
+// What operators read: INFO and CLIENT LIST tell the truth
+// ---------------------------------------------------------------------------
+
+/// INFO `section`'s `field` as a number (panics if absent).
+#[track_caller]
+fn info_number(client: &mut Client, section: &str, field: &str) -> f64 {
+    let value = client
+        .info_field(section, field)
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}"));
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{field}:{value} is not a number"))
+}
+
+/// CLIENT LIST's `field` for the client whose id is `id`.
+fn client_list_field(client: &mut Client, id: i64, field: &str) -> Option<String> {
+    let list = client.cmd(&["CLIENT", "LIST"]);
+    let list = String::from_utf8_lossy(list.as_bulk()).into_owned();
+    let line = list
+        .lines()
+        .find(|line| line.starts_with(&format!("id={id} ")))?;
+    line.split(' ')
+        .find_map(|pair| pair.strip_prefix(&format!("{field}=")))
+        .map(str::to_string)
+}
+
+/// After HELLO 3 a client speaks RESP3, and CLIENT INFO and CLIENT LIST
+/// say so (they said `resp=2`). Also passes against real Redis.
+#[test]
+fn client_info_and_list_show_resp3_after_hello_3() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let id = client.cmd(&["CLIENT", "ID"]).as_int();
+    let info = client.cmd(&["CLIENT", "INFO"]);
+    assert!(String::from_utf8_lossy(info.as_bulk()).contains(" resp=2"));
+    client.send(&common::encode_str_command(&["HELLO", "3"]));
+    let _ = client.read_reply_raw();
+    // RESP3 replies a verbatim string to CLIENT INFO: read it raw.
+    client.send(&common::encode_str_command(&["CLIENT", "INFO"]));
+    let info = String::from_utf8_lossy(&client.read_reply_raw()).into_owned();
+    assert!(info.contains(" resp=3"), "{info}");
+    let mut other = server.client();
+    assert_eq!(
+        client_list_field(&mut other, id, "resp").as_deref(),
+        Some("3")
+    );
+}
+
+/// INFO stats counts the keys deleted because they expired, and the bytes
+/// read from and sent to clients. Also passes against real Redis.
+#[test]
+fn info_counts_expired_keys_and_network_bytes() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let input = info_number(&mut client, "stats", "total_net_input_bytes");
+    let output = info_number(&mut client, "stats", "total_net_output_bytes");
+    let value = "x".repeat(100_000);
+    for i in 0..5 {
+        let key = format!("short{i}");
+        assert_eq!(client.cmd(&["SET", &key, &value, "PX", "1"]), Reply::ok());
+    }
+    // A read deletes an expired key; the active expiry cycle finds the others.
+    poll_until(Duration::from_secs(10), || {
+        (client.cmd(&["GET", "short0"]) == Reply::Nil).then_some(())
+    });
+    poll_until(Duration::from_secs(10), || {
+        (info_number(&mut client, "stats", "expired_keys") == 5.0).then_some(())
+    });
+    assert_eq!(client.cmd(&["SET", "big", &value]), Reply::ok());
+    assert_eq!(client.cmd(&["GET", "big"]), Reply::bulk(&value));
+    let input_now = info_number(&mut client, "stats", "total_net_input_bytes");
+    let output_now = info_number(&mut client, "stats", "total_net_output_bytes");
+    assert!(input_now - input >= 600_000.0, "{input} -> {input_now}");
+    assert!(output_now - output >= 100_000.0, "{output} -> {output_now}");
+    let stale = info_number(&mut client, "stats", "expired_stale_perc");
+    assert!((0.0..=100.0).contains(&stale), "expired_stale_perc:{stale}");
+    assert_eq!(info_number(&mut client, "stats", "evicted_keys"), 0.0);
+}
+
+/// INFO stats counts full syncs, accepted partial resyncs and refused
+/// ones (a PSYNC with the id `?` asks for a full sync: not refused). Also
+/// passes against real Redis.
+#[test]
+fn info_counts_full_and_partial_syncs() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let count = |client: &mut Client| {
+        [
+            info_number(client, "stats", "sync_full"),
+            info_number(client, "stats", "sync_partial_ok"),
+            info_number(client, "stats", "sync_partial_err"),
+        ]
+    };
+    assert_eq!(count(&mut client), [0.0, 0.0, 0.0]);
+    let mut full = server.client();
+    full.send(&common::encode_str_command(&["PSYNC", "?", "-1"]));
+    poll_until(Duration::from_secs(10), || {
+        (count(&mut client) == [1.0, 0.0, 0.0]).then_some(())
+    });
+    // Once a replica has synced, the backlog holds the stream: a PSYNC
+    // from where it is now continues.
+    let replid = client
+        .info_field("replication", "master_replid")
+        .expect("master_replid");
+    let offset = info_number(&mut client, "replication", "master_repl_offset") as i64;
+    let mut partial = server.client();
+    partial.send(&common::encode_str_command(&[
+        "PSYNC",
+        &replid,
+        &(offset + 1).to_string(),
+    ]));
+    let line = partial.read_reply_raw();
+    assert!(line.starts_with(b"+CONTINUE"), "{}", common::show(&line));
+    let mut refused = server.client();
+    let unknown = "0123456789abcdef0123456789abcdef01234567";
+    refused.send(&common::encode_str_command(&["PSYNC", unknown, "1"]));
+    poll_until(Duration::from_secs(10), || {
+        (count(&mut client) == [2.0, 1.0, 1.0]).then_some(())
+    });
+}
+
+/// `used_memory` is what the server allocated, not its resident size: far
+/// below RSS at start, up by what the data takes, down again when it is
+/// deleted. Also passes against real Redis.
+#[test]
+fn used_memory_counts_allocations_not_resident_pages() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let used = info_number(&mut client, "memory", "used_memory");
+    let rss = info_number(&mut client, "memory", "used_memory_rss");
+    assert!(
+        used < rss / 2.0,
+        "used_memory {used}, used_memory_rss {rss}"
+    );
+    let value = "v".repeat(2000);
+    let mut pipeline = Vec::new();
+    for i in 0..10_000 {
+        pipeline.extend(common::encode_str_command(&["SET", &i.to_string(), &value]));
+    }
+    let writer = client.send_in_background(pipeline);
+    for _ in 0..10_000 {
+        assert_eq!(client.read_reply(), Reply::ok());
+    }
+    writer.join().expect("writer").expect("send");
+    let full = info_number(&mut client, "memory", "used_memory");
+    assert!(
+        full - used >= 20e6,
+        "{used} -> {full} after 20 MB of values"
+    );
+    assert_eq!(client.cmd(&["FLUSHALL"]), Reply::ok());
+    let emptied = info_number(&mut client, "memory", "used_memory");
+    assert!(full - emptied >= 19e6, "{full} -> {emptied} after FLUSHALL");
+}
+
+/// A client that does not read its replies: CLIENT LIST shows the bytes
+/// waiting for it in `omem` (it showed 0), within `tot-mem`. Also passes
+/// against real Redis.
+#[test]
+fn client_list_shows_the_output_waiting_for_a_client_that_does_not_read() {
+    let server = start(&[]);
+    let mut client = server.client();
+    let value = "v".repeat(4 << 20);
+    assert_eq!(client.cmd(&["SET", "big", &value]), Reply::ok());
+    let mut slow = server.client();
+    let id = slow.cmd(&["CLIENT", "ID"]).as_int();
+    let mut gets = Vec::new();
+    for _ in 0..20 {
+        gets.extend(common::encode_str_command(&["GET", "big"]));
+    }
+    // Sent, and never read: 80 MB of replies overflow the sockets.
+    let sender = slow.send_in_background(gets);
+    let (omem, total) = poll_until(Duration::from_secs(10), || {
+        let omem: u64 = client_list_field(&mut client, id, "omem")?.parse().ok()?;
+        let total: u64 = client_list_field(&mut client, id, "tot-mem")?
+            .parse()
+            .ok()?;
+        (omem > 1 << 20).then_some((omem, total))
+    });
+    assert!(total >= omem, "omem={omem} tot-mem={total}");
+    drop(sender);
+    drop(slow);
+}
+
+// ---------------------------------------------------------------------------
+// Moving the listener (CONFIG SET port and bind)
+// ---------------------------------------------------------------------------
+
+/// CONFIG SET port opens the new port before it closes the old one: a
+/// port that is taken changes nothing, with Redis's error; a free one
+/// takes the new connections, the old port closes, and clients already
+/// connected stay. A bind to an address this host lacks changes nothing
+/// either. Also passes against real Redis.
+#[test]
+fn config_set_port_moves_the_listener_and_a_taken_port_changes_nothing() {
+    let server = start(&[]);
+    let old = server.port();
+    let mut client = server.client();
+    let set =
+        |client: &mut Client, name: &str, value: &str| client.cmd(&["CONFIG", "SET", name, value]);
+    let failed = |name: &str, why: &str| {
+        Reply::err(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
+    };
+    let taken = common::reserve_port();
+    let holder = std::net::TcpListener::bind(("127.0.0.1", taken.port())).expect("hold a port");
+    assert_eq!(
+        set(&mut client, "port", &taken.port().to_string()),
+        failed("port", "Unable to listen on this port. Check server logs.")
+    );
+    drop(holder);
+    assert_eq!(
+        set(&mut client, "port", "abc"),
+        failed("port", "argument couldn't be parsed into an integer")
+    );
+    assert_eq!(
+        set(&mut client, "port", "65536"),
+        failed("port", "argument must be between 0 and 65535 inclusive")
+    );
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "port"]),
+        Reply::bulks(&["port", &old.to_string()])
+    );
+    assert_eq!(Client::connect(old).cmd(&["PING"]), Reply::pong());
+
+    let lease = common::reserve_port();
+    let new = lease.port();
+    assert_eq!(set(&mut client, "port", &new.to_string()), Reply::ok());
+    assert_eq!(Client::connect(new).cmd(&["PING"]), Reply::pong());
+    assert!(
+        TcpStream::connect(("127.0.0.1", old)).is_err(),
+        "the old port is closed once CONFIG SET has replied"
+    );
+    assert_eq!(
+        client.cmd(&["PING"]),
+        Reply::pong(),
+        "connected clients stay"
+    );
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "port"]),
+        Reply::bulks(&["port", &new.to_string()])
+    );
+    assert_eq!(
+        client.info_field("server", "tcp_port"),
+        Some(new.to_string())
+    );
+
+    // TEST-NET-1 (RFC 5737): never an address of this host.
+    assert_eq!(
+        set(&mut client, "bind", "192.0.2.1"),
+        failed("bind", "Failed to bind to specified addresses.")
+    );
+    assert_eq!(Client::connect(new).cmd(&["PING"]), Reply::pong());
+}
+
+/// A failed AUTH is recorded where Redis 7.0 records it, in ACL LOG: one
+/// entry per command and user, counted, with the client's CLIENT INFO line;
+/// ACL LOG RESET empties it. Also passes against real Redis.
+#[test]
+fn failed_auth_is_recorded_in_the_acl_log() {
+    let server = start(&["--requirepass", "secret"]);
+    let mut guesser = server.client();
+    // Refused before AUTH, but no authentication failed: not logged.
+    assert!(guesser.cmd(&["HELLO"]).is_error());
+    let wrongpass = Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(guesser.cmd(&["AUTH", "guess1"]), wrongpass);
+    assert_eq!(guesser.cmd(&["AUTH", "guess2"]), wrongpass);
+    assert_eq!(guesser.cmd(&["auth", "bob", "guess3"]), wrongpass);
+    assert_eq!(
+        guesser.cmd(&["HELLO", "2", "AUTH", "default", "x"]),
+        wrongpass
+    );
+    let mut admin = server.client();
+    assert_eq!(admin.cmd(&["AUTH", "secret"]), Reply::ok());
+    let log = admin.cmd(&["ACL", "LOG"]);
+    let entries: Vec<Vec<(String, Reply)>> = log
+        .as_array()
+        .iter()
+        .map(|entry| {
+            entry
+                .as_array()
+                .chunks(2)
+                .map(|pair| {
+                    let name = String::from_utf8_lossy(pair[0].as_bulk()).into_owned();
+                    (name, pair[1].clone())
+                })
+                .collect()
+        })
+        .collect();
+    // Newest first: HELLO's, bob's, then the two AUTHs as one entry.
+    let shown: Vec<(i64, String, String)> = entries
+        .iter()
+        .map(|fields| {
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, value)| value.clone())
+                    .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+            };
+            let names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "count",
+                    "reason",
+                    "context",
+                    "object",
+                    "username",
+                    "age-seconds",
+                    "client-info"
+                ]
+            );
+            assert_eq!(field("reason"), Reply::bulk("auth"));
+            assert_eq!(field("context"), Reply::bulk("toplevel"));
+            let age: f64 = String::from_utf8_lossy(field("age-seconds").as_bulk())
+                .parse()
+                .expect("age-seconds is a number");
+            assert!((0.0..60.0).contains(&age), "age-seconds {age}");
+            let info = String::from_utf8_lossy(field("client-info").as_bulk()).into_owned();
+            assert!(info.starts_with("id=") && info.contains(" addr="), "{info}");
+            (
+                field("count").as_int(),
+                String::from_utf8_lossy(field("object").as_bulk()).into_owned(),
+                String::from_utf8_lossy(field("username").as_bulk()).into_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        (1, "HELLO", "default"),
+        (1, "auth", "bob"),
+        (2, "AUTH", "default"),
+    ];
+    let expected: Vec<(i64, String, String)> = expected
+        .iter()
+        .map(|&(count, object, user)| (count, object.to_string(), user.to_string()))
+        .collect();
+    assert_eq!(shown, expected);
+    assert_eq!(admin.cmd(&["ACL", "LOG", "1"]).as_array().len(), 1);
+    assert_eq!(admin.cmd(&["ACL", "LOG", "RESET"]), Reply::ok());
+    assert_eq!(admin.cmd(&["ACL", "LOG"]), Reply::Array(vec![]));
+}
+
+// ---------------------------------------------------------------------------
+// 7. Stopping cleanly: SHUTDOWN's options, replicas, signals
+// ---------------------------------------------------------------------------
+
+/// Sends `signal` (`"TERM"`, `"INT"`) to the server's process.
+#[track_caller]
+fn send_signal(server: &Server, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-s", signal, &server.pid().to_string()])
+        .status()
+        .expect("cannot run kill");
+    assert!(status.success(), "kill -s {signal} failed");
+}
+
+#[test]
+fn shutdown_options_are_checked_as_redis_checks_them() {
+    let server = start(&[]);
+    let mut c = server.client();
+    for args in [
+        &["SHUTDOWN", "LATER"][..],
+        &["SHUTDOWN", "SAVE", "NOSAVE"],
+        &["SHUTDOWN", "ABORT", "NOW"],
+        &["SHUTDOWN", "NOSAVE", "ABORT"],
+        &["SHUTDOWN", "FORCE", "ABORT"],
+    ] {
+        assert_eq!(c.cmd_raw(args), b"-ERR syntax error\r\n", "{args:?}");
+    }
+    assert_eq!(
+        c.cmd_raw(&["SHUTDOWN", "ABORT"]),
+        b"-ERR No shutdown in progress.\r\n"
+    );
+    assert_eq!(
+        c.cmd_raw(&["CONFIG", "GET", "shutdown-timeout"]),
+        b"*2\r\n$16\r\nshutdown-timeout\r\n$2\r\n10\r\n"
+    );
+    assert_eq!(
+        c.cmd_raw(&["CONFIG", "SET", "shutdown-timeout", "-1"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'shutdown-timeout') - argument must be between 0 and 2147483647 inclusive\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "shutdown-timeout", "3"]),
+        Reply::ok()
+    );
+    assert_eq!(
+        c.cmd_raw(&["CONFIG", "GET", "shutdown-timeout"]),
+        b"*2\r\n$16\r\nshutdown-timeout\r\n$1\r\n3\r\n"
+    );
+    assert_eq!(c.cmd(&["PING"]), Reply::pong());
+}
+
+#[test]
+fn shutdown_force_exits_even_when_the_final_save_fails() {
+    let mut server = start(&[]);
+    let mut c = server.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::ok());
+    // A directory where the dump should go: the rename over it fails.
+    std::fs::create_dir(server.dir().join("dump.rdb")).expect("mkdir dump.rdb");
+    assert_eq!(
+        c.cmd_raw(&["SHUTDOWN", "SAVE"]),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert!(server.is_running());
+    assert_log_line(&server, &["Error trying to save the DB, can't exit."]);
+    c.send(&common::encode_str_command(&["SHUTDOWN", "SAVE", "FORCE"]));
+    c.expect_closed();
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "SHUTDOWN FORCE must exit with 0, got {status}"
+    );
+    assert_log_line(&server, &["Error trying to save the DB. Exit anyway."]);
+}
+
+/// A shutdown gives lagging replicas up to `shutdown-timeout` seconds to
+/// catch up, with writes paused meanwhile (so none is acknowledged that
+/// the replicas or the final dump could miss); SHUTDOWN ABORT cancels
+/// it, the waiting SHUTDOWN gets an error, and the paused write goes
+/// through. SHUTDOWN NOW does not wait.
+#[test]
+fn shutdown_waits_for_a_lagging_replica_and_abort_cancels_it() {
+    let mut master = start(&["--shutdown-timeout", "60"]);
+    let _silent = attach_fake_replica(&master); // never acknowledges
+    let mut writer = master.client();
+    assert_eq!(writer.cmd(&["SET", "k", "v"]), Reply::ok());
+    let mut stopper = master.client();
+    stopper.send(&common::encode_str_command(&["SHUTDOWN"]));
+    assert_log_line(&master, &["Waiting for replicas before shutting down."]);
+    stopper.expect_no_reply(Duration::from_millis(300));
+    // Writes wait; reads do not.
+    writer.send(&common::encode_str_command(&["SET", "k", "v2"]));
+    writer.expect_no_reply(Duration::from_millis(300));
+    let mut reader = master.client();
+    assert_eq!(reader.cmd(&["GET", "k"]), Reply::bulk("v"));
+    assert_eq!(reader.cmd(&["SHUTDOWN", "ABORT"]), Reply::ok());
+    assert_eq!(
+        stopper.read_reply_raw(),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert_eq!(writer.read_reply(), Reply::ok());
+    assert_eq!(reader.cmd(&["GET", "k"]), Reply::bulk("v2"));
+    assert!(master.is_running());
+    // On a new connection: Redis 7.0.15 fails an assertion (and aborts)
+    // on the next multibulk request of a client whose SHUTDOWN was aborted.
+    let mut stopper = master.client();
+    let started = Instant::now();
+    stopper.send(&common::encode_str_command(&["SHUTDOWN", "NOW"]));
+    stopper.expect_closed();
+    let status = master.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "SHUTDOWN NOW must exit with 0, got {status}; log:\n{}",
+        master.log()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "NOW waited");
+}
+
+/// A replica that keeps up does not hold a shutdown back: once it has
+/// acknowledged the whole stream the server saves and exits, and the
+/// replica has every write.
+#[test]
+fn shutdown_lets_a_live_replica_catch_up_then_exits() {
+    skip_if_external!();
+    let mut master = Server::start_with(BIN, &["--save", "3600 1"]);
+    let replica = start_replica(&master);
+    poll_until(Duration::from_secs(10), || {
+        let mut c = master.client();
+        let n = c.info_field("replication", "connected_slaves")?;
+        (n == "1").then_some(())
+    });
+    load_keys(master.port(), "live", 2000);
+    send_signal(&master, "TERM");
+    let status = master.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "SIGTERM must exit with 0, got {status}");
+    assert_log_line(
+        &master,
+        &["1 of 1 replicas are in sync when shutting down."],
+    );
+    assert_eq!(dbsize(replica.port()), Some(2000));
+}
+
+/// A second Ctrl+C during a shutdown that waits means: now. The process
+/// exits at once, with status 1 (not a clean shutdown), as Redis does.
+#[test]
+fn a_second_sigint_exits_at_once() {
+    let mut master = start(&["--shutdown-timeout", "60"]);
+    let _silent = attach_fake_replica(&master); // never acknowledges
+    let mut writer = master.client();
+    assert_eq!(writer.cmd(&["SET", "k", "v"]), Reply::ok());
+    send_signal(&master, "INT");
+    assert_log_line(&master, &["Waiting for replicas before shutting down."]);
+    assert!(master.is_running());
+    send_signal(&master, "INT");
+    let status = master.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "got {status}");
+    assert_log_line(&master, &["You insist... exiting now."]);
+}
+
+// ---------------------------------------------------------------------------
+// 8. Out of file descriptors; the listen queue
+// ---------------------------------------------------------------------------
+
+/// A server started under `ulimit -n LIMIT`, which the harness cannot do:
+/// killed when dropped, its log shown if the test failed.
+struct Limited {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    _lease: common::PortLease,
+    port: u16,
+}
+
+impl Limited {
+    fn start(limit: u32, args: &[&str]) -> Limited {
+        let program = match common::external_server() {
+            Some(p) if p.contains('/') => std::path::absolute(&p)
+                .expect("absolute path")
+                .into_os_string(),
+            Some(p) => p.into(),
+            None => assert_cmd::cargo::cargo_bin(BIN).into_os_string(),
+        };
+        let lease = common::reserve_port();
+        let port = lease.port();
+        let dir =
+            std::env::temp_dir().join(format!("rfs-test-nofile-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let log = std::fs::File::create(dir.join("server.log")).expect("server.log");
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(r#"ulimit -n {limit} && exec "$0" "$@""#))
+            .arg(&program)
+            .args(["--port", &port.to_string(), "--save", ""])
+            .args(args)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("cannot run sh");
+        let mut limited = Limited {
+            child,
+            dir,
+            _lease: lease,
+            port,
+        };
+        poll_until(Duration::from_secs(10), || {
+            assert!(
+                limited.child.try_wait().expect("try_wait").is_none(),
+                "exited"
+            );
+            try_client(port)
+        });
+        limited
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id() // `exec`: the shell's pid is the server's
+    }
+
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.dir.join("server.log")).unwrap_or_default())
+            .into_owned()
+    }
+}
+
+impl Drop for Limited {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("--- server log ---\n{}", self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// CPU time (user + system) the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The command name may hold spaces: fields are counted after its ')'.
+    let after = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// The soft limit on open files of a process, from /proc/PID/limits.
+fn open_files_limit(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc/PID/limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    line.split_whitespace()
+        .nth(3)
+        .expect("soft limit")
+        .parse()
+        .expect("a number")
+}
+
+/// Under a descriptor limit too low for `maxclients`, the server lowers
+/// `maxclients` at start to what fits (keeping 32 descriptors for itself)
+/// and says so once in the log; clients past it get Redis's error and are
+/// closed, and counted. Nothing spins: with the extra clients still
+/// connected and more arriving, the server uses almost no CPU and its log
+/// stays short; once clients leave, new ones are served.
+#[test]
+fn a_low_descriptor_limit_lowers_maxclients_and_refuses_the_rest() {
+    let server = Limited::start(64, &[]);
+    let pid = server.pid();
+    let mut c = Client::connect(server.port);
+    let maxclients: u64 = match c.cmd(&["CONFIG", "GET", "maxclients"]) {
+        Reply::Array(items) => String::from_utf8_lossy(items[1].as_bulk())
+            .parse()
+            .expect("a number"),
+        other => panic!("CONFIG GET maxclients: {other:?}"),
+    };
+    let limit = open_files_limit(pid);
+    if limit >= 10_032 {
+        // A privileged process raises its own limit: nothing to lower.
+        assert_eq!(maxclients, 10_000);
+        return;
+    }
+    assert_eq!(limit, 64);
+    assert_eq!(maxclients, 32, "64 descriptors, 32 kept: 32 clients");
+    let log = server.log();
+    assert!(
+        log.contains("maxclients has been reduced to 32 to compensate for low ulimit."),
+        "{log}"
+    );
+    // CONFIG SET cannot go past what the descriptors allow either.
+    assert_eq!(
+        c.cmd_raw(&["CONFIG", "SET", "maxclients", "100"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with 32\r\n"
+    );
+    // Fill the server up (one client is `c`), then go past it.
+    let mut clients = vec![c];
+    poll_until(Duration::from_secs(10), || {
+        let mut probe = Client::connect(server.port);
+        probe.send(&common::encode_str_command(&["PING"]));
+        let reply = probe.read_reply_raw();
+        if reply == b"+PONG\r\n" {
+            clients.push(probe);
+            None
+        } else {
+            assert_eq!(reply, b"-ERR max number of clients reached\r\n");
+            probe.expect_closed();
+            Some(())
+        }
+    });
+    assert_eq!(clients.len(), 32, "admitted a number other than maxclients");
+    let mut refused = Vec::new();
+    for _ in 0..40 {
+        let mut extra = Client::connect(server.port);
+        assert_eq!(
+            extra.read_reply_raw(),
+            b"-ERR max number of clients reached\r\n"
+        );
+        refused.push(extra);
+    }
+    for client in &mut clients {
+        assert_eq!(client.cmd(&["PING"]), Reply::pong());
+    }
+    let rejected: u64 = clients[0]
+        .info_field("stats", "rejected_connections")
+        .expect("rejected_connections")
+        .parse()
+        .expect("a number");
+    assert!(rejected >= 41, "rejected_connections:{rejected}");
+
+    // Idle, full, with the refused ones not yet gone: no CPU, no log flood.
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let lines = || server.log().lines().count();
+    let (lines_before, ticks_before, started) = (lines(), cpu_ticks(pid), Instant::now());
+    // A measurement window, not a wait for something to happen.
+    thread::sleep(Duration::from_secs(2));
+    let share =
+        (cpu_ticks(pid) - ticks_before) as f64 / ticks_per_second / started.elapsed().as_secs_f64();
+    assert!(
+        share < 0.2,
+        "the server used {:.0}% of a core while full",
+        share * 100.0
+    );
+    assert_eq!(lines(), lines_before, "the server logged while full");
+    assert!(lines() <= 25, "the log has {} lines", lines());
+
+    // Clients leave: newcomers are served again.
+    drop(refused);
+    clients.truncate(10);
+    poll_until(Duration::from_secs(10), || {
+        let mut probe = Client::connect(server.port);
+        probe.send(&common::encode_str_command(&["PING"]));
+        (probe.read_reply_raw() == b"+PONG\r\n").then_some(())
+    });
+}
+
+/// The Send-Q column of `ss -ltn` for the sockets listening on `port`:
+/// for a listening socket, the length of its accept queue.
+fn listen_queue_lengths(port: u16) -> Option<Vec<u32>> {
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .filter_map(|line| line.split_whitespace().nth(2)?.parse().ok())
+            .collect(),
+    )
+}
+
+/// `tcp-backlog` sets the listen queue's length (Redis's default 511, not
+/// std's 128), capped by the kernel at `net.core.somaxconn`, as in Redis.
+#[test]
+fn tcp_backlog_sets_the_listen_queue() {
+    if common::program_path("ss").is_none() {
+        skip_for_missing_tool!("ss (iproute2) is not on PATH");
+    }
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .expect("/proc/sys/net/core/somaxconn")
+        .trim()
+        .parse()
+        .expect("a number");
+    for (args, backlog) in [(&[][..], 511u32), (&["--tcp-backlog", "100"][..], 100)] {
+        let server = start(args);
+        let mut c = server.client();
+        let expected = format!(
+            "*2\r\n$11\r\ntcp-backlog\r\n${}\r\n{backlog}\r\n",
+            backlog.to_string().len()
+        );
+        assert_eq!(
+            c.cmd_raw(&["CONFIG", "GET", "tcp-backlog"]),
+            expected.as_bytes()
+        );
+        let queues = listen_queue_lengths(server.port()).expect("cannot run ss");
+        assert!(
+            !queues.is_empty(),
+            "ss shows no listening socket on the port"
+        );
+        for queue in queues {
+            assert_eq!(queue, backlog.min(somaxconn), "ss Send-Q");
+        }
+        assert_eq!(
+            c.cmd_raw(&["CONFIG", "SET", "tcp-backlog", "10"]),
+            b"-ERR CONFIG SET failed (possibly related to argument 'tcp-backlog') - can't set immutable config\r\n"
+        );
+    }
+}

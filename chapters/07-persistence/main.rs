@@ -22,8 +22,12 @@ mod replica;
 mod replication;
 mod resp;
 mod server;
+mod sys;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
 
 use config::Config;
 use server::Server;
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         persist::spawn_save_points(server.clone())?;
         expire::spawn_cycle(server.clone())?;
         master::spawn_pinger(server.replication.clone())?;
+        spawn_signal_watcher(server.clone())?;
         if let Some((host, port)) = server.config.replicaof.clone() {
             if let Some(generation) = server.replication.follow(&host, port) {
                 replica::start(server.clone(), host, port, generation)?;
@@ -53,4 +58,48 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Is a shutdown started by a signal under way?
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Catches SIGTERM and SIGINT, and starts the thread that acts on them.
+///
+/// The signal handler only records the signal (see `sys.rs`); this thread
+/// looks ten times a second, as Redis's `serverCron` does, and runs the
+/// same path as SHUTDOWN, in a thread of its own so that it still sees a
+/// second SIGINT: the user insists, and the process exits at once with
+/// status 1, as Redis does. If the final save fails, the server goes on
+/// serving, as Redis does too.
+fn spawn_signal_watcher(server: Server) -> std::io::Result<()> {
+    sys::catch_stop_signals()?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            thread::sleep(Duration::from_millis(100));
+            let Some(signal) = sys::take_signal() else {
+                continue;
+            };
+            if STOPPING.swap(true, Ordering::SeqCst) {
+                if signal == sys::Signal::Int {
+                    log::warning("You insist... exiting now.");
+                    std::process::exit(1);
+                }
+                continue;
+            }
+            log::warning(format!("Received {} scheduling shutdown...", signal.name()));
+            let server = server.clone();
+            let spawned = thread::Builder::new()
+                .name("shutdown".into())
+                .spawn(move || {
+                    // Returns only if the final save failed (and logged it).
+                    persist::shutdown(&server, None);
+                    STOPPING.store(false, Ordering::SeqCst);
+                });
+            if let Err(e) = spawned {
+                STOPPING.store(false, Ordering::SeqCst);
+                log::warning(format!("Cannot start the shutdown: {e}"));
+            }
+        })?;
+    Ok(())
 }

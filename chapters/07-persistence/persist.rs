@@ -282,17 +282,23 @@ pub fn spawn_save_points(server: Server) -> io::Result<()> {
     Ok(())
 }
 
-/// SHUTDOWN: saves when asked to (or by default when save points are
-/// set), then ends the process. Returns only if the save failed.
+/// SHUTDOWN, and SIGTERM or SIGINT (see main.rs): saves when asked to
+/// (or by default when save points are set), then ends the process.
+/// Returns only if the save failed.
 pub fn shutdown(server: &Server, save: Option<bool>) -> String {
+    log::warning("User requested shutdown...");
     let save = save.unwrap_or(!server.config.save.is_empty());
     if save {
         log::notice("Saving the final RDB snapshot before exiting.");
-        if let Err(e) = write_dump(server) {
-            log::warning(format!("Error trying to save the DB, can't exit: {e}"));
+        // write_dump has logged why, if it failed.
+        if write_dump(server).is_err() {
+            log::warning("Error trying to save the DB, can't exit.");
+            log::warning(
+                "Errors trying to shut down the server. Check the logs for more information.",
+            );
             return "ERR Errors trying to SHUTDOWN. Check logs.".into();
         }
     }
-    log::notice("Redis is now ready to exit, bye bye...");
+    log::warning("Redis is now ready to exit, bye bye...");
     std::process::exit(0);
 }

@@ -14,9 +14,18 @@ pub enum ConnOp {
     /// `SELECT index`
     Select(i64),
     /// `AUTH [username] password`
-    Auth(Option<Vec<u8>>, Vec<u8>),
+    Auth {
+        /// The command's name as the client spelt it, for ACL LOG.
+        command: Vec<u8>,
+        /// The user, if given.
+        user: Option<Vec<u8>>,
+        /// The password.
+        password: Vec<u8>,
+    },
     /// `HELLO [protover [AUTH username password] [SETNAME name]]`
     Hello {
+        /// The command's name as the client spelt it, for ACL LOG.
+        command: Vec<u8>,
         /// The protocol version asked for.
         protocol: Option<i64>,
         /// AUTH's username and password.
@@ -120,14 +129,18 @@ pub const COMMANDS: &[Spec] = &[
         "Authenticate to the server",
         "1.0.0",
         |args| {
-            let mut args = args.into_iter().skip(1);
-            match (args.next(), args.next(), args.next()) {
-                (Some(password), None, None) => Ok(Op::Conn(ConnOp::Auth(None, password))),
-                (Some(user), Some(password), None) => {
-                    Ok(Op::Conn(ConnOp::Auth(Some(user), password)))
-                }
-                _ => Err(Reply::error("ERR syntax error")),
-            }
+            let mut args = args.into_iter();
+            let command = args.next().unwrap_or_default();
+            let (user, password) = match (args.next(), args.next(), args.next()) {
+                (Some(password), None, None) => (None, password),
+                (Some(user), Some(password), None) => (Some(user), password),
+                _ => return Err(Reply::error("ERR syntax error")),
+            };
+            Ok(Op::Conn(ConnOp::Auth {
+                command,
+                user,
+                password,
+            }))
         }
     ),
     spec!(
@@ -205,7 +218,8 @@ pub const COMMANDS: &[Spec] = &[
 ];
 
 fn parse_hello(args: Args) -> Result<Op, Reply> {
-    let mut args = args.into_iter().skip(1);
+    let mut args = args.into_iter();
+    let command = args.next().unwrap_or_default();
     let protocol = match args.next() {
         None => None,
         Some(version) => Some(crate::resp::parse_int(&version).ok_or_else(|| {
@@ -230,6 +244,7 @@ fn parse_hello(args: Args) -> Result<Op, Reply> {
         }
     }
     Ok(Op::Conn(ConnOp::Hello {
+        command,
         protocol,
         auth,
         name,
@@ -248,8 +263,13 @@ pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
             }
             _ => Reply::error("ERR DB index is out of range"),
         },
-        ConnOp::Auth(user, password) => auth(ctx, session, user.as_deref(), &password),
+        ConnOp::Auth {
+            command,
+            user,
+            password,
+        } => auth(ctx, session, &command, user.as_deref(), &password),
         ConnOp::Hello {
+            command,
             protocol,
             auth: credentials,
             name,
@@ -261,7 +281,7 @@ pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
                 Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
             };
             if let Some((user, password)) = credentials {
-                let reply = auth(ctx, session, Some(&user), &password);
+                let reply = auth(ctx, session, &command, Some(&user), &password);
                 if matches!(reply, Reply::Error(_)) {
                     return reply;
                 }
@@ -275,16 +295,19 @@ pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
                 }
             }
             session.protocol = protocol;
+            let version = if protocol == Protocol::Resp3 { 3 } else { 2 };
+            if let Some(client) = &session.client {
+                lock(&client.state).resp = version;
+            }
             let role = if ctx.replication.is_replica() {
                 "slave"
             } else {
                 "master"
             };
-            let version = if protocol == Protocol::Resp3 { 3 } else { 2 };
             Reply::Map(vec![
                 (Reply::bulk("server"), Reply::bulk("redis")),
                 (Reply::bulk("version"), Reply::bulk("7.0.15")),
-                (Reply::bulk("proto"), Reply::Integer(version)),
+                (Reply::bulk("proto"), Reply::Integer(version.into())),
                 (Reply::bulk("id"), Reply::Integer(session.id as i64)),
                 (Reply::bulk("mode"), Reply::bulk("standalone")),
                 (Reply::bulk("role"), Reply::bulk(role)),
@@ -323,24 +346,37 @@ pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
 }
 
 /// AUTH: only the `default` user exists; its password is `requirepass`.
-fn auth(ctx: &Context, session: &mut Session, user: Option<&[u8]>, password: &[u8]) -> Reply {
+/// A failure is recorded in ACL LOG under `command`, as Redis does.
+fn auth(
+    ctx: &Context,
+    session: &mut Session,
+    command: &[u8],
+    user: Option<&[u8]>,
+    password: &[u8],
+) -> Reply {
     let required = ctx.settings.requirepass();
     let required = required.as_bytes();
-    if required.is_empty() {
-        return match user {
-            None => Reply::error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
-            // The default user has no password: anything goes, as in Redis.
-            Some(user) if user == b"default" => Reply::ok(),
-            Some(_) => Reply::error("WRONGPASS invalid username-password pair or user is disabled."),
-        };
+    let accepted = match user {
+        None if required.is_empty() => return Reply::error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
+        // The default user has no password: anything goes, as in Redis.
+        Some(b"default") if required.is_empty() => true,
+        _ => user.is_none_or(|user| user == b"default") & same_bytes(password, required),
+    };
+    if accepted {
+        if !required.is_empty() {
+            session.authenticated = true;
+        }
+        return Reply::ok();
     }
-    let user_ok = user.is_none_or(|user| user == b"default");
-    if user_ok & same_bytes(password, required) {
-        session.authenticated = true;
-        Reply::ok()
-    } else {
-        Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
-    }
+    let client_info = session
+        .client
+        .as_ref()
+        .map(|client| client.describe())
+        .unwrap_or_default();
+    ctx.clients
+        .acl_log
+        .auth_failed(command, user.unwrap_or(b"default"), client_info);
+    Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
 }
 
 /// Compares without stopping at the first difference, so the time taken

@@ -22,13 +22,15 @@ use std::time::Instant;
 
 use super::server::ServerOp;
 use super::{
-    connection, databases, expire, info, keys, replication, server, string, transaction, Command,
-    Context, Flags, Op, ReplConf, Session,
+    acl, connection, databases, expire, info, keys, replication, server, string, transaction,
+    Command, ConnOp, Context, Flags, Op, ReplConf, Session,
 };
 use crate::db::{Databases, Db};
+use crate::persist::{Persistence, MISCONF};
 use crate::replication::{Capabilities, SyncRequest};
 use crate::resp::{Args, Reply};
 use crate::server::Server;
+use crate::shutdown;
 use crate::sync::lock;
 use crate::time::unix_millis;
 
@@ -122,14 +124,20 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
     let now = unix_millis();
     let ctx = Context::of(server);
     let db = &server.db;
+    if refused_by_disk(flags, &op, &server.persistence) {
+        return Reply::error(MISCONF);
+    }
     match op {
-        Op::Exec => return transaction::exec(server, &ctx, session, now),
+        Op::Exec => {
+            let _writes = shutdown::hold_writes();
+            return transaction::exec(server, &ctx, session, now);
+        }
         Op::Discard => return transaction::discard(db, session),
         Op::Watch(keys) => return transaction::watch(db, session, keys, now),
         Op::Unwatch => return transaction::unwatch(db, session),
         Op::Server(ServerOp::Save) => return server::save(&server.persistence, db),
-        Op::Server(ServerOp::Shutdown(save)) => {
-            return Reply::error(server.persistence.shutdown(db, save))
+        Op::Server(ServerOp::Shutdown(flags)) => {
+            return Reply::error(shutdown::shutdown(server, flags))
         }
         Op::Wait { needed, timeout } => return replication::wait(&ctx, session, needed, timeout),
         _ => {}
@@ -139,6 +147,8 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         if replica {
             return Reply::error("READONLY You can't write against a read only replica.");
         }
+        // No write starts once a shutdown has (see shutdown.rs).
+        let _writes = shutdown::hold_writes();
         let mut dbs = db.write();
         let reply = apply_write(op, &mut dbs, session.selected, now);
         // A command that made several changes (MSET, a write that first
@@ -172,6 +182,14 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
     reply
 }
 
+/// Must this command be refused with MISCONF, because background saves
+/// fail? Redis refuses every write, and PING too: a health check must
+/// notice that the server cannot keep what it is told.
+pub(super) fn refused_by_disk(flags: Flags, op: &Op, persistence: &Persistence) -> bool {
+    (flags.has(Flags::WRITE) || matches!(op, Op::Conn(ConnOp::Ping(_))))
+        && persistence.refuses_writes()
+}
+
 /// Runs the commands that touch no data; hands any other `op` back.
 /// `in_exec` is true inside EXEC, where WAIT must answer at once.
 pub(super) fn apply_plain(
@@ -186,6 +204,7 @@ pub(super) fn apply_plain(
         // Handled by `execute`; only reached inside EXEC, where it does nothing.
         Op::Quit => Reply::ok(),
         Op::Role => ctx.replication.role_reply(),
+        Op::Acl(op) => acl::run(op, ctx),
         Op::ReplicaOf(target) => replication::replicaof(ctx, target),
         Op::Wait { needed, .. } => replication::wait_now(ctx, session, needed),
         Op::ReplConf(conf) => replication::replconf(session, conf),

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use super::Context;
 use crate::db::Databases;
+use crate::expire;
 use crate::time::unix_millis;
 
 /// The sections INFO shows by default, in order.
@@ -62,7 +63,7 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
             line("arch_bits:64".into());
             line("multiplexing_api:threads".into());
             line(format!("process_id:{}", std::process::id()));
-            line(format!("tcp_port:{}", ctx.config.port));
+            line(format!("tcp_port:{}", ctx.listeners.port()));
             line(format!("server_time_usec:{}", unix_millis() * 1000));
             line(format!("uptime_in_seconds:{uptime}"));
             line(format!("uptime_in_days:{}", uptime / 86_400));
@@ -80,9 +81,10 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
         }
         "memory" => {
             let rss = resident_bytes();
+            let used = crate::alloc::allocated() as u64;
             line("# Memory".into());
-            line(format!("used_memory:{rss}"));
-            line(format!("used_memory_human:{}", human(rss)));
+            line(format!("used_memory:{used}"));
+            line(format!("used_memory_human:{}", human(used)));
             line(format!("used_memory_rss:{rss}"));
             line(format!("used_memory_rss_human:{}", human(rss)));
             line("maxmemory:0".into());
@@ -101,7 +103,7 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
                 "rdb_last_save_time:{}",
                 ctx.persistence.last_save()
             ));
-            let status = if ctx.persistence.last_failed() {
+            let status = if ctx.persistence.bgsave_failed() {
                 "err"
             } else {
                 "ok"
@@ -111,6 +113,9 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
         }
         "stats" => {
             let clients = &ctx.clients;
+            let (received, sent) = clients.net_bytes();
+            let syncs = ctx.replication.sync_stats();
+            let expired: u64 = dbs.iter().map(|keyspace| keyspace.expired_count()).sum();
             line("# Stats".into());
             line(format!(
                 "total_connections_received:{}",
@@ -120,10 +125,19 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
                 "total_commands_processed:{}",
                 clients.commands_processed.load(Ordering::Relaxed)
             ));
+            line(format!("total_net_input_bytes:{received}"));
+            line(format!("total_net_output_bytes:{sent}"));
             line(format!(
                 "rejected_connections:{}",
                 clients.rejected.load(Ordering::Relaxed)
             ));
+            line(format!("sync_full:{}", syncs.full));
+            line(format!("sync_partial_ok:{}", syncs.partial_ok));
+            line(format!("sync_partial_err:{}", syncs.partial_err));
+            line(format!("expired_keys:{expired}"));
+            line(format!("expired_stale_perc:{:.2}", expire::stale_percent()));
+            // No `maxmemory` eviction in this server: nothing is evicted.
+            line("evicted_keys:0".into());
         }
         "replication" => {
             // Already ends with CRLF.

@@ -14,6 +14,7 @@
 //! `transaction`) run without the data lock, and get a [`Context`]: what
 //! the server shares, minus the databases' handle.
 
+mod acl;
 mod command;
 mod connection;
 mod counter;
@@ -41,6 +42,7 @@ use std::time::Instant;
 
 use crate::clients::{Client, Clients};
 use crate::config::Config;
+use crate::listen::Listeners;
 use crate::persist::Persistence;
 use crate::replication::{Capabilities, Replication, SyncRequest};
 use crate::resp::{self, Args, Protocol, Reply};
@@ -74,6 +76,8 @@ pub enum Op {
     Server(server::ServerOp),
     /// `QUIT`: the connection replies `+OK` and closes.
     Quit,
+    /// `ACL LOG`
+    Acl(acl::AclOp),
     /// `ROLE`
     Role,
     /// `REPLICAOF host port`, or `REPLICAOF NO ONE` (`None`).
@@ -116,6 +120,8 @@ pub struct Context<'a> {
     pub persistence: &'a Persistence,
     /// The connected clients and the server's counters.
     pub clients: &'a Clients,
+    /// Where the server listens.
+    pub listeners: &'a Listeners,
     /// When the server started.
     pub started: Instant,
 }
@@ -129,6 +135,7 @@ impl<'a> Context<'a> {
             settings: &server.settings,
             persistence: &server.persistence,
             clients: &server.clients,
+            listeners: &server.listeners,
             started: server.started,
         }
     }
@@ -196,6 +203,7 @@ pub struct Spec {
 pub static TABLE: &[&[Spec]] = &[
     connection::COMMANDS,
     server::COMMANDS,
+    acl::COMMANDS,
     databases::COMMANDS,
     string::COMMANDS,
     string_set::COMMANDS,

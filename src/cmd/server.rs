@@ -5,10 +5,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::command::{self, CommandInfo};
 use super::{rest, Context, Flags, Op, Session, Spec};
+use crate::config::Config;
 use crate::db::Db;
 use crate::glob;
 use crate::persist::Persistence;
 use crate::resp::Reply;
+use crate::shutdown;
 
 /// A server command, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +31,10 @@ pub enum ServerOp {
     BgSave,
     /// `LASTSAVE`
     LastSave,
-    /// `SHUTDOWN [NOSAVE|SAVE]`: `Some(false)` for NOSAVE, `Some(true)` for SAVE.
-    Shutdown(Option<bool>),
+    /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]`
+    Shutdown(shutdown::Flags),
+    /// `SHUTDOWN ABORT`
+    ShutdownAbort,
     /// `MONITOR`
     Monitor,
 }
@@ -138,7 +142,7 @@ pub const LASTSAVE: Spec = Spec {
     subcommands: &[],
 };
 
-/// `SHUTDOWN [NOSAVE|SAVE]`
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`
 pub const SHUTDOWN: Spec = Spec {
     name: "shutdown",
     arity: -1,
@@ -153,17 +157,28 @@ pub const SHUTDOWN: Spec = Spec {
     since: "1.0.0",
     group: "server",
     parse: |args| {
-        let mut save = None;
+        let mut flags = shutdown::Flags::default();
+        let (mut abort, mut nosave, mut save) = (false, false, false);
         for option in &args[1..] {
             match option.to_ascii_lowercase().as_slice() {
-                b"nosave" => save = Some(false),
-                b"save" => save = Some(true),
-                // The server has no other process to wait for: nothing to do.
-                b"now" | b"force" => {}
+                b"nosave" => nosave = true,
+                b"save" => save = true,
+                b"now" => flags.now = true,
+                b"force" => flags.force = true,
+                b"abort" => abort = true,
                 _ => return Err(Reply::error("ERR syntax error")),
             }
         }
-        Ok(Op::Server(ServerOp::Shutdown(save)))
+        // As Redis: ABORT alone, and not both SAVE and NOSAVE.
+        let any_flag = nosave || save || flags.now || flags.force;
+        if (abort && any_flag) || (save && nosave) {
+            return Err(Reply::error("ERR syntax error"));
+        }
+        if abort {
+            return Ok(Op::Server(ServerOp::ShutdownAbort));
+        }
+        flags.save = (save || nosave).then_some(save);
+        Ok(Op::Server(ServerOp::Shutdown(flags)))
     },
     subcommands: &[],
 };
@@ -242,6 +257,10 @@ pub fn run(
             session.monitor = true;
             Reply::ok()
         }
+        ServerOp::ShutdownAbort => match shutdown::abort() {
+            Ok(()) => Reply::ok(),
+            Err(e) => Reply::error(e),
+        },
         op @ (ServerOp::Info(_) | ServerOp::Save | ServerOp::Shutdown(_)) => return Err(op),
     })
 }
@@ -277,7 +296,30 @@ fn config_set(ctx: &Context, args: &[Vec<u8>]) -> Reply {
         .chunks(2)
         .map(|pair| (text(&pair[0]).to_ascii_lowercase(), text(&pair[1])))
         .collect();
-    match ctx.settings.set(ctx.config, &pairs) {
+    // `port` and `bind` start from where the server listens now, and
+    // belong to the listeners: they move once every value has been
+    // checked, before the others change, so a port that is taken leaves
+    // everything as it was.
+    let mut base = ctx.config.clone();
+    base.port = ctx.listeners.port();
+    base.bind = ctx.listeners.bind();
+    let names: Vec<&str> = pairs.iter().map(|(name, _)| name.as_str()).collect();
+    let listening = names.contains(&"port") || names.contains(&"bind");
+    let moved = |checked: &Config| {
+        if !listening {
+            return Ok(());
+        }
+        let moved = ctx.listeners.rebind(checked.bind.clone(), checked.port);
+        moved.map_err(|e| {
+            let name = if names.contains(&"bind") {
+                "bind"
+            } else {
+                "port"
+            };
+            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")
+        })
+    };
+    match ctx.settings.set(&base, &pairs, moved) {
         Ok(()) => Reply::ok(),
         Err(msg) => Reply::error(msg),
     }
@@ -291,7 +333,7 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
     let yes_no = |on: bool| if on { "yes" } else { "no" }.to_string();
     let parameters = [
         ("appendonly", "no".to_string()),
-        ("bind", config.bind.join(" ")),
+        ("bind", ctx.listeners.bind().join(" ")),
         (
             "client-query-buffer-limit",
             settings.client_query_buffer_limit().to_string(),
@@ -300,7 +342,7 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ("dbfilename", config.dbfilename.clone()),
         ("dir", dir),
         ("maxclients", settings.maxclients().to_string()),
-        ("port", config.port.to_string()),
+        ("port", ctx.listeners.port().to_string()),
         (
             "proto-max-bulk-len",
             settings.proto_max_bulk_len().to_string(),
@@ -315,6 +357,12 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ),
         ("requirepass", settings.requirepass()),
         ("save", settings.save_points()),
+        ("shutdown-timeout", settings.shutdown_timeout().to_string()),
+        (
+            "stop-writes-on-bgsave-error",
+            yes_no(settings.stop_writes_on_bgsave_error()),
+        ),
+        ("tcp-backlog", config.tcp_backlog.to_string()),
         ("timeout", settings.timeout().to_string()),
     ];
     // A plain name comes back as the client spelled it; a pattern brings

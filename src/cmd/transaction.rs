@@ -20,6 +20,7 @@ use std::sync::Arc;
 use super::execute::{apply_plain, apply_read, apply_write};
 use super::{check, rest, Command, Context, Flags, Op, Session, Spec};
 use crate::db::{Databases, Db};
+use crate::persist::MISCONF;
 use crate::resp::{Args, Reply};
 use crate::server::Server;
 
@@ -129,6 +130,8 @@ pub fn queue(server: &Server, session: &mut Session, args: Args) -> Result<Reply
     }
     let refusal = if spec.flags.has(Flags::NO_MULTI) {
         Some("ERR Command not allowed inside a transaction")
+    } else if (spec.is_write() || spec.name == "ping") && server.persistence.refuses_writes() {
+        Some(MISCONF)
     } else if spec.is_write() && server.replication.is_replica() {
         Some("READONLY You can't write against a read only replica.")
     } else {
@@ -178,6 +181,14 @@ pub fn exec(server: &Server, ctx: &Context, session: &mut Session, now: i64) -> 
     }
     if std::mem::take(&mut session.multi_failed) {
         return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    // The writes were queued before a background save failed: Redis
+    // refuses the whole transaction.
+    let writes = |args: &Args| check(args).is_ok_and(|spec| spec.is_write() || spec.name == "ping");
+    if queued.iter().any(writes) && ctx.persistence.refuses_writes() {
+        return Reply::error(format!(
+            "EXECABORT Transaction discarded because of: {MISCONF}"
+        ));
     }
     if watch.is_some_and(|watch| watch.changed(&dbs, now)) {
         return Reply::NilArray;

@@ -51,6 +51,8 @@ pub struct Keyspace {
     /// The snapshots being taken: a shard they have not copied yet is
     /// copied before a write changes it (see `snapshot.rs`).
     captures: Vec<Arc<Capture>>,
+    /// Keys deleted because their deadline passed (INFO's `expired_keys`).
+    expired: u64,
 }
 
 impl Keyspace {
@@ -180,7 +182,14 @@ impl Keyspace {
             .entries
             .get(key)
             .is_some_and(|stored| self.entry(stored).is_expired(now));
-        expired && self.delete(key, false).is_some()
+        let deleted = expired && self.delete(key, false).is_some();
+        self.expired += u64::from(deleted);
+        deleted
+    }
+
+    /// How many keys were deleted because they expired.
+    pub fn expired_count(&self) -> u64 {
+        self.expired
     }
 
     /// Deletes the expired keys that readers met (see [`Keyspace::get`]);
