@@ -148,7 +148,7 @@ fn serve_requests(
             Outcome::ReplicaLink {
                 request,
                 listening_port,
-                psync2,
+                capa,
             } => {
                 writer.flush()?;
                 // The link's threads need a reader of their own, which
@@ -159,7 +159,7 @@ fn serve_requests(
                 // The link's threads mostly wait for writes to send:
                 // not a busy client for the others to yield to.
                 let _link = Awake::not_now(&server.clients.awake);
-                master::serve_replica(server, link, link_reader, request, listening_port, psync2)?;
+                master::serve_replica(server, link, link_reader, request, listening_port, capa)?;
                 return Ok(End::Closed);
             }
         }

@@ -15,7 +15,7 @@
 use std::ops::{Index, IndexMut};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Capture, Keyspace, Snapshot, SHARDS};
 use crate::resp::Args;
 
 /// One change to replay on replicas, as the command that makes it.
@@ -56,6 +56,34 @@ impl Db {
         self.databases
             .write()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a snapshot of every database, as it is at one moment, without
+    /// holding the lock for more than a shard's copy at a time (see
+    /// keyspace/snapshot.rs). `at_start` runs under the write lock at that
+    /// moment, for what must match the snapshot: the dirty counters, a
+    /// replica's subscription to the changes that follow.
+    pub fn snapshot<T>(&self, at_start: impl FnOnce(&mut Databases) -> T) -> (Vec<Snapshot>, T) {
+        let (captures, started) = {
+            let mut dbs = self.write();
+            let captures: Vec<Arc<Capture>> =
+                dbs.dbs.iter_mut().map(Keyspace::start_snapshot).collect();
+            (captures, at_start(&mut dbs))
+        };
+        // Writers go on between two shards; one that changes a shard not
+        // copied yet copies it first.
+        for shard in 0..SHARDS {
+            let dbs = self.read();
+            for (keyspace, capture) in dbs.dbs.iter().zip(&captures) {
+                keyspace.copy_shard(capture, shard);
+            }
+        }
+        let mut dbs = self.write();
+        for (keyspace, capture) in dbs.dbs.iter_mut().zip(&captures) {
+            keyspace.end_snapshot(capture);
+        }
+        drop(dbs);
+        (captures.iter().map(|c| c.finish()).collect(), started)
     }
 }
 
@@ -183,6 +211,8 @@ impl Databases {
 
     /// Replaces every database (after loading a snapshot).
     pub fn replace(&mut self, dbs: Vec<Keyspace>) {
+        // A snapshot being taken keeps the data it started on.
+        self.dbs.iter().for_each(Keyspace::preserve_all);
         self.dbs = dbs;
         if self.recording {
             self.dbs.iter_mut().for_each(Keyspace::start_recording);

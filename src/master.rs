@@ -11,12 +11,12 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::thread;
 
-use crate::db::Databases;
 use crate::error::Error;
+use crate::keyspace::Snapshot;
 use crate::log;
 use crate::persist;
 use crate::rdb::AuxValue;
-use crate::replication::{Replication, Subscription, SyncRequest, PING_PERIOD};
+use crate::replication::{self, Capabilities, Replication, Subscription, SyncRequest, PING_PERIOD};
 use crate::resp;
 use crate::server::Server;
 
@@ -28,7 +28,7 @@ pub fn serve_replica(
     reader: impl BufRead + Send + 'static,
     request: SyncRequest,
     listening_port: u16,
-    psync2: bool,
+    capa: Capabilities,
 ) -> Result<(), Error> {
     let ip = stream.peer_addr()?.ip();
     // A client's idle `timeout` does not apply to a replica: one that is
@@ -47,7 +47,7 @@ pub fn serve_replica(
     let subscription = match partial {
         Some((subscription, missed, replid)) => {
             // Only a PSYNC2 replica expects the id (it may have changed).
-            if psync2 {
+            if capa.psync2 {
                 write!(out, "+CONTINUE {replid}\r\n")?;
             } else {
                 out.write_all(b"+CONTINUE\r\n")?;
@@ -59,24 +59,22 @@ pub fn serve_replica(
             subscription
         }
         None => {
-            // The snapshot and the subscription are taken under one lock, so
-            // the stream carries exactly the changes made after the snapshot.
-            let (snapshot, subscription, replid, offset) = {
-                let mut dbs = server.db.write();
-                let (subscription, replid, offset) =
-                    replication.subscribe(&mut dbs, ip, listening_port);
-                let rdb = snapshot(&dbs, server.settings.rdbcompression(), &replid, offset)?;
-                (rdb, subscription, replid, offset)
-            };
+            // The snapshot starts and the subscription is taken under one
+            // lock, so the stream carries exactly the changes made after the
+            // snapshot. The snapshot shares the entries, copied a shard at
+            // a time (keyspace/snapshot.rs): writers wait for one shard's
+            // copy at most, not for the transfer.
+            let (snapshot, (subscription, replid, offset)) = server
+                .db
+                .snapshot(|dbs| replication.subscribe(dbs, ip, listening_port));
             if request.psync.is_some() {
                 write!(out, "+FULLRESYNC {replid} {offset}\r\n")?;
+                out.flush()?;
             }
-            // Disk-style framing: a length, then the RDB, with no CRLF after.
-            write!(out, "${}\r\n", snapshot.len())?;
-            out.write_all(&snapshot)?;
+            let len = send_snapshot(&mut out, &snapshot, server, capa.eof, &replid, offset)?;
+            drop(snapshot);
             log::notice(format!(
-                "Synchronization with replica {ip}:{listening_port} succeeded ({} bytes)",
-                snapshot.len()
+                "Synchronization with replica {ip}:{listening_port} succeeded ({len} bytes)"
             ));
             subscription
         }
@@ -135,15 +133,57 @@ fn read_acks(replication: &Replication, id: u64, mut reader: impl BufRead, strea
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// The whole keyspace as an RDB, in memory, with the replication fields
-/// a replica uses to know where the stream starts.
-fn snapshot(dbs: &Databases, compress: bool, replid: &str, offset: i64) -> Result<Vec<u8>, Error> {
-    let repl = [
+/// Streams the snapshot to the replica as an RDB, with the replication
+/// fields a replica uses to know where the stream starts. Returns its size.
+///
+/// A replica that said `capa eof` (Redis 7.0's do, and ours) gets the
+/// framing of Redis's disk-less sync: `$EOF:<40 random characters>\r\n`,
+/// the RDB, the same 40 characters; the RDB is encoded once, straight onto
+/// the socket. Any other gets disk-style framing, `$<len>\r\n` and the
+/// RDB, with no CRLF after: the length must come first, so the RDB is
+/// encoded twice, once into a counter and once onto the socket. Either
+/// way it costs CPU outside any lock, not a dump-sized buffer.
+fn send_snapshot(
+    out: &mut impl Write,
+    snapshot: &[Snapshot],
+    server: &Server,
+    eof: bool,
+    replid: &str,
+    offset: i64,
+) -> Result<u64, Error> {
+    let aux = persist::aux_fields(&[
         ("repl-stream-db", AuxValue::Int(0)),
         ("repl-id", AuxValue::Str(replid.as_bytes().to_vec())),
         ("repl-offset", AuxValue::Int(offset)),
-    ];
-    Ok(persist::snapshot(dbs, compress, &repl)?)
+    ]);
+    let compress = server.settings.rdbcompression();
+    if eof {
+        // The mark is random, so no RDB can contain it by chance.
+        let mark = replication::new_replid();
+        write!(out, "$EOF:{mark}\r\n")?;
+        let counted = persist::write_rdb(Counter(out, 0), snapshot, compress, &aux)?;
+        counted.0.write_all(mark.as_bytes())?;
+        return Ok(counted.1);
+    }
+    let len = persist::write_rdb(Counter(std::io::sink(), 0), snapshot, compress, &aux)?.1;
+    write!(out, "${len}\r\n")?;
+    persist::write_rdb(out, snapshot, compress, &aux)?;
+    Ok(len)
+}
+
+/// A writer that passes the bytes on and counts them.
+struct Counter<W>(W, u64);
+
+impl<W: Write> Write for Counter<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.0.write(bytes)?;
+        self.1 += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Starts the thread that pings replicas every `PING_PERIOD`.

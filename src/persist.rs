@@ -1,12 +1,16 @@
 //! RDB snapshots on disk: SAVE, BGSAVE, save points, and loading the dump
 //! at start.
 //!
-//! A snapshot is encoded while the keyspace's read lock is held, so it is
-//! one consistent moment of the data: writers wait, readers don't. Redis
-//! gets the same consistency without the wait by calling fork() and
-//! letting the child write while the parent goes on (the kernel copies
-//! only the pages that change). std has no fork, so we pay with a pause
-//! for writers and one dump-sized buffer in memory.
+//! A save must write one consistent moment of the data, without making
+//! the clients wait while it writes. Redis calls fork() and lets the child
+//! write while the parent goes on (the kernel copies only the pages that
+//! change). std has no fork, so we do the same by hand: `Db::snapshot`
+//! takes a [`Snapshot`] of each database, shared handles on the entries
+//! copied a shard at a time, copy-on-write (keyspace/snapshot.rs), so that
+//! no client waits for more than one shard's copy; then the RDB is encoded
+//! from the snapshot with no lock held, and streamed through a `BufWriter`
+//! to the temp file, its checksum computed as the bytes go by. The file
+//! is never built in memory.
 //!
 //! BGSAVE and the save points need no lock of the caller's: they ask the
 //! saver thread, which owns a handle on the databases, to save. So BGSAVE
@@ -20,15 +24,15 @@
 //! leaves either the old dump or the new one, never half of one.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::db::{Databases, Db};
-use crate::keyspace::{Keyspace, Value, ValueRef};
+use crate::db::Db;
+use crate::keyspace::{Keyspace, Snapshot, Value, ValueRef};
 use crate::log;
 use crate::rdb::{self, AuxValue, RdbError, RdbWriter};
 use crate::settings::Settings;
@@ -155,18 +159,22 @@ impl Persistence {
         let _ = fs::remove_file(dir.join(format!("temp-{}.rdb", std::process::id())));
     }
 
-    /// Encodes under the read lock, writes with none, and records the result.
+    /// Snapshots the databases (brief locks, see `Db::snapshot`), encodes
+    /// and writes with no lock, and records the result.
     fn write_dump(&self, db: &Db) -> Result<(), String> {
         // Saves take turns: two at once would share the temp file's name.
         let _turn = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let started = Instant::now();
-        let encoded = {
-            let dbs = db.read();
-            snapshot(&dbs, self.settings.rdbcompression(), &[]).map(|bytes| (bytes, dbs.dirty()))
-        };
+        let (snapshot, dirty) = db.snapshot(|dbs| dbs.dirty());
+        let compress = self.settings.rdbcompression();
+        let aux = aux_fields(&[]);
         let path = Path::new(&self.path);
-        let result =
-            encoded.and_then(|(bytes, dirty)| write_atomically(path, &bytes).map(|()| dirty));
+        let result = write_atomically(path, |out| {
+            write_rdb(out, &snapshot, compress, &aux).map(drop)
+        })
+        .map(|()| dirty);
+        // The old values written over since the snapshot go now, unlocked.
+        drop(snapshot);
         // One lock at a time (see the lock order in server.rs): the
         // databases' lock is released before the persistence state is locked.
         if let Ok(dirty) = &result {
@@ -241,13 +249,9 @@ impl Persistence {
     }
 }
 
-/// Encodes every database as an RDB, compressed unless `compress` is off;
-/// `extra` AUX fields follow the standard ones.
-pub fn snapshot(
-    dbs: &Databases,
-    compress: bool,
-    extra: &[(&str, AuxValue)],
-) -> io::Result<Vec<u8>> {
+/// The AUX fields of a snapshot, as Redis 7.0 writes them; `extra` ones
+/// (a full sync's replication fields) come before `aof-base`.
+pub fn aux_fields<'a>(extra: &[(&'a str, AuxValue)]) -> Vec<(&'a str, AuxValue)> {
     let mut aux = vec![
         ("redis-ver", AuxValue::Str(b"7.0.15".to_vec())),
         ("redis-bits", AuxValue::Int(64)),
@@ -259,14 +263,27 @@ pub fn snapshot(
     if !extra.iter().any(|(name, _)| *name == "aof-base") {
         aux.push(("aof-base", AuxValue::Int(0)));
     }
-    let mut rdb = RdbWriter::new(Vec::new(), compress);
-    rdb.header(&aux)?;
+    aux
+}
+
+/// Encodes the snapshots of every database as an RDB with the header
+/// fields `aux`, compressed unless `compress` is off, and writes it to
+/// `out` as it goes: nothing is held but the compressor's table. Hands
+/// `out` back, flushed. Run on the same snapshots, it writes the same bytes.
+pub fn write_rdb<W: Write>(
+    out: W,
+    dbs: &[Snapshot],
+    compress: bool,
+    aux: &[(&str, AuxValue)],
+) -> io::Result<W> {
+    let mut rdb = RdbWriter::new(out, compress);
+    rdb.header(aux)?;
     for (index, keyspace) in dbs.iter().enumerate() {
-        if keyspace.len() > 0 {
+        if !keyspace.is_empty() {
             rdb.select_db(index, keyspace.len(), keyspace.volatile_len())?;
-            for (key, entry) in keyspace.iter() {
-                match entry.value() {
-                    ValueRef::String(bytes) => rdb.entry(key, bytes, entry.expires_at())?,
+            for (key, value, expires_at) in keyspace.iter() {
+                match value {
+                    ValueRef::String(bytes) => rdb.entry(key, bytes, expires_at)?,
                 }
             }
         }
@@ -274,17 +291,22 @@ pub fn snapshot(
     rdb.finish()
 }
 
-/// Replaces `path` with `bytes` so that a crash leaves the old file or the
-/// new one: temp file, fsync, rename, fsync of the directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Replaces `path` with what `write` writes, so that a crash leaves the
+/// old file or the new one: temp file, fsync, rename, fsync of the
+/// directory.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let temp = dir.join(format!("temp-{}.rdb", std::process::id()));
-    let written = File::create(&temp).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
+    let written = File::create(&temp).and_then(|file| {
+        let mut out = BufWriter::with_capacity(1 << 16, file);
+        write(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
     });
     if let Err(e) = written.and_then(|()| fs::rename(&temp, path)) {
         let _ = fs::remove_file(&temp);

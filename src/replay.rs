@@ -109,13 +109,18 @@ fn read_file(path: &Path) -> io::Result<Vec<u8>> {
 /// appended to if it is already there.
 fn create(server: &Server, dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)?;
-    let (name, bytes) = {
-        let keyspace = server.db.read();
+    let (name, preamble) = {
         let state = server.aof.lock();
         let kind = if state.preamble { "rdb" } else { "aof" };
-        let name = format!("{}.1.base.{kind}", state.prefix);
-        let aux = [("aof-base", AuxValue::Int(1))];
-        (name, persist::snapshot(&keyspace, true, &aux)?)
+        (format!("{}.1.base.{kind}", state.prefix), state.preamble)
+    };
+    // Commands for nothing are no bytes at all.
+    let bytes = if preamble {
+        let (snapshot, ()) = server.db.snapshot(|_| ());
+        let aux = persist::aux_fields(&[("aof-base", AuxValue::Int(1))]);
+        persist::write_rdb(Vec::new(), &snapshot, true, &aux)?
+    } else {
+        Vec::new()
     };
     log::notice(format!("Creating AOF base file {name} on server start"));
     fs::write(dir.join(&name), &bytes)?;

@@ -124,6 +124,16 @@ struct Link {
     last_ack: Instant,
 }
 
+/// What a replica said it understands, in `REPLCONF capa ...`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `capa eof`: it reads a snapshot framed by `$EOF:<mark>`, whose
+    /// length need not be known before it is sent.
+    pub eof: bool,
+    /// `capa psync2`: +CONTINUE names the replication id.
+    pub psync2: bool,
+}
+
 /// How a replica asked to sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRequest {
@@ -438,7 +448,7 @@ impl State {
 /// A new replication id: 40 random hex characters. std has no random
 /// numbers, but each `RandomState` gets random keys (for hash tables that
 /// resist flooding), so hashing a counter with one gives random bits.
-fn new_replid() -> String {
+pub fn new_replid() -> String {
     let hex: String = (0..3u64)
         .map(|i| {
             let mut hasher = RandomState::new().build_hasher();

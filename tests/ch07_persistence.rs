@@ -1089,17 +1089,18 @@ fn crash_value(i: usize) -> Vec<u8> {
 
 /// SETs `key:0` to `key:N-1` through a pipeline.
 fn populate(client: &mut Client, n: usize) {
+    populate_with(client, n, crash_value);
+}
+
+/// SETs `key:i` to `value(i)` for `i` in `0..n`, through a pipeline.
+fn populate_with(client: &mut Client, n: usize, value: fn(usize) -> Vec<u8>) {
     const BATCH: usize = 10_000;
     for start in (0..n).step_by(BATCH) {
         let end = (start + BATCH).min(n);
         let mut bytes = Vec::new();
         for i in start..end {
             let key = format!("key:{i}");
-            bytes.extend(common::encode_command(&[
-                b"SET",
-                key.as_bytes(),
-                &crash_value(i),
-            ]));
+            bytes.extend(common::encode_command(&[b"SET", key.as_bytes(), &value(i)]));
         }
         let sender = client.send_in_background(bytes);
         for i in start..end {
@@ -1432,6 +1433,92 @@ fn real_redis_and_this_server_agree_after_a_round_trip() {
 }
 
 // ---------------------------------------------------------------------------
+// A: a background save does not stall the clients
+// ---------------------------------------------------------------------------
+
+/// How many keys the stall test loads: enough that encoding them all takes
+/// well over a second in a debug build, as it did when the whole file was
+/// encoded under the keyspace's lock.
+const STALL_KEYS: usize = 60_000;
+
+/// The longest a client's SET or GET may take while the save runs. Redis
+/// stays in single-digit milliseconds (a fork); the limit leaves room for a
+/// debug build on a busy machine, and is far below the save's duration.
+const STALL_LIMIT: Duration = Duration::from_millis(200);
+
+#[test]
+fn bgsave_does_not_stall_clients_and_writes_a_correct_dump() {
+    let mut server = Server::start_with(BIN, &["--save", ""]);
+    let mut c = server.client();
+    populate_with(&mut c, STALL_KEYS, stall_value);
+    let dump = file_in(&server, "dump.rdb");
+    assert!(!dump.exists(), "no save before the BGSAVE");
+
+    // SET then GET in a loop from the BGSAVE on, until the dump is renamed
+    // into place: the slowest round trip is the longest stall.
+    let started = Instant::now();
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        Reply::simple("Background saving started")
+    );
+    let (mut slowest, mut round_trips) = (Duration::ZERO, 0);
+    while !dump.is_file() {
+        assert!(started.elapsed() < 3 * DEADLINE, "BGSAVE did not finish");
+        let value = format!("during-{round_trips}");
+        let sent = Instant::now();
+        assert_eq!(c.cmd(&["SET", "during", &value]), Reply::ok());
+        assert_eq!(c.cmd(&["GET", "key:1"]), Reply::bulk_bytes(&stall_value(1)));
+        slowest = slowest.max(sent.elapsed());
+        round_trips += 1;
+    }
+    let save_took = started.elapsed();
+    eprintln!(
+        "slowest SET+GET {slowest:?} during a save of {save_took:?} ({round_trips} round trips)"
+    );
+    assert!(
+        slowest < STALL_LIMIT,
+        "a SET+GET took {slowest:?} while the save ran ({save_took:?}, {round_trips} round trips)"
+    );
+
+    // The dump holds the data as it was at the BGSAVE: every key loaded,
+    // and a sample of them with its value.
+    server.restart();
+    let mut c = server.client();
+    // Redis answers -LOADING until the dump is in.
+    let dbsize = poll_until(DEADLINE, || match c.cmd(&["DBSIZE"]) {
+        Reply::Integer(n) if n > 0 => Some(n as usize),
+        _ => None,
+    });
+    // `during` may or may not be in the dump, depending on when the save began.
+    assert!(
+        dbsize == STALL_KEYS || dbsize == STALL_KEYS + 1,
+        "{dbsize} keys after the restart"
+    );
+    for i in (0..STALL_KEYS).step_by(997) {
+        let key = format!("key:{i}");
+        assert_eq!(
+            c.cmd(&["GET", &key]),
+            Reply::bulk_bytes(&stall_value(i)),
+            "{key}"
+        );
+    }
+}
+
+/// A value of 300 bytes in which LZF finds little to compress: the most
+/// work for the encoder per byte.
+fn stall_value(i: usize) -> Vec<u8> {
+    let mut state = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..300)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b'a' + (state % 26) as u8
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
 // Exercises (docs/07-persistence.md, "Exercises"). Each test is ignored, so
 // the suite above passes on the chapter as shipped; each fails on the
 // chapter as shipped and passes on the real Redis, which meets each goal
@@ -1440,74 +1527,46 @@ fn real_redis_and_this_server_agree_after_a_round_trip() {
 // grade another build, point `REDIS_TEST_SERVER` at its binary.
 // ---------------------------------------------------------------------------
 
-/// `count` values of `size` bytes that LZF cannot shrink (xorshift noise).
-fn incompressible_values(count: usize, size: usize) -> Vec<Vec<u8>> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..count)
-        .map(|_| {
-            (0..size)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Exercise 1: the writers' pause. With 300,000 keys, a client SETs in a
-/// loop while a `BGSAVE` runs; no SET may take 100 ms or more. (Find
-/// where the time goes first: a faster encoding shortens the pause, and
-/// so does holding the lock for less of it.)
+/// Exercise 1: time the save. `INFO persistence` reports what Redis's
+/// does: changes since the last save, whether a background save runs and
+/// for how long (`rdb_current_bgsave_time_sec`, -1 when none), how the last
+/// one ended and how long it took (`rdb_last_bgsave_time_sec`, -1 before
+/// the first), and when the last save was (the same as `LASTSAVE`).
 #[test]
 #[ignore = "exercise: run with --ignored"]
-fn exercise_1_bgsave_pauses_writers_under_100_ms() {
-    const KEYS: usize = 300_000;
-    const LIMIT: Duration = Duration::from_millis(100);
+fn exercise_1_info_persistence_times_the_save() {
     let server = Server::start_with(BIN, &["--save", ""]);
     let mut c = server.client();
-    let mut batch = Vec::new();
-    for i in 0..KEYS {
-        batch.extend(encode_str_command(&[
-            "SET",
-            &format!("key:{i}"),
-            "some value of a few bytes",
-        ]));
-    }
-    let writer = c.send_in_background(batch);
-    let replies = c.read_exact(5 * KEYS);
-    writer.join().unwrap().expect("loading failed");
-    assert!(replies.chunks(5).all(|reply| reply == b"+OK\r\n"));
-
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
-        let stop = Arc::clone(&stop);
-        let mut w = server.client();
-        thread::spawn(move || {
-            let mut slowest = Duration::ZERO;
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let sent = Instant::now();
-                assert_eq!(w.cmd(&["SET", "w", &i.to_string()]), Reply::ok());
-                slowest = slowest.max(sent.elapsed());
-                i += 1;
-            }
-            slowest
-        })
+    let field = |c: &mut Client, name: &str| {
+        c.info_field("persistence", name)
+            .unwrap_or_else(|| panic!("INFO persistence has no {name}"))
     };
+    assert_eq!(c.cmd(&["SET", "a", "1"]), Reply::ok());
+    assert_eq!(c.cmd(&["SET", "b", "2"]), Reply::ok());
+    assert_eq!(field(&mut c, "rdb_changes_since_last_save"), "2");
+    assert_eq!(field(&mut c, "rdb_bgsave_in_progress"), "0");
+    assert_eq!(field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(field(&mut c, "rdb_last_bgsave_time_sec"), "-1");
+    assert_eq!(field(&mut c, "rdb_current_bgsave_time_sec"), "-1");
     assert_eq!(
-        c.cmd_raw(&["BGSAVE"]),
-        b"+Background saving started\r\n".to_vec()
+        c.cmd(&["BGSAVE"]),
+        Reply::simple("Background saving started")
     );
-    wait_for_file(&file_in(&server, "dump.rdb"));
-    stop.store(true, Ordering::Relaxed);
-    let slowest = writer.join().expect("the writer failed");
-    assert!(
-        slowest < LIMIT,
-        "a SET took {slowest:?} during a BGSAVE of {KEYS} keys: the goal is under {LIMIT:?}"
-    );
+    poll_until(DEADLINE, || {
+        (field(&mut c, "rdb_bgsave_in_progress") == "0"
+            && field(&mut c, "rdb_last_bgsave_time_sec") != "-1")
+            .then_some(())
+    });
+    let took: i64 = field(&mut c, "rdb_last_bgsave_time_sec")
+        .parse()
+        .expect("rdb_last_bgsave_time_sec is an integer");
+    assert!((0..5).contains(&took), "a save of two keys took {took} s");
+    assert_eq!(field(&mut c, "rdb_current_bgsave_time_sec"), "-1");
+    assert_eq!(field(&mut c, "rdb_changes_since_last_save"), "0");
+    let Reply::Integer(lastsave) = c.cmd(&["LASTSAVE"]) else {
+        panic!("LASTSAVE is an integer");
+    };
+    assert_eq!(field(&mut c, "rdb_last_save_time"), lastsave.to_string());
 }
 
 /// Exercise 2: `stop-writes-on-bgsave-error`. After a background save
@@ -1578,44 +1637,48 @@ fn exercise_2_writes_stop_after_a_failed_bgsave() {
     assert!(status.success(), "SHUTDOWN NOSAVE: {status}");
 }
 
-/// Exercise 3: the memory a save costs. With 64 MiB of values LZF cannot
-/// shrink, the server's resident memory may not grow by 16 MiB (a quarter
-/// of the data) or more while a `BGSAVE` runs: encode into the file as you
-/// go, not into a copy of the whole dump.
+/// Exercise 3: the snapshot's pause, measured inside the server. Redis
+/// reports how long its last `fork` took in `INFO stats`,
+/// `latest_fork_usec`: the time its clients waited for the snapshot. Report
+/// the same for the time the snapshot held the lock, then shorten it: with
+/// 1,000,000 keys it must stay under 10 ms. The chapter copies every key's
+/// handles under the lock (hundreds of milliseconds for this many in a
+/// debug build); copying the table a shard at a time, with writers copying
+/// a shard first when they would change it, keeps each hold short.
 #[test]
 #[ignore = "exercise: run with --ignored"]
-fn exercise_3_bgsave_does_not_hold_a_copy_of_the_dump() {
-    const VALUES: usize = 64;
-    const SIZE: usize = 1024 * 1024;
-    const LIMIT_KIB: u64 = 16 * 1024;
+fn exercise_3_the_snapshot_holds_the_lock_under_10_ms() {
+    const KEYS: usize = 1_000_000;
+    const LIMIT_USEC: u64 = 10_000;
     let server = Server::start_with(BIN, &["--save", ""]);
     let mut c = server.client();
-    for (i, value) in incompressible_values(VALUES, SIZE).iter().enumerate() {
-        assert_eq!(
-            c.cmd_bytes(&[b"SET", format!("big:{i}").as_bytes(), value]),
-            Reply::ok()
-        );
+    let mut batch = Vec::new();
+    for i in 0..KEYS {
+        batch.extend(encode_str_command(&[
+            "SET",
+            &format!("key:{i}"),
+            "some value of a few bytes",
+        ]));
     }
-    let before = common::rss_kib(server.pid());
+    let writer = c.send_in_background(batch);
+    let replies = c.read_exact(5 * KEYS);
+    writer.join().unwrap().expect("loading failed");
+    assert!(replies.chunks(5).all(|reply| reply == b"+OK\r\n"));
+
     assert_eq!(
-        c.cmd_raw(&["BGSAVE"]),
-        b"+Background saving started\r\n".to_vec()
+        c.cmd(&["BGSAVE"]),
+        Reply::simple("Background saving started")
     );
-    let dump = file_in(&server, "dump.rdb");
-    let mut peak = before;
-    poll_until(DEADLINE * 3, || {
-        peak = peak.max(common::rss_kib(server.pid()));
-        dump.is_file().then_some(())
-    });
-    let grown = peak.saturating_sub(before);
+    wait_for_file(&file_in(&server, "dump.rdb"));
+    let pause: u64 = c
+        .info_field("stats", "latest_fork_usec")
+        .expect("INFO stats has no latest_fork_usec")
+        .parse()
+        .expect("latest_fork_usec is an integer");
     assert!(
-        grown < LIMIT_KIB,
-        "the server grew by {} MiB while it saved {} MiB: the goal is under {} MiB",
-        grown >> 10,
-        (VALUES * SIZE) >> 20,
-        LIMIT_KIB >> 10
+        pause < LIMIT_USEC,
+        "the snapshot of {KEYS} keys held the lock for {pause} us: the goal is under {LIMIT_USEC} us"
     );
-    assert!(fs::metadata(&dump).expect("dump.rdb").len() > (VALUES * SIZE) as u64);
 }
 
 // ---------------------------------------------------------------------------

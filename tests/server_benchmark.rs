@@ -14,6 +14,14 @@
 //! idle client with 10,000 connected, and per key after loading 1,000,000
 //! keys of 16-byte values. It asserts nothing about speed: a benchmark is
 //! a measurement, not a test.
+//!
+//! `bgsave_against_redis`, also ignored, measures what a BGSAVE of a
+//! million keys costs each server: the latency of a client's SET and GET
+//! while it runs, and the peak memory of the server and its children:
+//!
+//! ```text
+//! cargo test --release --test server_benchmark bgsave_against_redis -- --ignored --nocapture
+//! ```
 
 mod common;
 
@@ -287,4 +295,181 @@ fn ours_against_redis() {
     eprintln!("\n| memory per key, 1M keys of 16-byte values | ours | Redis | ratio |");
     eprintln!("|---|---:|---:|---:|");
     eprintln!("| | {mine:.0} B | {theirs:.0} B | {:.2} |", mine / theirs);
+}
+
+/// The memory in KiB that process `pid` and its children (Redis's fork)
+/// use together: the sum of their proportional set sizes, so the pages a
+/// fork child shares with its parent count once, and its copies count.
+fn pss_with_children_kib(pid: u32) -> u64 {
+    let pss = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+            .ok()
+            .and_then(|rollup| {
+                rollup
+                    .lines()
+                    .find_map(|line| line.strip_prefix("Pss:"))
+                    .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    pss(&pid.to_string()) + children.split_whitespace().map(pss).sum::<u64>()
+}
+
+/// Loads `count` keys of `size`-byte values in which LZF finds little to
+/// compress, through a pipeline.
+fn load_values(server: &Server, count: usize, size: usize) {
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
+    let reader = stream.try_clone().expect("clone");
+    let drain = std::thread::spawn(move || {
+        let mut reader = BufReader::new(reader);
+        let mut expected = count * b"+OK\r\n".len();
+        let mut buf = [0u8; 65536];
+        while expected > 0 {
+            let n = reader.read(&mut buf).expect("read replies");
+            assert!(n > 0, "server closed early");
+            expected = expected.saturating_sub(n);
+        }
+    });
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut batch = Vec::new();
+    for i in 0..count {
+        let key = format!("key:{i:012}");
+        let value: Vec<u8> = (0..size)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                b'a' + (state % 26) as u8
+            })
+            .collect();
+        batch.extend(common::encode_command(&[b"SET", key.as_bytes(), &value]));
+        if batch.len() > 1 << 20 {
+            stream.write_all(&batch).expect("write");
+            batch.clear();
+        }
+    }
+    stream.write_all(&batch).expect("write");
+    drain.join().expect("all replies read");
+}
+
+/// What one BGSAVE cost its server's clients and memory.
+struct SaveCost {
+    save: Duration,
+    round_trips: usize,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    before_kib: u64,
+    peak_kib: u64,
+}
+
+/// Runs BGSAVE on `server` while one client alternates SET and GET, and
+/// a sampler reads the memory of the server and its children every 5 ms.
+fn bgsave_cost(server: &Server) -> SaveCost {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let before_kib = {
+        settled_rss_kib(server.pid());
+        pss_with_children_kib(server.pid())
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (pid, stop) = (server.pid(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(Ordering::SeqCst) {
+                peak = peak.max(pss_with_children_kib(pid));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        })
+    };
+    let client = {
+        let (port, stop) = (server.port(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut client = common::Client::connect(port);
+            let mut times = Vec::new();
+            for i in 0.. {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let sent = Instant::now();
+                if i % 2 == 0 {
+                    client.cmd(&["SET", "during", "x"]);
+                } else {
+                    client.cmd(&["GET", "key:000000000001"]);
+                }
+                times.push((sent, sent.elapsed()));
+            }
+            times
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let mut control = server.client();
+    let started = Instant::now();
+    assert_eq!(
+        control.cmd(&["BGSAVE"]),
+        common::Reply::simple("Background saving started")
+    );
+    common::poll_until(Duration::from_secs(120), || {
+        let running = control.info_field("persistence", "rdb_bgsave_in_progress")?;
+        (running == "0").then_some(())
+    });
+    let save = started.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::SeqCst);
+    let peak_kib = sampler.join().expect("sampler");
+    let mut during: Vec<Duration> = client
+        .join()
+        .expect("client")
+        .into_iter()
+        .filter(|(sent, _)| *sent + Duration::from_millis(1) >= started && *sent <= started + save)
+        .map(|(_, took)| took)
+        .collect();
+    during.sort();
+    let at = |q: f64| during[((during.len() - 1) as f64 * q) as usize];
+    SaveCost {
+        save,
+        round_trips: during.len(),
+        p50: at(0.5),
+        p99: at(0.99),
+        max: at(1.0),
+        before_kib,
+        peak_kib,
+    }
+}
+
+#[test]
+#[ignore]
+fn bgsave_against_redis() {
+    skip_if_external!();
+    let redis_path = require_redis_server!();
+    const KEYS: usize = 1_000_000;
+    const SIZE: usize = 100;
+    let args = ["--save", ""];
+    let ours = Server::start_with("redis-from-scratch", &args);
+    let redis = Server::start_program(&redis_path, &[&args[..], &["--appendonly", "no"]].concat());
+    eprintln!(
+        "\nBGSAVE of {KEYS} keys of {SIZE}-byte values, one client alternating SET and GET:\n"
+    );
+    eprintln!("| server | save | round trips | p50 | p99 | max | memory before | peak during | peak/before |");
+    eprintln!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, server) in [("ours", &ours), ("Redis", &redis)] {
+        load_values(server, KEYS, SIZE);
+        let cost = bgsave_cost(server);
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+        eprintln!(
+            "| {name} | {} | {} | {} | {} | {} | {} MiB | {} MiB | {:.2} |",
+            ms(cost.save),
+            cost.round_trips,
+            ms(cost.p50),
+            ms(cost.p99),
+            ms(cost.max),
+            cost.before_kib / 1024,
+            cost.peak_kib / 1024,
+            cost.peak_kib as f64 / cost.before_kib as f64
+        );
+    }
 }

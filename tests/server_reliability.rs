@@ -1547,6 +1547,134 @@ fn bgsave_to_an_unwritable_destination_fails_in_the_log_and_lastsave_stays() {
 }
 
 // ---------------------------------------------------------------------------
+// Snapshots that do not stall
+// ---------------------------------------------------------------------------
+
+/// Keys for the full-sync stall test: enough that encoding them under the
+/// lock, as the server once did, held writers for over a second (debug).
+const SYNC_KEYS: usize = 60_000;
+
+/// The longest a writer's SET may take while a replica syncs.
+const SYNC_STALL_LIMIT: Duration = Duration::from_millis(200);
+
+/// 300 bytes in which LZF finds little to compress: work for the encoder.
+fn incompressible_value(i: usize) -> String {
+    let mut state = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..300)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'a' + (state % 26) as u8)
+        })
+        .collect()
+}
+
+/// SETs `<prefix><i>` to `incompressible_value(i)` for `i` in `0..count`,
+/// pipelined.
+fn load_incompressible(port: u16, prefix: &str, count: usize) {
+    let mut client = Client::connect(port);
+    let mut pipeline = Vec::new();
+    for i in 0..count {
+        let key = format!("{prefix}{i}");
+        let value = incompressible_value(i);
+        pipeline.extend(common::encode_str_command(&["SET", &key, &value]));
+    }
+    let writer = client.send_in_background(pipeline);
+    for _ in 0..count {
+        assert_eq!(client.read_reply(), Reply::ok());
+    }
+    writer.join().unwrap().expect("pipeline sent");
+}
+
+#[test]
+fn a_full_sync_does_not_stall_writers() {
+    skip_if_external!();
+    let master = start(&[]);
+    load_incompressible(master.port(), "big:", SYNC_KEYS);
+
+    // A writer measures its SETs from before the replica attaches until
+    // the replica has loaded the snapshot.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (port, stop) = (master.port(), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut client = Client::connect(port);
+            let (mut slowest, mut round_trips) = (Duration::ZERO, 0u64);
+            while !stop.load(Ordering::SeqCst) {
+                let value = round_trips.to_string();
+                let sent = Instant::now();
+                assert_eq!(client.cmd(&["SET", "during", &value]), Reply::ok());
+                slowest = slowest.max(sent.elapsed());
+                round_trips += 1;
+            }
+            (slowest, round_trips)
+        })
+    };
+    let started = Instant::now();
+    let replica = start_replica(&master);
+    poll_until(Duration::from_secs(60), || {
+        (dbsize(replica.port())? >= SYNC_KEYS as i64).then_some(())
+    });
+    let synced_in = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let (slowest, round_trips) = writer.join().expect("writer thread");
+    eprintln!("slowest SET {slowest:?} during a sync of {synced_in:?} ({round_trips} round trips)");
+    assert!(
+        slowest < SYNC_STALL_LIMIT,
+        "a SET took {slowest:?} while the replica synced ({synced_in:?}, {round_trips} SETs)"
+    );
+    let keys = sample("big:", SYNC_KEYS, 997);
+    assert_converges(
+        master.port(),
+        replica.port(),
+        &keys,
+        Duration::from_secs(30),
+    );
+}
+
+#[test]
+fn a_replica_that_said_capa_eof_gets_the_snapshot_streamed_with_an_end_mark() {
+    skip_if_external!();
+    let master = start(&[]);
+    load_incompressible(master.port(), "k", 2_000);
+    let mut replica = master.client();
+    assert_eq!(
+        replica.cmd(&["REPLCONF", "capa", "eof", "capa", "psync2"]),
+        Reply::ok()
+    );
+    replica.send(&common::encode_str_command(&["PSYNC", "?", "-1"]));
+    let mut line = read_line(&mut replica);
+    while line == b"\n" {
+        line = read_line(&mut replica);
+    }
+    assert!(line.starts_with(b"+FULLRESYNC "), "{}", line.escape_ascii());
+    let header = read_line(&mut replica);
+    let mark = header
+        .strip_prefix(b"$EOF:")
+        .and_then(|rest| rest.strip_suffix(b"\r\n"))
+        .unwrap_or_else(|| panic!("snapshot header {}", header.escape_ascii()))
+        .to_vec();
+    assert_eq!(mark.len(), 40, "{}", mark.escape_ascii());
+    // The RDB, then the mark: read until the stream ends with it.
+    let mut body = Vec::new();
+    while !body.ends_with(&mark) {
+        body.extend_from_slice(&replica.read_exact(1));
+        assert!(body.len() < 10 << 20, "no end mark after 10 MiB");
+    }
+    let rdb = &body[..body.len() - mark.len()];
+    assert!(rdb.starts_with(b"REDIS0010"), "{}", rdb[..9].escape_ascii());
+    // The last 8 bytes are the CRC-64 of everything before them.
+    let (content, crc) = rdb.split_at(rdb.len() - 8);
+    assert_eq!(common::crc64(content).to_le_bytes(), crc);
+    assert!(
+        rdb.len() > 2_000 * 300,
+        "{} bytes for 2,000 keys",
+        rdb.len()
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Refusing writes it cannot keep (MISCONF)
 // ---------------------------------------------------------------------------
 

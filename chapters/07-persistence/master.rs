@@ -11,7 +11,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::thread;
 
-use crate::db::Keyspace;
+use crate::db::SnapshotEntry;
 use crate::error::Error;
 use crate::log;
 use crate::persist;
@@ -65,23 +65,24 @@ pub fn serve_replica(
         None => {
             // The snapshot and the subscription are taken under one lock, so
             // the stream carries exactly the changes made after the snapshot.
-            let (snapshot, subscription, offset) = {
+            // The snapshot only shares the keys and values (see
+            // `Keyspace::snapshot`): writers wait milliseconds, not the
+            // length of the transfer.
+            let (snapshot, subscription, replid, offset) = {
                 let mut keyspace = server.db.write();
                 let (subscription, offset) =
                     replication.subscribe(&mut keyspace, ip, listening_port);
                 let replid = replication.lock().replid.clone();
-                (snapshot(&keyspace, &replid, offset)?, subscription, offset)
+                (keyspace.snapshot(), subscription, replid, offset)
             };
             if request.psync.is_some() {
-                let replid = replication.lock().replid.clone();
                 write!(out, "+FULLRESYNC {replid} {offset}\r\n")?;
+                out.flush()?;
             }
-            // Disk-style framing: a length, then the RDB, with no CRLF after.
-            write!(out, "${}\r\n", snapshot.len())?;
-            out.write_all(&snapshot)?;
+            let len = send_snapshot(&mut out, &snapshot, &replid, offset)?;
+            drop(snapshot);
             log::notice(format!(
-                "Synchronization with replica {ip}:{listening_port} succeeded ({} bytes)",
-                snapshot.len()
+                "Synchronization with replica {ip}:{listening_port} succeeded ({len} bytes)"
             ));
             subscription
         }
@@ -145,15 +146,41 @@ fn read_acks(
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// The whole keyspace as an RDB, in memory, with the replication fields
-/// a replica uses to know where the stream starts.
-fn snapshot(keyspace: &Keyspace, replid: &str, offset: i64) -> Result<Vec<u8>, Error> {
-    let repl = [
+/// Streams the snapshot to the replica as an RDB, with the replication
+/// fields a replica uses to know where the stream starts, in disk-style
+/// framing: `$<len>\r\n`, the RDB, and no CRLF after. The length must come
+/// first, so the RDB is encoded twice: once into a counter, once onto the
+/// socket. That costs CPU, outside any lock, instead of a dump-sized
+/// buffer. Returns the length.
+fn send_snapshot(
+    out: &mut impl Write,
+    snapshot: &[SnapshotEntry],
+    replid: &str,
+    offset: i64,
+) -> Result<u64, Error> {
+    let aux = persist::aux_fields(&[
         ("repl-stream-db", AuxValue::Int(0)),
         ("repl-id", AuxValue::Str(replid.as_bytes().to_vec())),
         ("repl-offset", AuxValue::Int(offset)),
-    ];
-    Ok(persist::snapshot(keyspace, &repl)?)
+    ]);
+    let len = persist::write_rdb(Counter(0), snapshot, &aux)?.0;
+    write!(out, "${len}\r\n")?;
+    persist::write_rdb(out, snapshot, &aux)?;
+    Ok(len)
+}
+
+/// A writer that only counts the bytes.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Starts the thread that pings replicas every `PING_PERIOD`.

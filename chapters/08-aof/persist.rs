@@ -1,25 +1,29 @@
 //! RDB snapshots on disk: SAVE, BGSAVE, save points, and loading the dump
 //! at start.
 //!
-//! A snapshot is encoded while the keyspace's read lock is held, so it is
-//! one consistent moment of the data: writers wait, readers don't. Redis
-//! gets the same consistency without the wait by calling fork() and
-//! letting the child write while the parent goes on (the kernel copies
-//! only the pages that change). std has no fork, so we pay with a pause
-//! for writers and one dump-sized buffer in memory.
+//! A save must write one consistent moment of the data, without making
+//! the clients wait while it writes. Redis calls fork() and lets the child
+//! write while the parent goes on (the kernel copies only the pages that
+//! change). std has no fork, so we do the same by hand: under the
+//! keyspace's read lock we take a snapshot, handles on the keys' and
+//! values' bytes (see `Keyspace::snapshot`), which takes milliseconds
+//! even for a million keys; the lock is released, and the RDB is encoded
+//! from the snapshot and streamed through a `BufWriter` to the temp file,
+//! its checksum computed as the bytes go by. Writers wait only for the
+//! snapshot, and the file is never built in memory.
 //!
 //! The file is replaced atomically: write `temp-<pid>.rdb`, fsync it,
 //! rename it over the dump, fsync the directory. A crash at any moment
 //! leaves either the old dump or the new one, never half of one.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::db::Keyspace;
+use crate::db::{Keyspace, SnapshotEntry};
 use crate::expire::unix_millis;
 use crate::log;
 use crate::rdb::{self, AuxValue, RdbError, RdbWriter};
@@ -75,10 +79,10 @@ impl Persistence {
     }
 }
 
-/// Encodes the whole keyspace as an RDB, with compression as Redis does
-/// by default; `extra` AUX fields follow the standard ones (and may mark
-/// the snapshot as an AOF's base with `aof-base` 1).
-pub fn snapshot(keyspace: &Keyspace, extra: &[(&str, AuxValue)]) -> io::Result<Vec<u8>> {
+/// The AUX fields of a snapshot, as Redis 7.0 writes them; `extra` ones
+/// (a full sync's replication fields) come before `aof-base`, and may
+/// mark the snapshot as an AOF's base (`aof-base` 1).
+pub fn aux_fields<'a>(extra: &[(&'a str, AuxValue)]) -> Vec<(&'a str, AuxValue)> {
     let mut aux = vec![
         ("redis-ver", AuxValue::Str(b"7.0.15".to_vec())),
         ("redis-bits", AuxValue::Int(64)),
@@ -90,12 +94,25 @@ pub fn snapshot(keyspace: &Keyspace, extra: &[(&str, AuxValue)]) -> io::Result<V
     if !extra.iter().any(|(name, _)| *name == "aof-base") {
         aux.push(("aof-base", AuxValue::Int(0)));
     }
-    let mut rdb = RdbWriter::new(Vec::new(), true);
-    rdb.header(&aux)?;
-    if keyspace.len() > 0 {
-        rdb.select_db(0, keyspace.len(), keyspace.volatile_len())?;
-        for (key, entry) in keyspace.iter() {
-            rdb.entry(key, &entry.value, entry.expires_at())?;
+    aux
+}
+
+/// Encodes a snapshot of the keyspace as an RDB with the header fields
+/// `aux`, compressed as Redis does by default, and writes it to `out` as
+/// it goes: nothing is held but the compressor's table. Hands `out` back,
+/// flushed. Run on the same snapshot, it writes the same bytes.
+pub fn write_rdb<W: Write>(
+    out: W,
+    snapshot: &[SnapshotEntry],
+    aux: &[(&str, AuxValue)],
+) -> io::Result<W> {
+    let mut rdb = RdbWriter::new(out, true);
+    rdb.header(aux)?;
+    if !snapshot.is_empty() {
+        let volatile = snapshot.iter().filter(|(_, _, ttl)| ttl.is_some());
+        rdb.select_db(0, snapshot.len(), volatile.count())?;
+        for (key, value, expires_at) in snapshot {
+            rdb.entry(key, value, *expires_at)?;
         }
     }
     rdb.finish()
@@ -132,7 +149,8 @@ pub fn bgsave(server: &Server) -> Result<(), String> {
     Ok(())
 }
 
-/// Encodes under the read lock, writes with none, and records the result.
+/// Snapshots under the read lock, encodes and writes with none, and
+/// records the result.
 fn write_dump(server: &Server) -> Result<(), String> {
     // Saves take turns: two at once would share the temp file's name.
     let _turn = server
@@ -141,12 +159,16 @@ fn write_dump(server: &Server) -> Result<(), String> {
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     let started = Instant::now();
-    let encoded = {
+    let (snapshot, dirty) = {
         let keyspace = server.db.read();
-        snapshot(&keyspace, &[]).map(|bytes| (bytes, keyspace.dirty()))
+        (keyspace.snapshot(), keyspace.dirty())
     };
+    let aux = aux_fields(&[]);
     let path = Path::new(&server.config.dbfilename);
-    let result = encoded.and_then(|(bytes, dirty)| write_atomically(path, &bytes).map(|()| dirty));
+    let result = write_atomically(path, |out| write_rdb(out, &snapshot, &aux).map(drop));
+    let result = result.map(|()| dirty);
+    // The old values written over since the snapshot go now, unlocked.
+    drop(snapshot);
     // One lock at a time: the databases' lock is released before the
     // persistence state is locked, since EXEC holds the first and may ask
     // for the second (LASTSAVE, BGSAVE inside a transaction).
@@ -172,17 +194,22 @@ fn write_dump(server: &Server) -> Result<(), String> {
     }
 }
 
-/// Replaces `path` with `bytes` so that a crash leaves the old file or the
-/// new one: temp file, fsync, rename, fsync of the directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Replaces `path` with what `write` writes, so that a crash leaves the
+/// old file or the new one: temp file, fsync, rename, fsync of the
+/// directory.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let temp = dir.join(format!("temp-{}.rdb", std::process::id()));
-    let written = File::create(&temp).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
+    let written = File::create(&temp).and_then(|file| {
+        let mut out = BufWriter::with_capacity(1 << 16, file);
+        write(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
     });
     if let Err(e) = written.and_then(|()| fs::rename(&temp, path)) {
         let _ = fs::remove_file(&temp);

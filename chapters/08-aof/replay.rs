@@ -114,10 +114,13 @@ fn create(server: &Server, dir: &Path) -> io::Result<()> {
         let state = server.aof.lock();
         let kind = if state.preamble { "rdb" } else { "aof" };
         let name = format!("{}.1.base.{kind}", state.prefix);
-        (
-            name,
-            persist::snapshot(&keyspace, &[("aof-base", AuxValue::Int(1))])?,
-        )
+        // Commands for nothing are no bytes at all.
+        let aux = persist::aux_fields(&[("aof-base", AuxValue::Int(1))]);
+        let bytes = match state.preamble {
+            true => persist::write_rdb(Vec::new(), &keyspace.snapshot(), &aux)?,
+            false => Vec::new(),
+        };
+        (name, bytes)
     };
     log::notice(format!("Creating AOF base file {name} on server start"));
     fs::write(dir.join(&name), &bytes)?;

@@ -6,7 +6,8 @@
 //!
 //! 1. under the keyspace's lock, so that no change falls between the two,
 //!    the log moves on to a new incr file (stored in the manifest at once)
-//!    and the snapshot is taken;
+//!    and the snapshot is taken (handles on the values, as BGSAVE takes
+//!    it: see `persist.rs`);
 //! 2. with no lock held, the snapshot is written as a new base file
 //!    (`temp-rewriteaof-bg-<pid>.aof`, fsynced, renamed into place), while
 //!    clients keep appending to the new incr file;
@@ -18,11 +19,11 @@
 //! old one (old base, old incrs, new incr) until step 3, the new one after.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::db::Keyspace;
+use crate::db::SnapshotEntry;
 use crate::log;
 use crate::manifest::{AofFile, Kind};
 use crate::persist;
@@ -82,7 +83,7 @@ fn write_new_base(server: &Server, turn_on: bool) -> io::Result<()> {
         // From now on the keyspace writes its changes down for the log.
         server.db.write().start_recording();
     }
-    let (bytes, dir, name, seq) = {
+    let (snapshot, preamble, dir, name, seq) = {
         let keyspace = server.db.read();
         let mut state = server.aof.lock();
         fs::create_dir_all(&state.dir)?;
@@ -100,16 +101,21 @@ fn write_new_base(server: &Server, turn_on: bool) -> io::Result<()> {
         let seq = state.manifest.base.as_ref().map_or(0, |base| base.seq) + 1;
         let kind = if state.preamble { "rdb" } else { "aof" };
         let name = format!("{}.{seq}.base.{kind}", state.prefix);
-        let preamble = state.preamble;
-        let dir = state.dir.clone();
-        drop(state);
-        (encode(&keyspace, preamble)?, dir, name, seq)
+        (
+            keyspace.snapshot(),
+            state.preamble,
+            state.dir.clone(),
+            name,
+            seq,
+        )
     };
     let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let written = File::create(&temp).and_then(|mut file| {
-        file.write_all(&bytes)?;
-        file.sync_all()
+    let written = File::create(&temp).and_then(|file| {
+        let out = encode(BufWriter::with_capacity(1 << 16, file), &snapshot, preamble)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
     });
+    // The old values written over since the snapshot go now, unlocked.
+    drop(snapshot);
     if let Err(e) = written.and_then(|()| fs::rename(&temp, dir.join(&name))) {
         let _ = fs::remove_file(&temp);
         return Err(e);
@@ -137,7 +143,8 @@ fn write_new_base(server: &Server, turn_on: bool) -> io::Result<()> {
         .filter_map(|incr| fs::metadata(dir.join(&incr.name)).ok())
         .map(|meta| meta.len())
         .sum();
-    state.current_size = bytes.len() as u64 + kept;
+    let base = fs::metadata(dir.join(&name)).map_or(0, |meta| meta.len());
+    state.current_size = base + kept;
     state.base_size = state.current_size;
     let keep = state.manifest.clone();
     drop(state);
@@ -160,24 +167,32 @@ fn write_new_base(server: &Server, turn_on: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// A base file for `keyspace`: an RDB (the preamble), or the commands
-/// that rebuild it.
-fn encode(keyspace: &Keyspace, preamble: bool) -> io::Result<Vec<u8>> {
+/// Writes a base file for `snapshot` to `out`: an RDB (the preamble), or
+/// the commands that rebuild it.
+fn encode<W: Write>(mut out: W, snapshot: &[SnapshotEntry], preamble: bool) -> io::Result<W> {
     if preamble {
-        return persist::snapshot(keyspace, &[("aof-base", AuxValue::Int(1))]);
+        let aux = persist::aux_fields(&[("aof-base", AuxValue::Int(1))]);
+        return persist::write_rdb(out, snapshot, &aux);
     }
-    let mut out = Vec::new();
-    resp::encode_command(&[b"SELECT".to_vec(), b"0".to_vec()], &mut out);
-    for (key, entry) in keyspace.iter() {
+    let mut command = Vec::new();
+    resp::encode_command(&[b"SELECT".to_vec(), b"0".to_vec()], &mut command);
+    for (key, value, expires_at) in snapshot {
         resp::encode_command(
-            &[b"SET".to_vec(), key.to_vec(), entry.value.clone()],
-            &mut out,
+            &[b"SET".to_vec(), key.to_vec(), value.to_vec()],
+            &mut command,
         );
-        if let Some(deadline) = entry.expires_at() {
+        if let Some(deadline) = expires_at {
             let deadline = deadline.to_string().into_bytes();
-            resp::encode_command(&[b"PEXPIREAT".to_vec(), key.to_vec(), deadline], &mut out);
+            resp::encode_command(
+                &[b"PEXPIREAT".to_vec(), key.to_vec(), deadline],
+                &mut command,
+            );
         }
+        out.write_all(&command)?;
+        command.clear();
     }
+    out.write_all(&command)?;
+    out.flush()?;
     Ok(out)
 }
 

@@ -5,9 +5,10 @@
 //! A rewrite never stops the writers for longer than the snapshot takes,
 //! and never loses a write:
 //!
-//! 1. under the databases' lock, so that no change falls between the two,
-//!    the log moves on to a new incr file (stored in the manifest at once)
-//!    and the snapshot is taken;
+//! 1. at one moment of the databases (`Db::snapshot`'s start, under
+//!    their write lock), so that no change falls between the two, the log
+//!    moves on to a new incr file (stored in the manifest at once) and the
+//!    snapshot starts, as BGSAVE's does (keyspace/snapshot.rs);
 //! 2. with no lock held, the snapshot is written as a new base file
 //!    (`temp-rewriteaof-bg-<pid>.aof`, fsynced, renamed into place), while
 //!    clients keep appending to the new incr file;
@@ -19,15 +20,15 @@
 //! old one (old base, old incrs, new incr) until step 3, the new one after.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{Aof, AofFile, Kind};
 use crate::config::Config;
-use crate::db::{Databases, Db};
-use crate::keyspace::ValueRef;
+use crate::db::Db;
+use crate::keyspace::{Snapshot, ValueRef};
 use crate::log;
 use crate::persist;
 use crate::rdb::AuxValue;
@@ -70,14 +71,14 @@ fn rewrite(rewriter: &Rewriter, turn_on: bool) {
 
 /// Steps 1 to 4 of the module's comment.
 fn write_new_base(rewriter: &Rewriter, turn_on: bool) -> io::Result<()> {
-    if turn_on {
-        // From now on the databases write their changes down for the log.
-        rewriter.db.write().start_recording();
-    }
     let compress = rewriter.settings.rdbcompression();
-    let (bytes, dir, name, seq) = {
-        let dbs = rewriter.db.read();
-        let mut state = rewriter.aof.lock();
+    let aof = &rewriter.aof;
+    let (snapshot, switched) = rewriter.db.snapshot(|dbs| -> io::Result<_> {
+        if turn_on {
+            // From now on the databases write their changes down for the log.
+            dbs.start_recording();
+        }
+        let mut state = aof.lock();
         fs::create_dir_all(&state.dir)?;
         if state.on || turn_on {
             let incr = state.open_next_incr("on background rewrite")?;
@@ -93,16 +94,17 @@ fn write_new_base(rewriter: &Rewriter, turn_on: bool) -> io::Result<()> {
         let seq = state.manifest.base.as_ref().map_or(0, |base| base.seq) + 1;
         let kind = if state.preamble { "rdb" } else { "aof" };
         let name = format!("{}.{seq}.base.{kind}", state.prefix);
-        let preamble = state.preamble;
-        let dir = state.dir.clone();
-        drop(state);
-        (encode(&dbs, preamble, compress)?, dir, name, seq)
-    };
-    let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
-    let written = File::create(&temp).and_then(|mut file| {
-        file.write_all(&bytes)?;
-        file.sync_all()
+        Ok((state.preamble, state.dir.clone(), name, seq))
     });
+    let (preamble, dir, name, seq) = switched?;
+    let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let written = File::create(&temp).and_then(|file| {
+        let out = BufWriter::with_capacity(1 << 16, file);
+        let out = encode(out, &snapshot, preamble, compress)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    });
+    // The old values written over since the snapshot go now, unlocked.
+    drop(snapshot);
     if let Err(e) = written.and_then(|()| fs::rename(&temp, dir.join(&name))) {
         let _ = fs::remove_file(&temp);
         return Err(e);
@@ -130,7 +132,8 @@ fn write_new_base(rewriter: &Rewriter, turn_on: bool) -> io::Result<()> {
         .filter_map(|incr| fs::metadata(dir.join(&incr.name)).ok())
         .map(|meta| meta.len())
         .sum();
-    state.current_size = bytes.len() as u64 + kept;
+    let base = fs::metadata(dir.join(&name)).map_or(0, |meta| meta.len());
+    state.current_size = base + kept;
     state.base_size = state.current_size;
     let keep = state.manifest.clone();
     drop(state);
@@ -153,32 +156,44 @@ fn write_new_base(rewriter: &Rewriter, turn_on: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// A base file for `dbs`: an RDB (the preamble), or the commands that
-/// rebuild them.
-fn encode(dbs: &Databases, preamble: bool, compress: bool) -> io::Result<Vec<u8>> {
+/// Writes a base file for `snapshot` (every database) to `out`: an RDB
+/// (the preamble), or the commands that rebuild them.
+fn encode<W: Write>(
+    mut out: W,
+    snapshot: &[Snapshot],
+    preamble: bool,
+    compress: bool,
+) -> io::Result<W> {
     if preamble {
-        return persist::snapshot(dbs, compress, &[("aof-base", AuxValue::Int(1))]);
+        let aux = persist::aux_fields(&[("aof-base", AuxValue::Int(1))]);
+        return persist::write_rdb(out, snapshot, compress, &aux);
     }
-    let mut out = Vec::new();
-    for (index, keyspace) in dbs.iter().enumerate() {
-        if keyspace.len() == 0 {
+    let mut command = Vec::new();
+    for (index, keyspace) in snapshot.iter().enumerate() {
+        if keyspace.is_empty() {
             continue;
         }
         let select = [b"SELECT".to_vec(), index.to_string().into_bytes()];
-        resp::encode_command(&select, &mut out);
-        for (key, entry) in keyspace.iter() {
-            match entry.value() {
+        resp::encode_command(&select, &mut command);
+        for (key, value, expires_at) in keyspace.iter() {
+            match value {
                 ValueRef::String(bytes) => {
                     let set = [b"SET".to_vec(), key.to_vec(), bytes.to_vec()];
-                    resp::encode_command(&set, &mut out);
+                    resp::encode_command(&set, &mut command);
                 }
             }
-            if let Some(deadline) = entry.expires_at() {
+            if let Some(deadline) = expires_at {
                 let deadline = deadline.to_string().into_bytes();
-                resp::encode_command(&[b"PEXPIREAT".to_vec(), key.to_vec(), deadline], &mut out);
+                resp::encode_command(
+                    &[b"PEXPIREAT".to_vec(), key.to_vec(), deadline],
+                    &mut command,
+                );
             }
+            out.write_all(&command)?;
+            command.clear();
         }
     }
+    out.flush()?;
     Ok(out)
 }
 

@@ -27,7 +27,7 @@ use super::{
 };
 use crate::db::{Databases, Db};
 use crate::persist::{Persistence, MISCONF};
-use crate::replication::SyncRequest;
+use crate::replication::{Capabilities, SyncRequest};
 use crate::resp::{Args, Reply};
 use crate::server::Server;
 use crate::shutdown;
@@ -49,8 +49,8 @@ pub enum Outcome {
         request: SyncRequest,
         /// The port the replica said it listens on.
         listening_port: u16,
-        /// Does the replica understand PSYNC2?
-        psync2: bool,
+        /// What the replica understands (`REPLCONF capa`).
+        capa: Capabilities,
     },
     /// Writes the reply, then streams the commands the server runs
     /// (MONITOR); they arrive on the receiver, already registered.
@@ -101,7 +101,7 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Outc
             return Outcome::ReplicaLink {
                 request,
                 listening_port: session.listening_port,
-                psync2: session.psync2,
+                capa: session.capa,
             };
         }
         op => run(op, command.spec.flags, server, session),

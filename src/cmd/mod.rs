@@ -45,7 +45,7 @@ use crate::clients::{Client, Clients};
 use crate::config::Config;
 use crate::listen::Listeners;
 use crate::persist::Persistence;
-use crate::replication::{Replication, SyncRequest};
+use crate::replication::{Capabilities, Replication, SyncRequest};
 use crate::resp::{self, Args, Protocol, Reply};
 use crate::server::Server;
 use crate::settings::Settings;
@@ -161,9 +161,10 @@ pub struct Session {
     pub last_write_offset: i64,
     /// The port a replica said it listens on (REPLCONF listening-port).
     pub listening_port: u16,
-    /// Did the replica say `REPLCONF capa psync2`? Then +CONTINUE names
-    /// the replication id.
-    pub psync2: bool,
+    /// What the replica said it understands (`REPLCONF capa`): `psync2`
+    /// makes +CONTINUE name the replication id, `eof` lets the snapshot
+    /// stream with no length ahead.
+    pub capa: Capabilities,
     /// Inside MULTI: the requests queued for EXEC.
     pub multi: Option<Vec<Args>>,
     /// Did a request fail while queueing? Then EXEC refuses to run.

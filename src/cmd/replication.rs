@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use super::{parse_int, Context, Flags, Op, Session, Spec};
-use crate::replication::SyncRequest;
+use crate::replication::{Capabilities, SyncRequest};
 use crate::resp::{Args, Reply};
 
 /// What REPLCONF says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplConf {
     /// `listening-port`, `capa`, `ip-address`: facts about the replica:
-    /// its port, and whether it understands PSYNC2 (`capa psync2`).
-    Options(Option<u16>, bool),
+    /// its port, and what it understands (`capa eof`, `capa psync2`).
+    Options(Option<u16>, Capabilities),
     /// `ACK <offset>`: how far the replica got (no reply).
     Ack(i64),
     /// `GETACK *`: the master asks for an ACK now (no reply but the ACK).
@@ -155,7 +155,7 @@ fn parse_replconf(args: Args) -> Result<Op, Reply> {
         return Err(Reply::error("ERR syntax error"));
     }
     let mut listening_port = None;
-    let mut psync2 = false;
+    let mut capa = Capabilities::default();
     for pair in args[1..].chunks(2) {
         let (option, value) = (&pair[0], &pair[1]);
         match option.to_ascii_lowercase().as_slice() {
@@ -165,7 +165,10 @@ fn parse_replconf(args: Args) -> Result<Op, Reply> {
             }
             b"ack" => return Ok(Op::ReplConf(ReplConf::Ack(parse_int(value)?))),
             b"getack" => return Ok(Op::ReplConf(ReplConf::GetAck)),
-            b"capa" => psync2 |= value.eq_ignore_ascii_case(b"psync2"),
+            b"capa" => {
+                capa.eof |= value.eq_ignore_ascii_case(b"eof");
+                capa.psync2 |= value.eq_ignore_ascii_case(b"psync2");
+            }
             b"ip-address" | b"rdb-only" => {}
             _ => {
                 let mut msg = b"ERR Unrecognized REPLCONF option: ".to_vec();
@@ -174,7 +177,7 @@ fn parse_replconf(args: Args) -> Result<Op, Reply> {
             }
         }
     }
-    Ok(Op::ReplConf(ReplConf::Options(listening_port, psync2)))
+    Ok(Op::ReplConf(ReplConf::Options(listening_port, capa)))
 }
 
 /// Runs REPLICAOF.
@@ -218,9 +221,10 @@ pub fn wait_now(ctx: &Context, session: &Session, needed: i64) -> Reply {
 
 /// Runs REPLCONF's options: remember the replica's port, answer OK.
 pub fn replconf(session: &mut Session, conf: ReplConf) -> Reply {
-    if let ReplConf::Options(port, psync2) = conf {
+    if let ReplConf::Options(port, capa) = conf {
         session.listening_port = port.unwrap_or(session.listening_port);
-        session.psync2 |= psync2;
+        session.capa.eof |= capa.eof;
+        session.capa.psync2 |= capa.psync2;
     }
     Reply::ok()
 }

@@ -4,6 +4,7 @@ use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 /// A key's value, owned: what a command stores.
 ///
@@ -45,15 +46,21 @@ impl ValueRef<'_> {
 /// and should not pay 8 bytes for it. docs/performance.md has the numbers.
 ///
 /// Room for other types: this becomes an enum whose second variant holds
-/// a `Box` (key, slot and collection). The data pointer's niche encodes
+/// an `Arc` (key, slot and collection). The data pointer's niche encodes
 /// the variant, so the entry stays 24 bytes (`the_entry_stays_small`).
+///
+/// The block is shared, not owned: an `Arc`, so that a snapshot can hold
+/// on to it while the table moves on (see `snapshot.rs`). Nothing ever
+/// changes the bytes of a stored block; a write stores a new one, so a
+/// snapshot's blocks keep the value they had. Reading through an `Arc` is
+/// a plain pointer access; its two counters cost 16 bytes per key.
 ///
 /// The slot changes in place, under the write lock, through a shared
 /// reference (a `HashSet` hands out no others): an atomic makes that
 /// allowed, at no cost, since nothing else touches it at the same time.
 #[derive(Debug)]
 pub(super) struct Stored {
-    data: Box<[u8]>,
+    data: Arc<[u8]>,
     key_len: u32,
     /// Where the key and its deadline sit in the expiry index, or
     /// `NOT_VOLATILE` if the key never expires.
@@ -67,7 +74,8 @@ impl Stored {
     pub(super) fn new(key: &[u8], value: &Value, slot: Option<usize>) -> Stored {
         let Value::String(bytes) = value;
         Stored {
-            data: [key, bytes].concat().into_boxed_slice(),
+            // Collected from an iterator of known length: one allocation.
+            data: key.iter().chain(bytes).copied().collect(),
             key_len: key.len() as u32,
             slot: AtomicU32::new(slot.map_or(NOT_VOLATILE, |slot| slot as u32)),
         }
@@ -81,11 +89,20 @@ impl Stored {
         ValueRef::String(&self.data[self.key_len as usize..])
     }
 
-    /// The value, taken out of a deleted entry.
+    /// The value, taken out of a deleted entry (a copy: a snapshot may
+    /// share the block).
     pub(super) fn into_value(self) -> Value {
-        let mut bytes = self.data.into_vec();
-        bytes.drain(..self.key_len as usize);
-        Value::String(bytes)
+        Value::String(self.data[self.key_len as usize..].to_vec())
+    }
+
+    /// Another handle on the same block, with `slot` for a slot: what a
+    /// snapshot keeps of the entry. A pointer copy and a count increment.
+    pub(super) fn share(&self, slot: Option<usize>) -> Stored {
+        Stored {
+            data: Arc::clone(&self.data),
+            key_len: self.key_len,
+            slot: AtomicU32::new(slot.map_or(NOT_VOLATILE, |slot| slot as u32)),
+        }
     }
 
     /// Where the key's deadline is, if it has one.

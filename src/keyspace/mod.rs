@@ -4,19 +4,24 @@
 //! (Unix milliseconds), so the rules can be tested with a fixed clock.
 //!
 //! The concerns live in files of their own: what an entry is and the
-//! values it holds (`entry.rs`), the index of deadlines (`volatile.rs`),
+//! values it holds (`entry.rs`), the table of entries (`table.rs`), the
+//! index of deadlines (`volatile.rs`),
 //! the change log for replicas (`changes.rs`), WATCH's flags
-//! (`watchers.rs`). This file keeps them in step on every change, and
-//! counts the changes since the last save.
+//! (`watchers.rs`), the frozen copy a save writes out (`snapshot.rs`).
+//! This file keeps them in step on every change, and counts the changes
+//! since the last save.
 
 mod changes;
 mod entry;
+mod snapshot;
+mod table;
 mod volatile;
 mod watchers;
 
 pub use entry::{Entry, Value, ValueRef};
+pub use snapshot::{Capture, Snapshot};
+pub use table::SHARDS;
 
-use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -24,13 +29,14 @@ use crate::resp::Args;
 use crate::sync::lock;
 use changes::ChangeLog;
 use entry::Stored;
+use table::{shard_of, Table};
 use volatile::VolatileIndex;
 use watchers::Watchers;
 
 /// The keys, their values and their expiries.
 #[derive(Default)]
 pub struct Keyspace {
-    entries: HashSet<Stored>,
+    entries: Table,
     /// The keys that have an expiry, with their deadlines.
     volatile: VolatileIndex,
     /// Expired keys that readers found but could not delete: a read lock
@@ -42,6 +48,9 @@ pub struct Keyspace {
     watchers: Watchers,
     /// Changes since the last save, for the save points.
     dirty: u64,
+    /// The snapshots being taken: a shard they have not copied yet is
+    /// copied before a write changes it (see `snapshot.rs`).
+    captures: Vec<Arc<Capture>>,
     /// Keys deleted because their deadline passed (INFO's `expired_keys`).
     expired: u64,
 }
@@ -85,6 +94,7 @@ impl Keyspace {
             }
             change
         });
+        self.preserve(&key);
         // Store first, then look at what was there: one lookup, not two,
         // for the common case of a key without an expiry before and after.
         let old = self.entries.replace(Stored::new(&key, &value, None));
@@ -106,6 +116,7 @@ impl Keyspace {
 
     /// Sets or clears the expiry of an existing key; says whether the key exists.
     pub fn set_expiry(&mut self, key: &[u8], expires_at: Option<i64>) -> bool {
+        self.preserve(key);
         let Some(entry) = self.entries.get(key) else {
             return false;
         };
@@ -146,6 +157,7 @@ impl Keyspace {
     /// Deletes `key`, telling its watchers or not; hands back what was
     /// stored and the deadline.
     fn delete(&mut self, key: &[u8], tell_watchers: bool) -> Option<(Stored, Option<i64>)> {
+        self.preserve(key);
         let entry = self.entries.take(key)?;
         if tell_watchers {
             self.watchers.touch(key);
@@ -218,6 +230,7 @@ impl Keyspace {
     pub fn clear(&mut self) {
         self.changes.record(|| vec![b"FLUSHDB".to_vec()]);
         self.dirty += self.entries.len() as u64;
+        self.preserve_all();
         // A flush changes every watched key that existed.
         self.watchers.touch_existing(&self.entries, None);
         self.entries.clear();
@@ -227,6 +240,8 @@ impl Keyspace {
     /// Exchanges the data of two databases. The watchers stay with their
     /// database, and every watched key that existed on either side changed.
     pub fn swap_data(&mut self, other: &mut Keyspace) {
+        self.preserve_all();
+        other.preserve_all();
         std::mem::swap(&mut self.entries, &mut other.entries);
         self.volatile.swap(&mut other.volatile);
         std::mem::swap(&mut self.dirty, &mut other.dirty);
@@ -242,6 +257,46 @@ impl Keyspace {
         self.entries
             .iter()
             .map(|stored| (stored.key(), self.entry(stored)))
+    }
+
+    /// Starts a snapshot of the keys as they are now: from here on, a
+    /// shard is copied before a write changes it. Copies nothing itself.
+    pub fn start_snapshot(&mut self) -> Arc<Capture> {
+        let capture = Arc::new(Capture::new());
+        self.captures.push(Arc::clone(&capture));
+        capture
+    }
+
+    /// Copies shard `shard` into `capture`, unless a writer did already.
+    /// A read lock is enough: nothing in the table changes.
+    pub fn copy_shard(&self, capture: &Capture, shard: usize) {
+        capture.copy_shard(shard, self.entries.shard(shard), &self.volatile);
+    }
+
+    /// Forgets `capture`, every shard of which has been copied.
+    pub fn end_snapshot(&mut self, capture: &Arc<Capture>) {
+        self.captures.retain(|c| !Arc::ptr_eq(c, capture));
+    }
+
+    /// Before `key` changes: copies its shard into the snapshots being
+    /// taken that lack it. Nothing to do, but a test, when none is.
+    fn preserve(&self, key: &[u8]) {
+        if !self.captures.is_empty() {
+            let shard = shard_of(key);
+            for capture in &self.captures {
+                self.copy_shard(capture, shard);
+            }
+        }
+    }
+
+    /// Before every key may change (FLUSHDB, SWAPDB, a new dataset):
+    /// completes the snapshots being taken.
+    pub fn preserve_all(&self) {
+        for capture in &self.captures {
+            for shard in 0..SHARDS {
+                self.copy_shard(capture, shard);
+            }
+        }
     }
 
     /// Changes made since the last save.
@@ -289,6 +344,85 @@ mod tests {
             let stored = ks.entries.get(key);
             assert_eq!(stored.map(Stored::slot), Some(Some(slot)));
         }
+    }
+
+    /// Keys, values and deadlines, sorted by key.
+    type Contents = Vec<(Vec<u8>, Vec<u8>, Option<i64>)>;
+
+    /// What a finished snapshot holds.
+    fn contents(snapshot: &Snapshot) -> Contents {
+        let mut all: Vec<_> = snapshot
+            .iter()
+            .map(|(key, ValueRef::String(value), deadline)| {
+                (key.to_vec(), value.to_vec(), deadline)
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Keys `k0` to `k999`, every third with a deadline; and what a
+    /// snapshot of them holds.
+    fn thousand_keys() -> (Keyspace, Contents) {
+        let mut ks = Keyspace::default();
+        let mut want = Vec::new();
+        for i in 0..1000 {
+            let (key, deadline) = (
+                format!("k{i}").into_bytes(),
+                (i % 3 == 0).then_some(5000 + i),
+            );
+            ks.set(key.clone(), Value::String(b"old".to_vec()), deadline);
+            want.push((key, b"old".to_vec(), deadline));
+        }
+        want.sort();
+        (ks, want)
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_keys_as_they_were_when_it_started() {
+        let (mut ks, want) = thousand_keys();
+        let capture = ks.start_snapshot();
+        ks.copy_shard(&capture, 0);
+        for i in 0..500 {
+            ks.set(
+                format!("k{i}").into_bytes(),
+                Value::String(b"new".to_vec()),
+                None,
+            );
+        }
+        assert!(ks.remove(b"k600"));
+        assert!(ks.set_expiry(b"k700", Some(1)));
+        assert!(ks.set_expiry(b"k3", Some(1)));
+        ks.set(b"added".to_vec(), Value::String(b"x".to_vec()), Some(9));
+        for shard in 0..SHARDS {
+            ks.copy_shard(&capture, shard);
+        }
+        ks.end_snapshot(&capture);
+        // Writes after the end are no concern of the snapshot's.
+        ks.set(b"k999".to_vec(), Value::String(b"later".to_vec()), None);
+        assert_eq!(contents(&capture.finish()), want);
+        check_index(&ks);
+        assert_eq!(
+            ks.get(b"k1", 0).map(|e| e.value()),
+            Some(ValueRef::String(b"new"))
+        );
+    }
+
+    #[test]
+    fn a_flush_or_swap_completes_the_snapshots_first() {
+        let (mut ks, want) = thousand_keys();
+        let capture = ks.start_snapshot();
+        ks.clear();
+        ks.end_snapshot(&capture);
+        assert_eq!(contents(&capture.finish()), want);
+
+        let (mut ks, want) = thousand_keys();
+        let mut other = Keyspace::default();
+        let capture = ks.start_snapshot();
+        ks.swap_data(&mut other);
+        ks.end_snapshot(&capture);
+        assert_eq!(contents(&capture.finish()), want);
+        assert_eq!((ks.len(), other.len()), (0, 1000));
     }
 
     #[test]

@@ -5,14 +5,7 @@
 //! Each entry of the table knows its key's place here (its *slot*), so a
 //! deadline is one index away, and the list is kept in step with it.
 
-// `Stored` holds an atomic (its slot), so clippy fears the table's keys
-// could change under it; but the slot is no part of a key's hash or
-// equality (see entry.rs), so the table never sees a key change.
-#![allow(clippy::mutable_key_type)]
-
-use std::collections::HashSet;
-
-use super::entry::Stored;
+use super::table::Table;
 use crate::rng::Rng;
 
 /// A key with an expiry, and its deadline.
@@ -54,7 +47,7 @@ impl VolatileIndex {
 
     /// Starts tracking `key`, whose entry in `entries` must exist; tells
     /// the entry its slot.
-    pub(super) fn track(&mut self, entries: &HashSet<Stored>, key: &[u8], deadline: i64) {
+    pub(super) fn track(&mut self, entries: &Table, key: &[u8], deadline: i64) {
         self.keys.push(Volatile {
             key: key.into(),
             deadline,
@@ -67,10 +60,10 @@ impl VolatileIndex {
 
     /// Forgets the key at `slot`: swap-remove, then tell the key that moved
     /// into `slot` where it now lives.
-    pub(super) fn untrack(&mut self, entries: &HashSet<Stored>, slot: usize) {
+    pub(super) fn untrack(&mut self, entries: &Table, slot: usize) {
         self.keys.swap_remove(slot);
         if let Some(moved) = self.keys.get(slot) {
-            if let Some(stored) = entries.get(&*moved.key) {
+            if let Some(stored) = entries.get(&moved.key) {
                 stored.set_slot(Some(slot));
             }
         }
@@ -91,7 +84,7 @@ impl VolatileIndex {
     /// always in random order. The active cycle walks it in runs of
     /// twenty; in insertion order, a run would be twenty keys set together,
     /// likely to expire together, and a poor sample of the whole.
-    fn shuffle_in(&mut self, entries: &HashSet<Stored>) {
+    fn shuffle_in(&mut self, entries: &Table) {
         let last = self.keys.len() - 1;
         let other = self.shuffle.below(self.keys.len());
         if other == last {
@@ -99,7 +92,7 @@ impl VolatileIndex {
         }
         self.keys.swap(other, last);
         for slot in [other, last] {
-            if let Some(stored) = entries.get(&*self.keys[slot].key) {
+            if let Some(stored) = entries.get(&self.keys[slot].key) {
                 stored.set_slot(Some(slot));
             }
         }

@@ -1,16 +1,11 @@
 //! WATCH's side of the keyspace: for each watched key, the flags of the
 //! connections that watch it, raised whenever the key changes.
 
-// `Stored` holds an atomic (its slot), so clippy fears the table's keys
-// could change under it; but the slot is no part of a key's hash or
-// equality (see entry.rs), so the table never sees a key change.
-#![allow(clippy::mutable_key_type)]
-
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::entry::Stored;
+use super::table::Table;
 
 /// The watched keys and their watchers' flags.
 #[derive(Debug, Default)]
@@ -32,11 +27,7 @@ impl Watchers {
 
     /// Tells the watchers of every watched key in `entries` (or in
     /// `others`, if given) that it changed: FLUSHDB, SWAPDB.
-    pub(super) fn touch_existing(
-        &self,
-        entries: &HashSet<Stored>,
-        others: Option<&HashSet<Stored>>,
-    ) {
+    pub(super) fn touch_existing(&self, entries: &Table, others: Option<&Table>) {
         for (key, flags) in &self.flags {
             let key = key.as_slice();
             if entries.contains(key) || others.is_some_and(|others| others.contains(key)) {
