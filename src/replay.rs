@@ -50,10 +50,13 @@ pub fn load(server: &Server) -> Result<(), String> {
         match fs::metadata(dir.join(&file.name)) {
             Ok(meta) => size += meta.len(),
             Err(e) => {
+                // C's strerror, as Redis prints it: no "(os error N)".
+                let e = e.to_string();
+                let e = e.split(" (os error").next().unwrap_or_default();
                 return Err(format!(
                     "Unable to obtain the AOF file {} length. stat: {e}",
                     file.name
-                ))
+                ));
             }
         }
     }

@@ -1134,6 +1134,7 @@ pages! {
     ch05_replication => "05-replication",
     ch06_transactions => "06-transactions",
     ch07_persistence => "07-persistence",
+    ch08_aof => "08-aof",
 }
 
 /// The rules of matching, on their own.

@@ -144,7 +144,7 @@ impl Aof {
             }
             Err(e) => {
                 if state.write_error.is_none() {
-                    log::warning(format!("Error writing to the AOF file: {e}"));
+                    log::warning(format!("Error writing to the AOF file: {}", strerror(&e)));
                 }
                 state.write_error = Some(strerror(&e));
                 state.pending = out;
