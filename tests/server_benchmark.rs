@@ -22,6 +22,14 @@
 //! ```text
 //! cargo test --release --test server_benchmark bgsave_against_redis -- --ignored --nocapture
 //! ```
+//!
+//! `appendonly_against_redis`, also ignored, runs SET with `appendonly yes`
+//! under each `appendfsync` policy, both servers logging to the same disk
+//! (each in a temporary directory of its own):
+//!
+//! ```text
+//! cargo test --release --test server_benchmark appendonly_against_redis -- --ignored --nocapture
+//! ```
 
 mod common;
 
@@ -39,6 +47,19 @@ type Row = (String, f64, f64);
 /// One redis-benchmark run, on the CPUs `cpus` names (taskset's syntax) if
 /// it names any.
 fn benchmark(port: u16, tests: &str, pipeline: u32, cpus: Option<&str>) -> Vec<Row> {
+    // Pipelined runs are over sooner: give them more requests.
+    let requests = if pipeline > 1 { 1_000_000 } else { 200_000 };
+    benchmark_requests(port, tests, pipeline, requests, cpus)
+}
+
+/// [`benchmark`] with `requests` requests in all.
+fn benchmark_requests(
+    port: u16,
+    tests: &str,
+    pipeline: u32,
+    requests: u32,
+    cpus: Option<&str>,
+) -> Vec<Row> {
     let mut command = match cpus {
         Some(cpus) => {
             let mut taskset = Command::new("taskset");
@@ -49,8 +70,7 @@ fn benchmark(port: u16, tests: &str, pipeline: u32, cpus: Option<&str>) -> Vec<R
     };
     let output = command
         .args(["-p", &port.to_string(), "-c", "50", "-r", "100000"])
-        // Pipelined runs are over sooner: give them more requests.
-        .args(["-n", if pipeline > 1 { "1000000" } else { "200000" }])
+        .args(["-n", &requests.to_string()])
         .args(["-P", &pipeline.to_string(), "-t", tests, "--csv"])
         .output()
         .expect("redis-benchmark runs");
@@ -471,5 +491,36 @@ fn bgsave_against_redis() {
             cost.peak_kib / 1024,
             cost.peak_kib as f64 / cost.before_kib as f64
         );
+    }
+}
+
+/// SET with `appendonly yes` under each fsync policy, ours against Redis,
+/// both writing their logs to the same disk. `always` gets fewer requests:
+/// every write then waits for the disk.
+#[test]
+#[ignore]
+fn appendonly_against_redis() {
+    skip_if_external!();
+    let redis_path = require_redis_server!();
+    require_program!("redis-benchmark");
+    for policy in ["always", "everysec", "no"] {
+        let args = ["--save", "", "--appendonly", "yes", "--appendfsync", policy];
+        let ours = Server::start_with("redis-from-scratch", &args);
+        let redis = Server::start_program(&redis_path, &args);
+        let requests = if policy == "always" { 20_000 } else { 200_000 };
+        let mut compared: Vec<Compared> = Vec::new();
+        for _ in 0..ROUNDS {
+            for (row, pipeline) in [1, 16].into_iter().enumerate() {
+                let mine = benchmark_requests(ours.port(), "set", pipeline, requests, None);
+                let theirs = benchmark_requests(redis.port(), "set", pipeline, requests, None);
+                for (a, b) in mine.into_iter().zip(theirs) {
+                    if compared.len() == row {
+                        compared.push((format!("{} -P {pipeline}", a.0), Vec::new()));
+                    }
+                    compared[row].1.push((a, b));
+                }
+            }
+        }
+        print_table(&format!("appendonly yes, appendfsync {policy}:"), &compared);
     }
 }
