@@ -222,8 +222,8 @@ impl Replication {
             changes.insert(0, marker(b"MULTI"));
             changes.push(marker(b"EXEC"));
         }
-        // The log before the replicas, as Redis does: a replica never
-        // holds a change that a restart of its master would not have.
+        // Into the log's buffer, in the stream's order; the caller writes
+        // it out once it lets go of the lock, before it replies.
         self.aof.append(&changes);
         let mut state = self.lock();
         if matches!(state.role, Role::Master) {

@@ -173,8 +173,8 @@ impl Replication {
         for change in &changes {
             resp::encode_command(change, &mut bytes);
         }
-        // The log before the replicas, as Redis does: a replica never
-        // holds a change that a restart of its master would not have.
+        // Into the log's buffer, in the stream's order; the caller writes
+        // it out once it lets go of the lock, before it replies.
         self.aof.append(&bytes);
         let mut state = self.lock();
         if !changes.is_empty() && matches!(state.role, Role::Master) {

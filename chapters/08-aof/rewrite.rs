@@ -85,7 +85,7 @@ fn write_new_base(server: &Server, turn_on: bool) -> io::Result<()> {
     }
     let (snapshot, preamble, dir, name, seq) = {
         let keyspace = server.db.read();
-        let mut state = server.aof.lock();
+        let (_turn, mut state) = server.aof.lock_for_switch();
         fs::create_dir_all(&state.dir)?;
         if state.on || turn_on {
             let incr = state.open_next_incr("on background rewrite")?;

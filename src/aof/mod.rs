@@ -42,7 +42,18 @@ pub use manifest::{AofFile, Kind, Manifest};
 /// A handle on the log; clones share it. The default is a log that is off.
 #[derive(Clone, Default)]
 pub struct Aof {
-    state: Arc<Mutex<State>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// The turn to write to the file. Writers take turns, and each writes
+    /// everything appended so far, its own changes and those of the
+    /// threads queued behind it: one `write` (and, under `always`, one
+    /// `fsync`) for a whole group of clients, as Redis writes once per
+    /// turn of its event loop.
+    writing: Mutex<()>,
 }
 
 /// Everything behind the lock.
@@ -72,8 +83,9 @@ pub struct State {
     pub base_size: u64,
     /// Bytes written since the last fsync?
     unsynced: bool,
-    /// Bytes a failed write could not place; written before anything else.
-    pending: Vec<u8>,
+    /// Bytes appended and not written yet (by [`Aof::write_out`]), or
+    /// that a failed write could not place.
+    buffer: Vec<u8>,
     /// Why the last write or fsync failed, while it still fails.
     pub write_error: Option<String>,
     /// When the running rewrite started, if one runs.
@@ -109,41 +121,65 @@ impl Aof {
 
     /// Locks the state.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.shared.state)
     }
 
-    /// Appends changes to the log, and under `always` fsyncs them, before
-    /// the caller replies. A failed write is kept and
-    /// retried (see [`Aof::flush`]); until then writes are refused with
-    /// the error (see [`Aof::refusal`]). Under `always` a failure ends the
-    /// process instead, as in Redis: a write that was acknowledged must be
-    /// on the disk, and this one is not.
+    /// Takes the turn to write, then locks the state: what moving the log
+    /// to another file needs (see [`State::open_next_incr`]), so that no
+    /// write is under way to the old file meanwhile.
+    pub fn lock_for_switch(&self) -> (MutexGuard<'_, ()>, MutexGuard<'_, State>) {
+        let turn = lock(&self.shared.writing);
+        (turn, self.lock())
+    }
+
+    /// Appends changes to the log's buffer, under the databases' write
+    /// lock, so that the log's order is the order they were made in. No
+    /// I/O here: the caller writes them out with [`Aof::write_out`] once it
+    /// has let go of the lock, before it replies.
     pub fn append(&self, changes: &[Change]) {
         let mut state = self.lock();
-        if !state.on || (changes.is_empty() && state.pending.is_empty()) {
+        if !state.on {
             return;
         }
-        let mut out = std::mem::take(&mut state.pending);
         for change in changes {
             // Each incr file says which database its commands are for.
             if let Some(index) = change.index.filter(|&i| state.selected != Some(i)) {
                 let select = [b"SELECT".to_vec(), index.to_string().into_bytes()];
-                resp::encode_command(&select, &mut out);
+                resp::encode_command(&select, &mut state.buffer);
                 state.selected = Some(index);
             }
-            resp::encode_command(&change.args, &mut out);
+            resp::encode_command(&change.args, &mut state.buffer);
         }
-        let always = state.policy == Some(Fsync::Always);
-        let Some(file) = state.file.clone() else {
-            return;
+    }
+
+    /// Writes what has been appended so far to the file, and under
+    /// `always` fsyncs it: called before a write's reply goes out, so an
+    /// acknowledged write is in the kernel (and under `always` on the
+    /// disk). A failed write keeps the bytes, to be retried (see
+    /// [`Aof::flush`]); until then writes are refused with the error (see
+    /// [`Aof::refusal`]). Under `always` a failure ends the process
+    /// instead, as in Redis: the write was to be on the disk, and is not.
+    pub fn write_out(&self) {
+        let _turn = lock(&self.shared.writing);
+        let (bytes, file, always) = {
+            let mut state = self.lock();
+            let Some(file) = state.file.clone().filter(|_| state.on) else {
+                return;
+            };
+            if state.buffer.is_empty() {
+                return;
+            }
+            let always = state.policy == Some(Fsync::Always);
+            (std::mem::take(&mut state.buffer), file, always)
         };
-        let written = write_or_undo(&file, &out).and_then(|()| match always {
+        let written = write_or_undo(&file, &bytes).and_then(|()| match always {
             true => file.sync_data(),
             false => Ok(()),
         });
+        let mut state = self.lock();
         match written {
             Ok(()) => {
-                state.current_size += out.len() as u64;
+                state.current_size += bytes.len() as u64;
                 state.unsynced = state.policy == Some(Fsync::EverySec);
                 if state.write_error.take().is_some() {
                     log::warning("AOF write error looks solved, Redis can write again.");
@@ -160,7 +196,9 @@ impl Aof {
                     log::warning(format!("Error writing to the AOF file: {}", strerror(&e)));
                 }
                 state.write_error = Some(strerror(&e));
-                state.pending = out;
+                // In front of what was appended meanwhile.
+                let later = std::mem::replace(&mut state.buffer, bytes);
+                state.buffer.extend_from_slice(&later);
             }
         }
     }
@@ -177,7 +215,7 @@ impl Aof {
     /// fsync, without holding the lock while the disk works. The
     /// `everysec` thread calls it once a second.
     pub fn flush(&self) {
-        self.append(&[]);
+        self.write_out();
         let file = {
             let mut state = self.lock();
             if !state.on || !state.unsynced {
@@ -222,13 +260,14 @@ impl Aof {
 
     /// Stops writing the log (CONFIG SET appendonly no).
     pub fn close(&self) {
-        let mut state = self.lock();
+        self.write_out();
+        let (_turn, mut state) = self.lock_for_switch();
         if let Some(file) = state.file.take() {
             let _ = file.sync_data();
         }
         state.on = false;
         state.write_error = None;
-        state.pending.clear();
+        state.buffer.clear();
     }
 
     /// Is the log being written?
@@ -306,7 +345,7 @@ impl Aof {
             line("aof_current_size", state.current_size.to_string());
             line("aof_base_size", state.base_size.to_string());
             line("aof_pending_rewrite", "0".into());
-            line("aof_buffer_length", state.pending.len().to_string());
+            line("aof_buffer_length", state.buffer.len().to_string());
             line("aof_pending_bio_fsync", "0".into());
             line("aof_delayed_fsync", "0".into());
         }
@@ -322,21 +361,23 @@ impl State {
 
     /// Opens a new incr file, numbered after the last, lists it in the
     /// manifest (in memory: the caller stores it) and appends to it from
-    /// now on. The old one is fsynced first, so that everything before
-    /// the switch is on the disk once the switch is.
+    /// now on. What was appended before goes to the old one, which is
+    /// fsynced, so that everything before the switch is on the disk once
+    /// the switch is. The caller holds the turn to write
+    /// ([`Aof::lock_for_switch`]): no write to the old file can come after.
     pub fn open_next_incr(&mut self, why: &str) -> io::Result<u64> {
         let seq = self.manifest.last_incr_seq() + 1;
         let name = format!("{}.{seq}.incr.aof", self.prefix);
         log::notice(format!("Creating AOF incr file {name} {why}"));
         let file = append_to(&self.dir.join(&name))?;
         if let Some(old) = self.file.take() {
-            // A failed sync here is not this rewrite's problem: the new
-            // base will hold everything the old file should have.
-            let _ = old.sync_data();
+            // A failure here is not this rewrite's problem: the new base
+            // will hold everything the old file should have.
+            let _ = write_or_undo(&old, &self.buffer).and_then(|()| old.sync_data());
         }
-        // Bytes a failed write could not place are in the snapshot the
+        // What a failed write could not place is in the snapshot the
         // caller takes now; the new file starts clean.
-        self.pending.clear();
+        self.buffer.clear();
         if self.write_error.take().is_some() {
             log::warning("AOF write error looks solved, Redis can write again.");
         }
@@ -350,6 +391,12 @@ impl State {
         });
         Ok(seq)
     }
+}
+
+/// Locks a mutex; a thread that panicked while holding it leaves the
+/// state consistent at every step, so carry on.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Opens `path` for appending, creating it if needed.

@@ -78,7 +78,7 @@ fn write_new_base(rewriter: &Rewriter, turn_on: bool) -> io::Result<()> {
             // From now on the databases write their changes down for the log.
             dbs.start_recording();
         }
-        let mut state = aof.lock();
+        let (_turn, mut state) = aof.lock_for_switch();
         fs::create_dir_all(&state.dir)?;
         if state.on || turn_on {
             let incr = state.open_next_incr("on background rewrite")?;

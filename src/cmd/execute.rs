@@ -136,7 +136,10 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
     match op {
         Op::Exec => {
             let _writes = shutdown::hold_writes();
-            return transaction::exec(server, &ctx, session, now);
+            let reply = transaction::exec(server, &ctx, session, now);
+            // Into the kernel before the reply (see aof/).
+            server.aof.write_out();
+            return reply;
         }
         Op::Discard => return transaction::discard(db, session),
         Op::Watch(keys) => return transaction::watch(db, session, keys, now),
@@ -162,6 +165,9 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         if let Some(offset) = server.replication.propagate(&mut dbs, true) {
             session.last_write_offset = offset;
         }
+        drop(dbs);
+        // Into the kernel before the reply (see aof/).
+        server.aof.write_out();
         return reply;
     }
     let op = match apply_plain(op, &ctx, session, false) {

@@ -254,6 +254,9 @@ pub fn execute(command: Command, server: &Server, session: &mut Session) -> Repl
         // asks for it): the order of the stream is the order in which
         // changes were applied.
         session.last_write_offset = server.replication.propagate(&mut keyspace);
+        drop(keyspace);
+        // Into the kernel before the reply (see aof.rs).
+        server.aof.write_out();
         return reply;
     }
     let op = match apply_server(command.op, server, session, Held::Nothing(&server.db)) {
@@ -348,6 +351,8 @@ pub fn apply_from_master(ops: Vec<Op>, server: &Server) {
     // Into the AOF, if it is on (a replica feeds no replicas of its own).
     keyspace.wrap_changes_in_multi();
     server.replication.propagate(&mut keyspace);
+    drop(keyspace);
+    server.aof.write_out();
 }
 
 /// Runs a command that only reads.

@@ -213,6 +213,9 @@ pub fn exec(server: &Server, session: &mut Session, now: i64) -> Reply {
     if keyspace.wrap_changes_in_multi() {
         session.last_write_offset = server.replication.propagate(&mut keyspace);
     }
+    drop(keyspace);
+    // Into the kernel before the reply (see aof.rs).
+    server.aof.write_out();
     Reply::Array(replies)
 }
 
