@@ -86,6 +86,10 @@ pub struct State {
     /// Bytes appended and not written yet (by [`Aof::write_out`]), or
     /// that a failed write could not place.
     buffer: Vec<u8>,
+    /// Bytes appended since the start, and bytes of those written: a
+    /// writer whose bytes someone else wrote meanwhile has nothing to do.
+    appended: u64,
+    written: u64,
     /// Why the last write or fsync failed, while it still fails.
     pub write_error: Option<String>,
     /// When the running rewrite started, if one runs.
@@ -150,6 +154,7 @@ impl Aof {
             }
             resp::encode_command(&change.args, &mut state.buffer);
         }
+        state.appended = state.written + state.buffer.len() as u64;
     }
 
     /// Writes what has been appended so far to the file, and under
@@ -160,13 +165,22 @@ impl Aof {
     /// [`Aof::refusal`]). Under `always` a failure ends the process
     /// instead, as in Redis: the write was to be on the disk, and is not.
     pub fn write_out(&self) {
+        // Everything appended so far, the caller's changes included.
+        let target = {
+            let state = self.lock();
+            if state.written >= state.appended {
+                return;
+            }
+            state.appended
+        };
         let _turn = lock(&self.shared.writing);
         let (bytes, file, always) = {
             let mut state = self.lock();
             let Some(file) = state.file.clone().filter(|_| state.on) else {
                 return;
             };
-            if state.buffer.is_empty() {
+            // The writer before us wrote our bytes too.
+            if state.written >= target || state.buffer.is_empty() {
                 return;
             }
             let always = state.policy == Some(Fsync::Always);
@@ -179,6 +193,7 @@ impl Aof {
         let mut state = self.lock();
         match written {
             Ok(()) => {
+                state.written += bytes.len() as u64;
                 state.current_size += bytes.len() as u64;
                 state.unsynced = state.policy == Some(Fsync::EverySec);
                 if state.write_error.take().is_some() {
@@ -268,6 +283,7 @@ impl Aof {
         state.on = false;
         state.write_error = None;
         state.buffer.clear();
+        state.written = state.appended;
     }
 
     /// Is the log being written?
@@ -378,6 +394,7 @@ impl State {
         // What a failed write could not place is in the snapshot the
         // caller takes now; the new file starts clean.
         self.buffer.clear();
+        self.written = self.appended;
         if self.write_error.take().is_some() {
             log::warning("AOF write error looks solved, Redis can write again.");
         }
