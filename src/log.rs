@@ -5,8 +5,9 @@
 //! 4711:M 28 Nov 2026 06:04:00.123 * Ready to accept connections
 //! ```
 //!
-//! The process id, the role (`M` for a master), the time in UTC with
-//! milliseconds, the level (`*` notice, `#` warning), then the message.
+//! The process id, the role (`M` for a master, `S` for a replica), the
+//! time in UTC with milliseconds (the day always two digits, as strftime's
+//! `%d`), the level (`*` notice, `#` warning), then the message.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -50,7 +51,7 @@ fn write_line(level: char, msg: impl Display) {
     };
     // One write_all of the whole line, so lines from threads never interleave.
     let line = format!(
-        "{pid}:{role} {day} {month} {year} {h:02}:{m:02}:{s:02}.{millis:03} {level} {msg}\n"
+        "{pid}:{role} {day:02} {month} {year} {h:02}:{m:02}:{s:02}.{millis:03} {level} {msg}\n"
     );
     // Nowhere to report a failed log write: ignore it.
     let _ = std::io::stderr().write_all(line.as_bytes());

@@ -36,7 +36,7 @@ fn write_line(level: char, msg: impl Display) {
     let pid = std::process::id();
     // One write_all of the whole line, so lines from threads never interleave.
     let line =
-        format!("{pid}:M {day} {month} {year} {h:02}:{m:02}:{s:02}.{millis:03} {level} {msg}\n");
+        format!("{pid}:M {day:02} {month} {year} {h:02}:{m:02}:{s:02}.{millis:03} {level} {msg}\n");
     // Nowhere to report a failed log write: ignore it.
     let _ = std::io::stderr().write_all(line.as_bytes());
 }

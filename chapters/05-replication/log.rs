@@ -5,12 +5,22 @@
 //! 4711:M 28 Nov 2026 06:04:00.123 * Ready to accept connections
 //! ```
 //!
-//! The process id, the role (`M` for a master), the time in UTC with
-//! milliseconds, the level (`*` notice, `#` warning), then the message.
+//! The process id, the role (`M` for a master, `S` for a replica), the
+//! time in UTC with milliseconds (the day always two digits, as strftime's
+//! `%d`), the level (`*` notice, `#` warning), then the message.
 
 use std::fmt::Display;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Is this server a replica? Its log lines say `S` instead of `M`.
+static REPLICA: AtomicBool = AtomicBool::new(false);
+
+/// Sets the role letter of the log lines that follow.
+pub fn set_replica(replica: bool) {
+    REPLICA.store(replica, Ordering::Relaxed);
+}
 
 /// An ordinary event worth one line.
 pub fn notice(msg: impl Display) {
@@ -34,9 +44,15 @@ fn write_line(level: char, msg: impl Display) {
     ];
     let month = MONTHS[month as usize - 1];
     let pid = std::process::id();
+    let role = if REPLICA.load(Ordering::Relaxed) {
+        'S'
+    } else {
+        'M'
+    };
     // One write_all of the whole line, so lines from threads never interleave.
-    let line =
-        format!("{pid}:M {day} {month} {year} {h:02}:{m:02}:{s:02}.{millis:03} {level} {msg}\n");
+    let line = format!(
+        "{pid}:{role} {day:02} {month} {year} {h:02}:{m:02}:{s:02}.{millis:03} {level} {msg}\n"
+    );
     // Nowhere to report a failed log write: ignore it.
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
