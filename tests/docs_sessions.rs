@@ -1,27 +1,33 @@
 //! The tutorial shows terminal sessions; this test keeps them true. For each
 //! page `docs/NN-slug.md` it replays the page's ```` ```console ```` blocks,
-//! in page order, against a fresh `chNN-slug` started by the harness, and
-//! compares what the real `redis-cli` (and the other tools) print with the
-//! page's text, the way `tests/docs_quotes.rs` keeps the code quotes true.
+//! in page order, against a fresh `chNN-slug` started by the harness (the
+//! final server, `redis-from-scratch`, for the page whose slug ends in
+//! `-the-real-server`), and compares what the real `redis-cli` (and the
+//! other tools) print with the page's text, the way `tests/docs_quotes.rs`
+//! keeps the code quotes true. README.md's blocks are replayed the same
+//! way, against the final server standing on Redis's default port 6379.
 //!
 //! # What a block may hold
 //!
 //! * `$ COMMAND` then its output: COMMAND runs in `bash` (standard error
 //!   merged into standard output), in the working directory of the page's
-//!   server on 6380 (in the repository for a command that names
+//!   server (in the repository for a command that names
 //!   `chapters/`, such as the `diff -rq` of "What changed"), with
 //!   `redis-cli` given `--no-raw` so that it prints as it does in a
 //!   terminal, and with the `raw` function defined as the page (or the
 //!   latest earlier page) defines it in the ```` ```sh ```` block that
 //!   starts with `raw() {`.
-//! * `$ redis-cli -p PORT` alone starts an interactive session on PORT; the
-//!   lines `127.0.0.1:PORT> CMD` (or `127.0.0.1:PORT(TX)> CMD` inside
-//!   `MULTI`) feed CMD to that one `redis-cli` process and compare each reply.
+//! * `$ redis-cli -p PORT` alone (or with only `-a PASSWORD`,
+//!   `--no-auth-warning` and `-n DB`) starts an interactive session on PORT;
+//!   the lines `127.0.0.1:PORT> CMD` (`127.0.0.1:PORT[DB]> CMD` once a
+//!   database other than 0 is selected, `...(TX)> CMD` inside `MULTI`) feed
+//!   CMD to that one `redis-cli` process and compare each reply.
 //!   A block may start with a prompt line: it goes on with the session the
 //!   page opened earlier, as the reader's first terminal does. The prompt
-//!   must show `(TX)` exactly while a `MULTI` is open, and a session must
-//!   print nothing more than the page shows by its end (`quit`, a new
-//!   session on its port, or the end of the page). `help` is answered by
+//!   must show `(TX)` exactly while a `MULTI` is open and `[DB]` exactly as
+//!   redis-cli follows `SELECT`, and a session must print nothing more than
+//!   the page shows by its end (`quit`, a new session on its port, or the
+//!   end of the page). `help` is answered by
 //!   `redis-cli` itself, which prints it only with the next reply: its
 //!   lines are read then.
 //! * `$ target/debug/BIN --port PORT ARGS &` and `$ redis-server --port PORT
@@ -32,11 +38,13 @@
 //!   server started with `--replicaof` is waited for until its link to the
 //!   master is up, as a person waits for the log to say so.
 //!
-//! Pages use the ports 6380 (the chapter's server), 6381 and 6382 (replicas)
-//! and 6390 (a real Redis); the test maps each to the port the harness gave
-//! that server, in commands and in expected output. `/tmp/redis-data` (the
-//! `--dir` of chapter 7) is mapped to the directory of the server on 6380,
-//! and `target/debug/` to the directory cargo builds into.
+//! Pages use the ports 6380 (the page's server), 6381 and 6382 (replicas)
+//! and 6390 (a real Redis), the README 6379; the test maps each to the port
+//! the harness gave that server, in commands and in expected output (a
+//! `redis-cli` without `-p` goes to the server standing on 6379, if any).
+//! `/tmp/redis-data` (the `--dir` of chapter 7) is mapped to the directory
+//! of the page's server, and `target/debug/` to the directory cargo builds
+//! into.
 //!
 //! # Output that changes from run to run
 //!
@@ -63,11 +71,11 @@
 //!   a million keys...). The reason must be given. Every ```` ```console ````
 //!   block is either replayed or marked so.
 //! * `<!-- replay: fresh ARGS -->`: stop the page's servers and start a new
-//!   server on 6380, with ARGS, in an empty directory.
+//!   server on 6380 (6379 in the README), with ARGS, in an empty directory.
 //! * `<!-- replay: $ COMMAND -->`: run COMMAND first, as if typed, its output
 //!   not shown (a replica to start, keys to load).
 //! * `<!-- replay: paced -->`: before each command of the block, wait until
-//!   every replica has acknowledged everything the master on 6380 sent, as
+//!   every replica has acknowledged everything the page's server sent, as
 //!   it has when a person types the commands (replicas acknowledge once a
 //!   second); without it the replay would be faster than any reader.
 
@@ -832,10 +840,10 @@ impl<'a> Replay<'a> {
     fn shell(&mut self, line: usize, command: &str, expected: Option<&[String]>) {
         let words = split_words(command);
         let first = words.first().map(String::as_str).unwrap_or_default();
-        let session = (words.len() >= 3 && first == "redis-cli" && words[1] == "-p")
+        let interactive = (words.len() >= 3 && first == "redis-cli" && words[1] == "-p")
             .then(|| session_options(&words[3..]))
             .flatten();
-        if let Some(db) = session {
+        if let Some(db) = interactive {
             let port: u16 = words[2]
                 .parse()
                 .unwrap_or_else(|_| panic!("{}: bad port", self.at(line)));
@@ -1325,4 +1333,16 @@ fn varying_values_match_by_shape_only() {
         replace_number("-p 6380 x16380", "6380", "21000"),
         "-p 21000 x16380"
     );
+}
+
+/// Which `redis-cli -p PORT ...` lines open an interactive session.
+#[test]
+fn interactive_sessions_are_told_from_commands() {
+    let options = |line: &str| session_options(&split_words(line));
+    assert_eq!(options(""), Some(0));
+    assert_eq!(options("-a secret --no-auth-warning"), Some(0));
+    assert_eq!(options("-n 3 -a secret"), Some(3));
+    assert_eq!(options("-a"), None);
+    assert_eq!(options("GET k"), None);
+    assert_eq!(options("-a secret PING"), None);
 }
