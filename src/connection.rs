@@ -4,7 +4,7 @@
 //! a buffer that is flushed only when no more requests are waiting, so a
 //! pipeline of a thousand commands costs a handful of writes, not a thousand.
 
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
@@ -67,7 +67,7 @@ fn serve_requests(
         stream,
         traffic: &client.traffic,
     };
-    let mut reader = BufReader::with_capacity(BUFFER, socket);
+    let mut reader = BufReader::with_capacity(BUFFER, stream);
     let mut writer = BufWriter::with_capacity(BUFFER, socket);
     let mut patience = Patience::default();
     loop {
@@ -86,7 +86,16 @@ fn serve_requests(
             authenticated: session.authenticated,
             max_query: server.settings.client_query_buffer_limit(),
         };
-        let args = match resp::read_request(&mut reader, limits) {
+        let mut counted = Counted {
+            reader: &mut reader,
+            taken: 0,
+        };
+        let request = resp::read_request(&mut counted, limits);
+        client
+            .traffic
+            .received
+            .fetch_add(counted.taken, std::sync::atomic::Ordering::Relaxed);
+        let args = match request {
             Ok(Some(args)) => args,
             Ok(None) => return Ok(End::Closed),
             // The client went away mid-request, or stayed idle past `timeout`.
@@ -197,4 +206,32 @@ fn close_after_reply(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     let _ = io::copy(&mut stream.take(1024 * 1024), &mut io::sink());
+}
+
+/// The reader as the parser sees it, counting the bytes it takes: what the
+/// client sent, for INFO's `total_net_input_bytes`. Counting here, once a
+/// request, rather than in the socket keeps the reader a plain `TcpStream`
+/// (see `socket::Reader`).
+struct Counted<'r, 'a> {
+    reader: &'r mut socket::Reader<'a>,
+    taken: u64,
+}
+
+impl Read for Counted<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.taken += n as u64;
+        Ok(n)
+    }
+}
+
+impl BufRead for Counted<'_, '_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.reader.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.reader.consume(n);
+        self.taken += n as u64;
+    }
 }

@@ -61,9 +61,13 @@ pub enum Outcome {
 /// checks AUTH and runs it.
 pub fn handle(args: Args, server: &Server, session: &mut Session) -> Outcome {
     // Inside MULTI most requests are queued, not run.
-    let args = match transaction::queue(server, session, args) {
-        Ok(reply) => return Outcome::Reply(reply),
-        Err(args) => args,
+    let args = if session.multi.is_some() {
+        match transaction::queue(server, session, args) {
+            Ok(reply) => return Outcome::Reply(reply),
+            Err(args) => args,
+        }
+    } else {
+        args
     };
     let command = match Command::parse(args) {
         Ok(command) => command,
