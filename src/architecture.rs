@@ -32,7 +32,7 @@ const LAYERS: &[&[&str]] = &[
     // The bundle of shared handles.
     &["server"],
     // The shared state: each owns one concern and its lock.
-    &["replication", "persist", "expire"],
+    &["replication", "persist", "expire", "pubsub"],
     &["db", "clients", "settings", "listen", "acl_log"],
     &["keyspace"],
     // Formats and utilities: know nothing of the server.

@@ -3,19 +3,26 @@
 //! This is the only code that touches the client's socket. Replies go into
 //! a buffer that is flushed only when no more requests are waiting, so a
 //! pipeline of a thousand commands costs a handful of writes, not a thousand.
+//!
+//! A client that subscribes gets a second writer: publishers. They never
+//! touch the socket; they append to the client's outbox (`pubsub.rs`), and
+//! from then on so does this thread, and a writer thread of the
+//! connection's own (a [`Mailer`]) is the one that writes the socket.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::clients::Registration;
+use crate::clients::{Client, Registration};
 use crate::cmd::{self, Outcome, Session};
 use crate::error::Error;
 use crate::log;
 use crate::master;
+use crate::pubsub::Outbox;
 use crate::resp::{self, Limits, ReadError, Reply};
 use crate::server::Server;
 use crate::socket::{self, Awake, Metered, Patience, Traffic, BUFFER};
@@ -24,6 +31,8 @@ use crate::socket::{self, Awake, Metered, Patience, Traffic, BUFFER};
 enum End {
     /// The client left, sent QUIT, or broke the protocol.
     Closed,
+    /// A subscriber sent QUIT: its `+OK` is in its outbox, still to be sent.
+    Quit,
     /// The client became a MONITOR: stream it the commands that arrive here.
     Monitor(Receiver<Arc<[u8]>>),
 }
@@ -44,12 +53,26 @@ pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) ->
         stream.set_read_timeout(Some(Duration::from_secs(timeout)))?;
     }
     let awake = Awake::now(&server.clients.awake);
-    let result = serve_requests(&stream, server, &mut session);
+    let mut mailer = None;
+    let result = serve_requests(&stream, server, &mut session, &mut mailer);
     drop(awake);
-    // The keyspace must forget a departed client's watched keys.
+    // The keyspace must forget a departed client's watched keys, the
+    // registry its subscriptions; its outbox takes no more.
     cmd::end_session(server, &mut session);
+    if let Some(mailer) = mailer {
+        let quit = matches!(result, Ok(End::Quit));
+        // Unless the client said QUIT, what is left for it is dropped;
+        // this also frees a writer stuck on a client that does not read.
+        if !quit {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        mailer.join();
+        if quit {
+            close_after_reply(&stream);
+        }
+    }
     match result? {
-        End::Closed => Ok(()),
+        End::Closed | End::Quit => Ok(()),
         End::Monitor(lines) => monitor(&stream, &registration.client.traffic, lines),
     }
 }
@@ -59,6 +82,7 @@ fn serve_requests(
     stream: &TcpStream,
     server: &Server,
     session: &mut Session,
+    mailer: &mut Option<Mailer>,
 ) -> Result<End, Error> {
     // Reader and writer both borrow the one socket: a file descriptor per
     // client, not three, which matters with ten thousand clients.
@@ -130,7 +154,32 @@ fn serve_requests(
         server
             .clients
             .feed_monitors(session.selected, &client.addr, &args);
-        match cmd::handle(args, server, session) {
+        let outcome = cmd::handle(args, server, session);
+        if let Some(subs) = &session.pubsub {
+            // A subscriber, now or once: its outbox is its only way out.
+            let outbox = subs.outbox();
+            if mailer.is_none() {
+                writer.flush()?;
+                // As in Redis, a subscriber is never timed out.
+                stream.set_read_timeout(None)?;
+                *mailer = Some(Mailer::start(stream, &client, Arc::clone(outbox))?);
+            }
+            let mut bytes = Vec::new();
+            match outcome {
+                Outcome::Reply(reply) | Outcome::Monitor(reply, _) => {
+                    reply.write_in(&mut bytes, session.protocol)?;
+                }
+                Outcome::Close(reply) => {
+                    reply.write_in(&mut bytes, session.protocol)?;
+                    outbox.push_reply(&bytes);
+                    return Ok(End::Quit);
+                }
+                Outcome::Silent | Outcome::ReplicaLink { .. } => {}
+            }
+            outbox.push_reply(&bytes);
+            continue;
+        }
+        match outcome {
             Outcome::Reply(reply) => reply.write_in(&mut writer, session.protocol)?,
             Outcome::Silent => {}
             Outcome::Close(reply) => {
@@ -163,6 +212,50 @@ fn serve_requests(
                 return Ok(End::Closed);
             }
         }
+    }
+}
+
+/// The thread that writes a subscriber's outbox to its socket. Publishers
+/// append to the outbox and never wait for the socket; this thread waits.
+struct Mailer {
+    thread: JoinHandle<()>,
+}
+
+impl Mailer {
+    /// Starts the writer of `outbox`, and lets the outbox cut the
+    /// connection if the client falls too far behind.
+    fn start(stream: &TcpStream, client: &Arc<Client>, outbox: Arc<Outbox>) -> io::Result<Mailer> {
+        let socket = stream.try_clone()?;
+        let hang_up = stream.try_clone()?;
+        // Shutting the socket down wakes this connection's reader (which
+        // then ends the session) and the writer, whatever they wait for.
+        outbox.on_overflow(Box::new(move || {
+            let _ = hang_up.shutdown(Shutdown::Both);
+        }));
+        let client = Arc::clone(client);
+        let thread = thread::Builder::new()
+            .name("pubsub-writer".to_string())
+            .spawn(move || {
+                let mut sink = Metered {
+                    stream: &socket,
+                    traffic: &client.traffic,
+                };
+                let mut batch = Vec::new();
+                while outbox.take(&mut batch) {
+                    if sink.write_all(&batch).is_err() {
+                        // The client is gone: nothing more to send it.
+                        outbox.kill();
+                        break;
+                    }
+                }
+            })?;
+        Ok(Mailer { thread })
+    }
+
+    /// Waits for the writer to send what its outbox holds and stop (the
+    /// outbox must be finished, or the socket shut down).
+    fn join(self) {
+        let _ = self.thread.join();
     }
 }
 

@@ -27,6 +27,7 @@ mod long_double;
 mod lzf;
 mod master;
 mod persist;
+mod pubsub;
 mod rdb;
 mod replica;
 mod replication;

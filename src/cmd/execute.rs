@@ -22,13 +22,13 @@ use std::time::Instant;
 
 use super::server::ServerOp;
 use super::{
-    acl, connection, databases, expire, info, keys, replication, server, string, transaction,
-    Command, ConnOp, Context, Flags, Op, ReplConf, Session,
+    acl, connection, databases, expire, info, keys, pubsub, replication, server, string,
+    transaction, Command, ConnOp, Context, Flags, Op, ReplConf, Session,
 };
 use crate::db::{Databases, Db};
 use crate::persist::{Persistence, MISCONF};
 use crate::replication::{Capabilities, SyncRequest};
-use crate::resp::{Args, Reply};
+use crate::resp::{Args, Protocol, Reply};
 use crate::server::Server;
 use crate::shutdown;
 use crate::sync::lock;
@@ -79,6 +79,11 @@ pub fn handle(args: Args, server: &Server, session: &mut Session) -> Outcome {
     }
     if !session.authenticated && !command.spec.flags.has(Flags::NO_AUTH) {
         return Outcome::Reply(Reply::error("NOAUTH Authentication required."));
+    }
+    if session.in_subscribed_mode() {
+        if let Some(error) = pubsub::refused_in_subscribed_mode(command.spec, &command.op) {
+            return Outcome::Reply(error);
+        }
     }
     execute(command, server, session)
 }
@@ -135,6 +140,7 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         Op::Discard => return transaction::discard(db, session),
         Op::Watch(keys) => return transaction::watch(db, session, keys, now),
         Op::Unwatch => return transaction::unwatch(db, session),
+        Op::Conn(ConnOp::Reset) => return reset(server, session),
         Op::Server(ServerOp::Save) => return server::save(&server.persistence, db),
         Op::Server(ServerOp::Shutdown(flags)) => {
             return Reply::error(shutdown::shutdown(server, flags))
@@ -205,6 +211,7 @@ pub(super) fn apply_plain(
         Op::Quit => Reply::ok(),
         Op::Role => ctx.replication.role_reply(),
         Op::Acl(op) => acl::run(op, ctx),
+        Op::PubSub(op) => pubsub::run(op, ctx, session, in_exec),
         Op::ReplicaOf(target) => replication::replicaof(ctx, target),
         Op::Wait { needed, .. } => replication::wait_now(ctx, session, needed),
         Op::ReplConf(conf) => replication::replconf(session, conf),
@@ -231,9 +238,40 @@ pub fn apply_from_master(ops: Vec<Op>, db: &Db, selected: usize) {
     dbs.take_changes();
 }
 
-/// A connection ends: its watched keys are forgotten.
+/// A connection ends: its watched keys and its subscriptions are
+/// forgotten, and its outbox (if it has one) takes no more messages.
 pub fn end_session(server: &Server, session: &mut Session) {
     transaction::unwatch(&server.db, session);
+    if let Some(subs) = &mut session.pubsub {
+        server.pubsub.forget(subs);
+        subs.outbox().finish();
+    }
+}
+
+/// RESET: the connection as it was when it connected: no transaction,
+/// no watched keys, no subscriptions, database 0, RESP2, no name, and
+/// logged out if there is a password.
+fn reset(server: &Server, session: &mut Session) -> Reply {
+    session.multi = None;
+    session.multi_failed = false;
+    transaction::unwatch(&server.db, session);
+    if let Some(subs) = &mut session.pubsub {
+        server.pubsub.forget(subs);
+    }
+    pubsub::show(session);
+    session.selected = 0;
+    session.protocol = Protocol::Resp2;
+    if let Some(subs) = &session.pubsub {
+        subs.outbox().set_protocol(Protocol::Resp2);
+    }
+    session.authenticated = server.settings.requirepass().is_empty();
+    if let Some(client) = &session.client {
+        let mut state = lock(&client.state);
+        state.name.clear();
+        state.resp = 2;
+        state.selected = 0;
+    }
+    Reply::Simple("RESET")
 }
 
 /// Runs a command that only reads, in database `selected`, under the

@@ -335,6 +335,10 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ("appendonly", "no".to_string()),
         ("bind", ctx.listeners.bind().join(" ")),
         (
+            "client-output-buffer-limit",
+            settings.client_output_buffer_limit(),
+        ),
+        (
             "client-query-buffer-limit",
             settings.client_query_buffer_limit().to_string(),
         ),

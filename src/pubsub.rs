@@ -1,0 +1,588 @@
+//! Publish/subscribe: who listens to which channel, pattern or shard
+//! channel, and each subscriber's outbox.
+//!
+//! Pub/sub turns a connection around: after SUBSCRIBE the server speaks
+//! first, whenever another client publishes. With a thread per connection
+//! that makes a second writer for the subscriber's socket, the publisher's
+//! thread, beside the connection's own. Two writers must not interleave
+//! their bytes, and a publisher must never wait for a subscriber that does
+//! not read. So nobody but the connection writes to the socket: a
+//! publisher appends the message to the subscriber's [`Outbox`], a buffer
+//! under a mutex of its own, and returns; the connection's writer thread
+//! drains the outbox to the socket. The outbox is bounded by
+//! `client-output-buffer-limit pubsub`: a subscriber that falls that far
+//! behind is hung up on, as Redis does, and its messages are dropped.
+//!
+//! One lock, the registry's, covers every channel and pattern; a publish
+//! holds it while it appends to the outboxes, so every subscriber sees the
+//! messages of all publishers in one order, the order they took the lock.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+pub use crate::config::BufferLimit;
+use crate::glob;
+use crate::log;
+use crate::resp::{Protocol, Reply};
+use crate::settings::Settings;
+use crate::sync::lock;
+
+/// The three name spaces a client may subscribe in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// SUBSCRIBE: one channel by its exact name.
+    Channel,
+    /// PSUBSCRIBE: every channel a glob pattern matches.
+    Pattern,
+    /// SSUBSCRIBE: a shard channel (a separate name space, for cluster).
+    Shard,
+}
+
+impl Kind {
+    /// The word of the confirmation frame of a subscription.
+    fn subscribed(self) -> &'static str {
+        match self {
+            Kind::Channel => "subscribe",
+            Kind::Pattern => "psubscribe",
+            Kind::Shard => "ssubscribe",
+        }
+    }
+
+    /// The word of the confirmation frame of an unsubscription.
+    fn unsubscribed(self) -> &'static str {
+        match self {
+            Kind::Channel => "unsubscribe",
+            Kind::Pattern => "punsubscribe",
+            Kind::Shard => "sunsubscribe",
+        }
+    }
+}
+
+/// What became of a frame handed to an outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for the socket.
+    Queued,
+    /// The outbox is closed: its client is leaving.
+    Closed,
+    /// The frame took the outbox over its limit: it is closed now, and the
+    /// caller must [`Outbox::hang_up`] once it holds no lock.
+    Overflowed,
+}
+
+/// The bytes waiting for one subscriber's socket.
+///
+/// Publishers and the connection itself append; the connection's writer
+/// thread takes everything there is and writes it, with no lock held.
+pub struct Outbox {
+    /// The client's id, for the log.
+    id: u64,
+    /// Does the client speak RESP3? Then messages are pushes (`>`).
+    resp3: AtomicBool,
+    pending: Mutex<Pending>,
+    /// Signalled when bytes arrive or the outbox closes.
+    ready: Condvar,
+    /// Cuts the client's connection; set by the connection, which owns the
+    /// socket, and called when the subscriber falls too far behind.
+    hang_up: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+/// The state behind an outbox's mutex.
+#[derive(Default)]
+struct Pending {
+    /// Bytes not handed to the writer yet.
+    bytes: Vec<u8>,
+    /// Bytes the writer took and is writing now: unsent too.
+    in_flight: usize,
+    /// Since when the unsent bytes exceed the soft limit.
+    over_soft_since: Option<Instant>,
+    /// No more bytes come; the writer sends what is there, then stops.
+    finishing: bool,
+    /// Dropped for falling behind: nothing more is sent.
+    killed: bool,
+}
+
+impl Outbox {
+    /// An empty outbox for client `id`, speaking `protocol`.
+    pub fn new(id: u64, protocol: Protocol) -> Outbox {
+        Outbox {
+            id,
+            resp3: AtomicBool::new(protocol == Protocol::Resp3),
+            pending: Mutex::new(Pending::default()),
+            ready: Condvar::new(),
+            hang_up: Mutex::new(None),
+        }
+    }
+
+    /// The client switched protocols (HELLO).
+    pub fn set_protocol(&self, protocol: Protocol) {
+        self.resp3
+            .store(protocol == Protocol::Resp3, Ordering::Relaxed);
+    }
+
+    /// What to call to cut the connection when the subscriber falls behind.
+    pub fn on_overflow(&self, hang_up: Box<dyn FnOnce() + Send>) {
+        *lock(&self.hang_up) = Some(hang_up);
+    }
+
+    /// Appends a reply of the client's own (not subject to the limit: it
+    /// answers the client's requests, which it reads).
+    pub fn push_reply(&self, bytes: &[u8]) {
+        let mut pending = lock(&self.pending);
+        if !pending.killed {
+            pending.bytes.extend_from_slice(bytes);
+            self.ready.notify_one();
+        }
+    }
+
+    /// Appends a message frame, written in RESP2 (`*`); a RESP3 client
+    /// gets it as a push (`>`), the only byte that differs. Checks the
+    /// limit first, as Redis does after each append.
+    pub fn push_message(&self, frame: &[u8], limit: BufferLimit) -> Delivery {
+        let mut pending = lock(&self.pending);
+        if pending.killed || pending.finishing {
+            return Delivery::Closed;
+        }
+        let start = pending.bytes.len();
+        pending.bytes.extend_from_slice(frame);
+        if self.resp3.load(Ordering::Relaxed) {
+            pending.bytes[start] = b'>';
+        }
+        let unsent = (pending.bytes.len() + pending.in_flight) as u64;
+        if over_limit(&mut pending, unsent, limit) {
+            pending.killed = true;
+            pending.bytes = Vec::new();
+            self.ready.notify_one();
+            log::warning(format!("Client id={} flags=P omem={unsent} scheduled to be closed ASAP for overcoming of output buffer limits.", self.id));
+            return Delivery::Overflowed;
+        }
+        self.ready.notify_one();
+        Delivery::Queued
+    }
+
+    /// Cuts the connection of a subscriber that fell behind. Call it with
+    /// no lock held.
+    pub fn hang_up(&self) {
+        if let Some(hang_up) = lock(&self.hang_up).take() {
+            hang_up();
+        }
+    }
+
+    /// For the writer thread: waits for bytes, and moves them all into
+    /// `batch` (whose old content is dropped). False when nothing more
+    /// will come: the outbox finished empty, or was killed.
+    pub fn take(&self, batch: &mut Vec<u8>) -> bool {
+        let mut pending = lock(&self.pending);
+        pending.in_flight = 0;
+        loop {
+            if pending.killed {
+                return false;
+            }
+            if !pending.bytes.is_empty() {
+                batch.clear();
+                // A burst must not keep its memory once it is sent.
+                if batch.capacity() > 1024 * 1024 {
+                    *batch = Vec::new();
+                }
+                std::mem::swap(&mut pending.bytes, batch);
+                pending.in_flight = batch.len();
+                return true;
+            }
+            if pending.finishing {
+                return false;
+            }
+            pending = self
+                .ready
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The connection is ending: the writer sends what is left, then stops.
+    pub fn finish(&self) {
+        lock(&self.pending).finishing = true;
+        self.ready.notify_one();
+    }
+
+    /// The socket failed: drop everything, and refuse what comes.
+    pub fn kill(&self) {
+        let mut pending = lock(&self.pending);
+        pending.killed = true;
+        pending.bytes = Vec::new();
+        self.ready.notify_one();
+    }
+}
+
+/// Is `unsent` over `limit`, now? Keeps the time the soft limit was first
+/// exceeded; as in Redis, the soft limit closes the client only when it is
+/// still exceeded more than `seconds` later.
+fn over_limit(pending: &mut Pending, unsent: u64, limit: BufferLimit) -> bool {
+    if limit.hard > 0 && unsent >= limit.hard {
+        return true;
+    }
+    if limit.soft > 0 && unsent >= limit.soft {
+        match pending.over_soft_since {
+            None => pending.over_soft_since = Some(Instant::now()),
+            Some(since) => {
+                if since.elapsed() > Duration::from_secs(limit.seconds) {
+                    return true;
+                }
+            }
+        }
+    } else {
+        pending.over_soft_since = None;
+    }
+    false
+}
+
+/// What one client is subscribed to, and its outbox. The connection's
+/// session holds it; the registry holds the outbox under each name.
+pub struct Subscriptions {
+    outbox: Arc<Outbox>,
+    channels: HashSet<Vec<u8>>,
+    patterns: HashSet<Vec<u8>>,
+    shards: HashSet<Vec<u8>>,
+}
+
+impl Subscriptions {
+    /// No subscriptions yet, for client `id`.
+    pub fn new(id: u64, protocol: Protocol) -> Subscriptions {
+        Subscriptions {
+            outbox: Arc::new(Outbox::new(id, protocol)),
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            shards: HashSet::new(),
+        }
+    }
+
+    /// Where this client's output goes, once it has subscribed.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// The channels, patterns and shard channels (CLIENT LIST's `sub`,
+    /// `psub`, `ssub`).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.channels.len(), self.patterns.len(), self.shards.len())
+    }
+
+    /// Subscribed to anything? Then a RESP2 client is in subscribed mode.
+    pub fn active(&self) -> bool {
+        !(self.channels.is_empty() && self.patterns.is_empty() && self.shards.is_empty())
+    }
+
+    fn set(&mut self, kind: Kind) -> &mut HashSet<Vec<u8>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shards,
+        }
+    }
+
+    /// The count a confirmation frame shows: channels and patterns
+    /// together, shard channels on their own.
+    fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Shard => self.shards.len(),
+            _ => self.channels.len() + self.patterns.len(),
+        }
+    }
+}
+
+/// Where confirmation frames go.
+pub enum Confirm<'a> {
+    /// Into the outbox, under the registry's lock: no message can come
+    /// before the frame that says the subscription exists.
+    Outbox(Protocol),
+    /// Into a list, as replies (inside EXEC, whose reply holds them).
+    Replies(&'a mut Vec<Reply>),
+}
+
+/// Every channel, pattern and shard channel with its subscribers, in the
+/// order they subscribed.
+#[derive(Default)]
+struct Registry {
+    channels: HashMap<Vec<u8>, Vec<Arc<Outbox>>>,
+    patterns: HashMap<Vec<u8>, Vec<Arc<Outbox>>>,
+    shards: HashMap<Vec<u8>, Vec<Arc<Outbox>>>,
+}
+
+impl Registry {
+    fn map(&mut self, kind: Kind) -> &mut HashMap<Vec<u8>, Vec<Arc<Outbox>>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shards,
+        }
+    }
+
+    fn remove(&mut self, kind: Kind, name: &[u8], outbox: &Arc<Outbox>) {
+        let map = self.map(kind);
+        if let Some(list) = map.get_mut(name) {
+            list.retain(|other| !Arc::ptr_eq(other, outbox));
+            if list.is_empty() {
+                map.remove(name);
+            }
+        }
+    }
+}
+
+/// The server's pub/sub: the registry, behind one lock.
+pub struct PubSub {
+    registry: Mutex<Registry>,
+    settings: Arc<Settings>,
+}
+
+impl PubSub {
+    /// No subscribers; the limits are read from `settings` at each publish.
+    pub fn new(settings: Arc<Settings>) -> PubSub {
+        PubSub {
+            registry: Mutex::new(Registry::default()),
+            settings,
+        }
+    }
+
+    /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: one confirmation per name, with
+    /// the count after it (a repeat changes nothing but is confirmed).
+    pub fn subscribe(
+        &self,
+        subs: &mut Subscriptions,
+        kind: Kind,
+        names: Vec<Vec<u8>>,
+        mut confirm: Confirm,
+    ) {
+        let mut registry = lock(&self.registry);
+        for name in names {
+            if subs.set(kind).insert(name.clone()) {
+                registry
+                    .map(kind)
+                    .entry(name.clone())
+                    .or_default()
+                    .push(Arc::clone(&subs.outbox));
+            }
+            let frame = confirmation(kind.subscribed(), Some(name), subs.count(kind));
+            send(&subs.outbox, frame, &mut confirm);
+        }
+    }
+
+    /// UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE: the names given, or all of
+    /// that kind if none is. With none to remove, one frame with a null name.
+    pub fn unsubscribe(
+        &self,
+        subs: &mut Subscriptions,
+        kind: Kind,
+        names: Vec<Vec<u8>>,
+        mut confirm: Confirm,
+    ) {
+        let mut registry = lock(&self.registry);
+        let names = if names.is_empty() {
+            subs.set(kind).iter().cloned().collect()
+        } else {
+            names
+        };
+        if names.is_empty() {
+            let frame = confirmation(kind.unsubscribed(), None, subs.count(kind));
+            send(&subs.outbox, frame, &mut confirm);
+        }
+        for name in names {
+            if subs.set(kind).remove(&name) {
+                registry.remove(kind, &name, &subs.outbox);
+            }
+            let frame = confirmation(kind.unsubscribed(), Some(name), subs.count(kind));
+            send(&subs.outbox, frame, &mut confirm);
+        }
+    }
+
+    /// Forgets every subscription of a client (it left, or sent RESET).
+    pub fn forget(&self, subs: &mut Subscriptions) {
+        let mut registry = lock(&self.registry);
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for name in std::mem::take(subs.set(kind)) {
+                registry.remove(kind, &name, &subs.outbox);
+            }
+        }
+    }
+
+    /// PUBLISH (`Kind::Channel`) or SPUBLISH (`Kind::Shard`): delivers the
+    /// message to the channel's subscribers, then, for PUBLISH, to the
+    /// patterns' that match; returns how many deliveries were made (a
+    /// client subscribed twice, by name and by pattern, counts twice).
+    pub fn publish(&self, kind: Kind, channel: &[u8], message: &[u8]) -> usize {
+        let limit = self.settings.pubsub_buffer_limit();
+        let mut receivers = 0;
+        let mut overflowed = Vec::new();
+        {
+            let mut registry = lock(&self.registry);
+            let word: &[u8] = if kind == Kind::Shard {
+                b"smessage"
+            } else {
+                b"message"
+            };
+            if let Some(list) = registry.map(kind).get(channel) {
+                let frame = message_frame(&[word, channel, message]);
+                for outbox in list {
+                    match outbox.push_message(&frame, limit) {
+                        Delivery::Queued => receivers += 1,
+                        Delivery::Closed => {}
+                        Delivery::Overflowed => overflowed.push(Arc::clone(outbox)),
+                    }
+                }
+            }
+            if kind == Kind::Channel {
+                for (pattern, list) in &registry.patterns {
+                    if !glob::matches(pattern, channel, false) {
+                        continue;
+                    }
+                    let frame = message_frame(&[b"pmessage", pattern, channel, message]);
+                    for outbox in list {
+                        match outbox.push_message(&frame, limit) {
+                            Delivery::Queued => receivers += 1,
+                            Delivery::Closed => {}
+                            Delivery::Overflowed => overflowed.push(Arc::clone(outbox)),
+                        }
+                    }
+                }
+            }
+        }
+        for outbox in overflowed {
+            outbox.hang_up();
+        }
+        receivers
+    }
+
+    /// PUBSUB CHANNELS / SHARDCHANNELS: the active names `pattern` matches.
+    pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let mut registry = lock(&self.registry);
+        registry
+            .map(kind)
+            .keys()
+            .filter(|name| pattern.is_none_or(|p| glob::matches(p, name, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// PUBSUB NUMSUB / SHARDNUMSUB: the subscribers of each name.
+    pub fn numsub(&self, kind: Kind, names: &[Vec<u8>]) -> Vec<usize> {
+        let mut registry = lock(&self.registry);
+        let map = registry.map(kind);
+        names
+            .iter()
+            .map(|name| map.get(name).map_or(0, Vec::len))
+            .collect()
+    }
+
+    /// PUBSUB NUMPAT: how many distinct patterns have subscribers.
+    pub fn numpat(&self) -> usize {
+        lock(&self.registry).patterns.len()
+    }
+}
+
+/// Hands a confirmation to where it goes.
+fn send(outbox: &Outbox, frame: Reply, confirm: &mut Confirm) {
+    match confirm {
+        Confirm::Outbox(protocol) => {
+            let mut bytes = Vec::new();
+            // Writing to a Vec cannot fail.
+            let _ = frame.write_in(&mut bytes, *protocol);
+            outbox.push_reply(&bytes);
+        }
+        Confirm::Replies(replies) => replies.push(frame),
+    }
+}
+
+/// `subscribe ch 1`: a confirmation frame (a push in RESP3; the name is a
+/// null when there was nothing to unsubscribe from).
+fn confirmation(word: &'static str, name: Option<Vec<u8>>, count: usize) -> Reply {
+    Reply::Push(vec![
+        Reply::bulk(word),
+        name.map_or(Reply::Nil, Reply::Bulk),
+        Reply::Integer(count as i64),
+    ])
+}
+
+/// A message frame, in RESP2: `*3 $7 message $2 ch $2 hi`. Encoded once
+/// per publish and copied into each outbox.
+fn message_frame(parts: &[&[u8]]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(16 + parts.iter().map(|p| p.len() + 16).sum::<usize>());
+    frame.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
+    for part in parts {
+        frame.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
+        frame.extend_from_slice(part);
+        frame.extend_from_slice(b"\r\n");
+    }
+    frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn pubsub() -> PubSub {
+        PubSub::new(Arc::new(Settings::new(&Config::default())))
+    }
+
+    fn drain(outbox: &Outbox) -> Vec<u8> {
+        let mut batch = Vec::new();
+        outbox.finish();
+        let mut all = Vec::new();
+        while outbox.take(&mut batch) {
+            all.extend_from_slice(&batch);
+        }
+        all
+    }
+
+    #[test]
+    fn a_message_reaches_channel_then_pattern_subscribers() {
+        let pubsub = pubsub();
+        let mut subs = Subscriptions::new(1, Protocol::Resp2);
+        let mut replies = Vec::new();
+        pubsub.subscribe(
+            &mut subs,
+            Kind::Channel,
+            vec![b"news.x".to_vec()],
+            Confirm::Replies(&mut replies),
+        );
+        pubsub.subscribe(
+            &mut subs,
+            Kind::Pattern,
+            vec![b"news.*".to_vec()],
+            Confirm::Replies(&mut replies),
+        );
+        assert_eq!(replies.len(), 2);
+        assert_eq!(pubsub.publish(Kind::Channel, b"news.x", b"hi"), 2);
+        assert_eq!(pubsub.publish(Kind::Shard, b"news.x", b"hi"), 0);
+        assert_eq!(
+            drain(&subs.outbox),
+            b"*3\r\n$7\r\nmessage\r\n$6\r\nnews.x\r\n$2\r\nhi\r\n*4\r\n$8\r\npmessage\r\n$6\r\nnews.*\r\n$6\r\nnews.x\r\n$2\r\nhi\r\n"
+        );
+        pubsub.forget(&mut subs);
+        assert_eq!(pubsub.publish(Kind::Channel, b"news.x", b"hi"), 0);
+        assert_eq!(pubsub.numpat(), 0);
+    }
+
+    #[test]
+    fn the_hard_limit_closes_the_outbox() {
+        let outbox = Outbox::new(1, Protocol::Resp3);
+        let limit = BufferLimit {
+            hard: 100,
+            soft: 0,
+            seconds: 0,
+        };
+        let frame = message_frame(&[b"message", b"c", &[b'x'; 40]]);
+        assert_eq!(outbox.push_message(&frame, limit), Delivery::Queued);
+        assert_eq!(outbox.push_message(&frame, limit), Delivery::Overflowed);
+        assert_eq!(outbox.push_message(&frame, limit), Delivery::Closed);
+        assert!(drain(&outbox).is_empty());
+    }
+
+    #[test]
+    fn a_resp3_client_gets_pushes() {
+        let outbox = Outbox::new(1, Protocol::Resp3);
+        let frame = message_frame(&[b"message", b"c", b"m"]);
+        outbox.push_message(&frame, crate::config::PUBSUB_BUFFER_LIMIT);
+        assert_eq!(drain(&outbox), b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n");
+    }
+}
