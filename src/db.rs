@@ -165,6 +165,20 @@ impl Databases {
         }
     }
 
+    /// Are changes written down (a replica is, or was, attached)?
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Writes down a command that changes no key but must reach replicas
+    /// all the same (PUBLISH), after the changes made before it.
+    pub fn record(&mut self, change: Change) {
+        if self.recording {
+            self.collect_changes();
+            self.changes.push(change);
+        }
+    }
+
     /// From now on, write down every change.
     pub fn start_recording(&mut self) {
         self.recording = true;

@@ -583,6 +583,9 @@ mod tests {
         let outbox = Outbox::new(1, Protocol::Resp3);
         let frame = message_frame(&[b"message", b"c", b"m"]);
         outbox.push_message(&frame, crate::config::PUBSUB_BUFFER_LIMIT);
-        assert_eq!(drain(&outbox), b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n");
+        assert_eq!(
+            drain(&outbox),
+            b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n"
+        );
     }
 }

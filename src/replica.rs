@@ -232,6 +232,10 @@ fn apply_stream(
                         .unwrap_or(0)
                         .min(server.config.databases - 1);
                 }
+                // The master's subscribers got it; ours get it too.
+                Op::PubSub(cmd::PubSubOp::Publish(kind, channel, message)) => {
+                    server.pubsub.publish(kind, &channel, &message);
+                }
                 _ if spec.is_write() => match &mut transaction {
                     Some(queued) => queued.push(op),
                     None => cmd::apply_from_master(vec![op], &server.db, *selected),

@@ -23,10 +23,11 @@ use std::time::Instant;
 use super::server::ServerOp;
 use super::{
     acl, connection, databases, expire, info, keys, pubsub, replication, server, string,
-    transaction, Command, ConnOp, Context, Flags, Op, ReplConf, Session,
+    transaction, Command, ConnOp, Context, Flags, Op, PubSubOp, ReplConf, Session,
 };
-use crate::db::{Databases, Db};
+use crate::db::{Change, Databases, Db};
 use crate::persist::{Persistence, MISCONF};
+use crate::pubsub::Kind;
 use crate::replication::{Capabilities, SyncRequest};
 use crate::resp::{Args, Protocol, Reply};
 use crate::server::Server;
@@ -141,6 +142,9 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         Op::Watch(keys) => return transaction::watch(db, session, keys, now),
         Op::Unwatch => return transaction::unwatch(db, session),
         Op::Conn(ConnOp::Reset) => return reset(server, session),
+        Op::PubSub(PubSubOp::Publish(kind, channel, message)) => {
+            return publish(server, session, kind, channel, message)
+        }
         Op::Server(ServerOp::Save) => return server::save(&server.persistence, db),
         Op::Server(ServerOp::Shutdown(flags)) => {
             return Reply::error(shutdown::shutdown(server, flags))
@@ -246,6 +250,37 @@ pub fn end_session(server: &Server, session: &mut Session) {
         server.pubsub.forget(subs);
         subs.outbox().finish();
     }
+}
+
+/// PUBLISH and SPUBLISH: delivers the message here, and sends the command
+/// to the replicas, which deliver it to their own subscribers (Redis does
+/// both; it keeps PUBLISH out of the AOF).
+fn publish(
+    server: &Server,
+    session: &mut Session,
+    kind: Kind,
+    channel: Vec<u8>,
+    message: Vec<u8>,
+) -> Reply {
+    let receivers = server.pubsub.publish(kind, &channel, &message);
+    // The databases' lock is taken only when there are replicas to tell.
+    let recording = server.db.read().is_recording();
+    if recording && !server.replication.is_replica() {
+        let name: &[u8] = if kind == Kind::Shard {
+            b"SPUBLISH"
+        } else {
+            b"PUBLISH"
+        };
+        let mut dbs = server.db.write();
+        dbs.record(Change {
+            index: Some(session.selected),
+            args: vec![name.to_vec(), channel, message],
+        });
+        if let Some(offset) = server.replication.propagate(&mut dbs, false) {
+            session.last_write_offset = offset;
+        }
+    }
+    Reply::Integer(receivers as i64)
 }
 
 /// RESET: the connection as it was when it connected: no transaction,

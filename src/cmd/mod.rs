@@ -37,6 +37,7 @@ mod transaction;
 pub use connection::ConnOp;
 pub use execute::{apply_from_master, end_session, handle, Outcome};
 pub use flags::Flags;
+pub use pubsub::PubSubOp;
 pub use replication::ReplConf;
 
 use std::time::Instant;

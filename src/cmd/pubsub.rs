@@ -68,7 +68,10 @@ pub const COMMANDS: &[Spec] = &[
         (0, 0, 0),
         "Listen for messages published to the given channels",
         "2.0.0",
-        |args| Ok(Op::PubSub(PubSubOp::Subscribe(Kind::Channel, rest(args, 1))))
+        |args| Ok(Op::PubSub(PubSubOp::Subscribe(
+            Kind::Channel,
+            rest(args, 1)
+        )))
     ),
     spec!(
         "unsubscribe",
@@ -77,7 +80,10 @@ pub const COMMANDS: &[Spec] = &[
         (0, 0, 0),
         "Stop listening for messages posted to the given channels",
         "2.0.0",
-        |args| Ok(Op::PubSub(PubSubOp::Unsubscribe(Kind::Channel, rest(args, 1))))
+        |args| Ok(Op::PubSub(PubSubOp::Unsubscribe(
+            Kind::Channel,
+            rest(args, 1)
+        )))
     ),
     spec!(
         "psubscribe",
@@ -86,7 +92,10 @@ pub const COMMANDS: &[Spec] = &[
         (0, 0, 0),
         "Listen for messages published to channels matching the given patterns",
         "2.0.0",
-        |args| Ok(Op::PubSub(PubSubOp::Subscribe(Kind::Pattern, rest(args, 1))))
+        |args| Ok(Op::PubSub(PubSubOp::Subscribe(
+            Kind::Pattern,
+            rest(args, 1)
+        )))
     ),
     spec!(
         "punsubscribe",
@@ -95,7 +104,10 @@ pub const COMMANDS: &[Spec] = &[
         (0, 0, 0),
         "Stop listening for messages posted to channels matching the given patterns",
         "2.0.0",
-        |args| Ok(Op::PubSub(PubSubOp::Unsubscribe(Kind::Pattern, rest(args, 1))))
+        |args| Ok(Op::PubSub(PubSubOp::Unsubscribe(
+            Kind::Pattern,
+            rest(args, 1)
+        )))
     ),
     spec!(
         "ssubscribe",
@@ -113,7 +125,10 @@ pub const COMMANDS: &[Spec] = &[
         (1, -1, 1),
         "Stop listening for messages posted to the given shard channels",
         "7.0.0",
-        |args| Ok(Op::PubSub(PubSubOp::Unsubscribe(Kind::Shard, rest(args, 1))))
+        |args| Ok(Op::PubSub(PubSubOp::Unsubscribe(
+            Kind::Shard,
+            rest(args, 1)
+        )))
     ),
     spec!(
         "publish",
