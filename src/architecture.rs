@@ -53,6 +53,7 @@ const LAYERS: &[&[&str]] = &[
         "long_double",
         "rng",
         "sys",
+        "events",
     ],
 ];
 

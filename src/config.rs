@@ -7,6 +7,7 @@
 //! the line, in Redis's words.
 
 use crate::error::Error;
+use crate::events::Events;
 use crate::inline;
 
 /// Stream bytes waiting for one replica before we give up on it, unless
@@ -71,6 +72,8 @@ pub struct Config {
     /// `client-output-buffer-limit pubsub`: how far a subscriber may fall
     /// behind before it is dropped.
     pub pubsub_buffer_limit: BufferLimit,
+    /// The keyspace notifications to publish (`notify-keyspace-events`).
+    pub notify_keyspace_events: Events,
     /// Longest wait, in seconds, for replicas to catch up before a
     /// shutdown (`shutdown-timeout`), 10 by default; 0: no wait.
     pub shutdown_timeout: u64,
@@ -97,6 +100,7 @@ impl Default for Config {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             replica_buffer_limit: REPLICA_BUFFER_LIMIT,
             pubsub_buffer_limit: PUBSUB_BUFFER_LIMIT,
+            notify_keyspace_events: Events::NONE,
             shutdown_timeout: 10,
             tcp_backlog: 511,
         }
@@ -149,7 +153,6 @@ const IGNORED: &[&str] = &[
     "slowlog-log-slower-than",
     "slowlog-max-len",
     "latency-monitor-threshold",
-    "notify-keyspace-events",
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
     "list-max-listpack-size",
@@ -307,6 +310,10 @@ impl Config {
             }
             "client-query-buffer-limit" => {
                 self.client_query_buffer_limit = number(one()?, 1024 * 1024, i64::MAX)? as usize;
+            }
+            "notify-keyspace-events" => {
+                self.notify_keyspace_events = Events::parse(one()?)
+                    .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
             }
             "rdbcompression" => self.rdbcompression = yes_no(one()?)?,
             "stop-writes-on-bgsave-error" => self.stop_writes_on_bgsave_error = yes_no(one()?)?,

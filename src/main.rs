@@ -17,6 +17,7 @@ mod connection;
 mod crc64;
 mod db;
 mod error;
+mod events;
 mod expire;
 mod glob;
 mod inline;
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         expire::spawn_cycle(
             server.db.clone(),
             server.replication.clone(),
+            server.pubsub.clone(),
             server.config.databases,
         )?;
         master::spawn_pinger(server.replication.clone())?;

@@ -23,6 +23,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use crate::config::BufferLimit;
+use crate::db::Databases;
+use crate::events::Events;
 use crate::glob;
 use crate::log;
 use crate::resp::{Protocol, Reply};
@@ -450,6 +452,30 @@ impl PubSub {
             outbox.hang_up();
         }
         receivers
+    }
+
+    /// Before a write: the keyspaces announce the changes that
+    /// `notify-keyspace-events` turns on now.
+    pub fn watch_keyspace(&self, dbs: &mut Databases) {
+        dbs.set_notify(self.settings.notify_keyspace_events());
+    }
+
+    /// After a write, under the same lock (so that the notifications keep
+    /// the order of the changes): publishes what the keyspaces announced,
+    /// `__keyspace@<db>__:<key>` first, then `__keyevent@<db>__:<event>`.
+    pub fn publish_keyspace_events(&self, dbs: &mut Databases) {
+        let (channels, events) = dbs.take_events();
+        for (index, event) in events {
+            if channels.any(Events::KEYSPACE) {
+                let mut channel = format!("__keyspace@{index}__:").into_bytes();
+                channel.extend_from_slice(&event.key);
+                self.publish(Kind::Channel, &channel, event.name.as_bytes());
+            }
+            if channels.any(Events::KEYEVENT) {
+                let channel = format!("__keyevent@{index}__:{}", event.name);
+                self.publish(Kind::Channel, channel.as_bytes(), &event.key);
+            }
+        }
     }
 
     /// PUBSUB CHANNELS / SHARDCHANNELS: the active names `pattern` matches.

@@ -264,7 +264,9 @@ fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error
     let mut store = |index: usize, key, value, expires_at| {
         // A master with more databases than us: keys beyond ours are left out.
         match fresh.get_mut(index) {
-            Some(keyspace) => keyspace.set(key, Value::String(value), expires_at),
+            Some(keyspace) => {
+                keyspace.set(key, Value::String(value), expires_at);
+            }
             None => skipped += 1,
         }
         Ok(())

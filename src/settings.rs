@@ -9,10 +9,13 @@
 //! behind a mutex that is taken only at a connection's start, by AUTH, or
 //! by a save.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU16, AtomicU64, AtomicUsize, Ordering::Relaxed,
+};
 use std::sync::Mutex;
 
 use crate::config::{BufferLimit, Config};
+use crate::events::Events;
 use crate::log;
 use crate::sync::lock;
 use crate::sys;
@@ -33,6 +36,8 @@ pub struct Settings {
     /// The replica class's hard limit, for CONFIG GET (the replication
     /// stream keeps the limit it started with).
     replica_buffer_limit: AtomicUsize,
+    /// `notify-keyspace-events`, read by every write.
+    notify_keyspace_events: AtomicU16,
 }
 
 /// The parameters CONFIG SET accepts.
@@ -50,6 +55,7 @@ pub const MUTABLE: &[&str] = &[
     "bind",
     "shutdown-timeout",
     "client-output-buffer-limit",
+    "notify-keyspace-events",
 ];
 
 impl Settings {
@@ -71,6 +77,7 @@ impl Settings {
                 AtomicU64::new(config.pubsub_buffer_limit.seconds),
             ],
             replica_buffer_limit: AtomicUsize::new(config.replica_buffer_limit),
+            notify_keyspace_events: AtomicU16::new(config.notify_keyspace_events.bits()),
         }
     }
 
@@ -129,6 +136,11 @@ impl Settings {
             soft: soft.load(Relaxed),
             seconds: seconds.load(Relaxed),
         }
+    }
+
+    /// The keyspace notifications to publish.
+    pub fn notify_keyspace_events(&self) -> Events {
+        Events::from_bits(self.notify_keyspace_events.load(Relaxed))
     }
 
     /// `client-output-buffer-limit` as CONFIG GET shows it.
@@ -216,6 +228,8 @@ impl Settings {
         seconds.store(scratch.pubsub_buffer_limit.seconds, Relaxed);
         self.replica_buffer_limit
             .store(scratch.replica_buffer_limit, Relaxed);
+        self.notify_keyspace_events
+            .store(scratch.notify_keyspace_events.bits(), Relaxed);
         Ok(())
     }
 }

@@ -160,7 +160,9 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         // No write starts once a shutdown has (see shutdown.rs).
         let _writes = shutdown::hold_writes();
         let mut dbs = db.write();
+        server.pubsub.watch_keyspace(&mut dbs);
         let reply = apply_write(op, &mut dbs, session.selected, now);
+        server.pubsub.publish_keyspace_events(&mut dbs);
         // A command that made several changes (MSET, a write that first
         // deleted an expired key) reaches replicas as one transaction.
         if let Some(offset) = server.replication.propagate(&mut dbs, true) {
@@ -185,7 +187,9 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         if replica {
             dbs[session.selected].forget_stale();
         } else {
+            server.pubsub.watch_keyspace(&mut dbs);
             dbs[session.selected].purge_stale(now);
+            server.pubsub.publish_keyspace_events(&mut dbs);
             server.replication.propagate(&mut dbs, false);
         }
     }

@@ -346,6 +346,10 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ("dbfilename", config.dbfilename.clone()),
         ("dir", dir),
         ("maxclients", settings.maxclients().to_string()),
+        (
+            "notify-keyspace-events",
+            settings.notify_keyspace_events().to_text(),
+        ),
         ("port", ctx.listeners.port().to_string()),
         (
             "proto-max-bulk-len",

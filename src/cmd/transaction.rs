@@ -194,6 +194,7 @@ pub fn exec(server: &Server, ctx: &Context, session: &mut Session, now: i64) -> 
         return Reply::NilArray;
     }
     let replica = ctx.replication.is_replica();
+    ctx.pubsub.watch_keyspace(&mut dbs);
     let mut replies = Vec::with_capacity(queued.len());
     for args in queued {
         replies.push(match Command::parse(args) {
@@ -213,6 +214,7 @@ pub fn exec(server: &Server, ctx: &Context, session: &mut Session, now: i64) -> 
         // Collected after each command, so that a SELECT in the middle of
         // the transaction keeps the changes in order.
         dbs.collect_changes();
+        ctx.pubsub.publish_keyspace_events(&mut dbs);
     }
     if let Some(offset) = ctx.replication.propagate(&mut dbs, true) {
         session.last_write_offset = offset;
