@@ -805,3 +805,177 @@ fn redis_py_pubsub_works() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+// ---------------------------------------------------------------------------
+// Keyspace notifications
+// ---------------------------------------------------------------------------
+
+/// Reads `count` pmessage frames and returns (channel, message) pairs.
+fn notifications(sub: &mut Client, count: usize) -> Vec<(String, String)> {
+    (0..count)
+        .map(|_| {
+            let frame = sub.read_reply();
+            let parts = frame.as_array();
+            assert_eq!(parts[0], Reply::bulk("pmessage"), "{frame:?}");
+            (
+                String::from_utf8_lossy(parts[2].as_bulk()).into_owned(),
+                String::from_utf8_lossy(parts[3].as_bulk()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The pairs both channels carry for `event` on `key` in database `db`,
+/// the keyspace channel first.
+fn announced(db: usize, key: &str, event: &str) -> [(String, String); 2] {
+    [
+        (format!("__keyspace@{db}__:{key}"), event.to_string()),
+        (format!("__keyevent@{db}__:{event}"), key.to_string()),
+    ]
+}
+
+/// A client subscribed to every notification.
+fn listener(server: &Server) -> Client {
+    let mut sub = server.client();
+    send(&mut sub, &["PSUBSCRIBE", "__key*__:*"]);
+    sub.read_reply_raw();
+    sub
+}
+
+#[test]
+fn notify_keyspace_events_is_read_back_as_redis_writes_it() {
+    let server = start();
+    let mut client = server.client();
+    assert_eq!(
+        client.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        Reply::bulks(&["notify-keyspace-events", ""])
+    );
+    for (set, shown) in [
+        ("KEA", "AKE"),
+        ("Ex", "xE"),
+        ("gK$", "g$K"),
+        ("KEn", "nKE"),
+        ("En$", "$nE"),
+        ("KEAnm", "AKEm"),
+        ("KEAn", "AKE"),
+    ] {
+        assert_eq!(
+            client.cmd(&["CONFIG", "SET", "notify-keyspace-events", set]),
+            Reply::ok()
+        );
+        assert_eq!(
+            client.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+            Reply::bulks(&["notify-keyspace-events", shown]),
+            "{set}"
+        );
+    }
+    assert_eq!(
+        client.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEq"]),
+        Reply::err("ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+    );
+}
+
+#[test]
+fn changes_are_announced_on_both_channels_in_order() {
+    let server = start();
+    let mut client = server.client();
+    client.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let mut sub = listener(&server);
+    // Each command, then the events it announces.
+    let script: &[(&[&str], &[(usize, &str, &str)])] = &[
+        (&["SET", "k", "v"], &[(0, "k", "set")]),
+        (
+            &["SET", "t", "1", "EX", "10"],
+            &[(0, "t", "set"), (0, "t", "expire")],
+        ),
+        (&["EXPIRE", "k", "100"], &[(0, "k", "expire")]),
+        (&["PERSIST", "k"], &[(0, "k", "persist")]),
+        (&["DEL", "k", "nokey"], &[(0, "k", "del")]),
+        (&["INCR", "n"], &[(0, "n", "incrby")]),
+        (&["INCRBYFLOAT", "n", "1.5"], &[(0, "n", "incrbyfloat")]),
+        (&["APPEND", "n", "x"], &[(0, "n", "append")]),
+        (&["SETRANGE", "n", "0", "y"], &[(0, "n", "setrange")]),
+        (
+            &["RENAME", "n", "m"],
+            &[(0, "n", "rename_from"), (0, "m", "rename_to")],
+        ),
+        (&["EXPIRE", "m", "0"], &[(0, "m", "del")]),
+        (
+            &["MSET", "a", "1", "b", "2"],
+            &[(0, "a", "set"), (0, "b", "set")],
+        ),
+        (&["GETDEL", "b"], &[(0, "b", "del")]),
+        (&["GETEX", "a", "EX", "100"], &[(0, "a", "expire")]),
+        (
+            &["MOVE", "a", "2"],
+            &[(0, "a", "move_from"), (2, "a", "move_to")],
+        ),
+        (&["SET", "c", "1"], &[(0, "c", "set")]),
+        (&["COPY", "c", "d", "DB", "3"], &[(3, "d", "copy_to")]),
+        // No event: a failed write, a flush, a read.
+        (&["GET", "c"], &[]),
+        (&["FLUSHALL"], &[]),
+        (&["SELECT", "1"], &[]),
+        (&["SET", "k1", "v"], &[(1, "k1", "set")]),
+    ];
+    for (command, events) in script {
+        client.cmd(command);
+        let expected: Vec<(String, String)> = events
+            .iter()
+            .flat_map(|&(db, key, event)| announced(db, key, event))
+            .collect();
+        assert_eq!(
+            notifications(&mut sub, expected.len()),
+            expected,
+            "{command:?}"
+        );
+    }
+    // `n` adds `new` before the first change of a key; without K or E,
+    // nothing at all is published.
+    client.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"]);
+    client.cmd(&["SET", "newk", "1"]);
+    let expected: Vec<_> = announced(1, "newk", "new")
+        .into_iter()
+        .chain(announced(1, "newk", "set"))
+        .collect();
+    assert_eq!(notifications(&mut sub, 4), expected);
+    client.cmd(&["CONFIG", "SET", "notify-keyspace-events", "A"]);
+    client.cmd(&["SET", "quiet", "1"]);
+    client.cmd(&["CONFIG", "SET", "notify-keyspace-events", "E$"]);
+    client.cmd(&["SET", "loud", "1"]);
+    client.cmd(&["DEL", "loud"]);
+    // Then nothing more: the next frame is a marker published by hand.
+    client.cmd(&["PUBLISH", "__keyevent@9__:marker", "end"]);
+    assert_eq!(
+        notifications(&mut sub, 2),
+        [
+            ("__keyevent@1__:set".to_string(), "loud".to_string()),
+            ("__keyevent@9__:marker".to_string(), "end".to_string())
+        ]
+    );
+}
+
+#[test]
+fn expired_keys_are_announced_whether_read_or_not() {
+    let server = start();
+    let mut client = server.client();
+    client.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Ex"]);
+    let mut sub = server.client();
+    send(&mut sub, &["SUBSCRIBE", "__keyevent@0__:expired"]);
+    sub.read_reply_raw();
+    // Nobody reads this one: active expiry finds it.
+    client.cmd(&["SET", "unread", "v", "PX", "20"]);
+    assert_bytes_eq!(
+        sub.read_reply_raw(),
+        "*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$6\r\nunread\r\n"
+    );
+    // This one is read once its time is up (by whichever expiry comes first).
+    client.cmd(&["SET", "read", "v", "PX", "20"]);
+    poll_until(DEADLINE, || {
+        (client.cmd(&["GET", "read"]) == Reply::Nil).then_some(())
+    });
+    assert_bytes_eq!(
+        sub.read_reply_raw(),
+        "*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$4\r\nread\r\n"
+    );
+}
