@@ -834,6 +834,9 @@ fn announced(db: usize, key: &str, event: &str) -> [(String, String); 2] {
     ]
 }
 
+/// An event a step expects: database, key, event.
+type Announced = (usize, &'static str, &'static str);
+
 /// A client subscribed to every notification.
 fn listener(server: &Server) -> Client {
     let mut sub = server.client();
@@ -882,7 +885,7 @@ fn changes_are_announced_on_both_channels_in_order() {
     client.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
     let mut sub = listener(&server);
     // Each command, then the events it announces.
-    let script: &[(&[&str], &[(usize, &str, &str)])] = &[
+    let script: &[(&[&str], &[Announced])] = &[
         (&["SET", "k", "v"], &[(0, "k", "set")]),
         (
             &["SET", "t", "1", "EX", "10"],
