@@ -14,7 +14,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::{self, Scope, ScopedJoinHandle};
 use std::time::Duration;
 
 use crate::clients::{Client, Registration};
@@ -52,25 +52,30 @@ pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) ->
     if timeout > 0 {
         stream.set_read_timeout(Some(Duration::from_secs(timeout)))?;
     }
-    let awake = Awake::now(&server.clients.awake);
-    let mut mailer = None;
-    let result = serve_requests(&stream, server, &mut session, &mut mailer);
-    drop(awake);
-    // The keyspace must forget a departed client's watched keys, the
-    // registry its subscriptions; its outbox takes no more.
-    cmd::end_session(server, &mut session);
-    if let Some(mailer) = mailer {
-        let quit = matches!(result, Ok(End::Quit));
-        // Unless the client said QUIT, what is left for it is dropped;
-        // this also frees a writer stuck on a client that does not read.
-        if !quit {
-            let _ = stream.shutdown(Shutdown::Both);
+    // The scope is for a subscriber's writer thread, which borrows the
+    // socket: no second descriptor for it.
+    let result = thread::scope(|scope| {
+        let awake = Awake::now(&server.clients.awake);
+        let mut mailer = None;
+        let result = serve_requests(&stream, server, &mut session, scope, &mut mailer);
+        drop(awake);
+        // The keyspace must forget a departed client's watched keys, the
+        // registry its subscriptions; its outbox takes no more.
+        cmd::end_session(server, &mut session);
+        if let Some(mailer) = mailer {
+            let quit = matches!(result, Ok(End::Quit));
+            // Unless the client said QUIT, what is left for it is dropped;
+            // this also frees a writer stuck on a client that does not read.
+            if !quit {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+            mailer.join();
+            if quit {
+                close_after_reply(&stream);
+            }
         }
-        mailer.join();
-        if quit {
-            close_after_reply(&stream);
-        }
-    }
+        result
+    });
     match result? {
         End::Closed | End::Quit => Ok(()),
         End::Monitor(lines) => monitor(&stream, &registration.client.traffic, lines),
@@ -78,11 +83,12 @@ pub fn serve(stream: TcpStream, server: &Server, registration: &Registration) ->
 }
 
 /// The request loop of [`serve`].
-fn serve_requests(
-    stream: &TcpStream,
+fn serve_requests<'scope, 'env>(
+    stream: &'env TcpStream,
     server: &Server,
     session: &mut Session,
-    mailer: &mut Option<Mailer>,
+    scope: &'scope Scope<'scope, 'env>,
+    mailer: &mut Option<Mailer<'scope>>,
 ) -> Result<End, Error> {
     // Reader and writer both borrow the one socket: a file descriptor per
     // client, not three, which matters with ten thousand clients.
@@ -162,7 +168,7 @@ fn serve_requests(
                 writer.flush()?;
                 // As in Redis, a subscriber is never timed out.
                 stream.set_read_timeout(None)?;
-                *mailer = Some(Mailer::start(stream, &client, Arc::clone(outbox))?);
+                *mailer = Some(Mailer::start(scope, stream, &client, Arc::clone(outbox))?);
             }
             let mut bytes = Vec::new();
             match outcome {
@@ -215,38 +221,70 @@ fn serve_requests(
     }
 }
 
+/// How often a writer stuck on a full socket looks whether its outbox
+/// was closed meanwhile (the client fell too far behind: hang up).
+const STUCK_CHECK: Duration = Duration::from_millis(100);
+
 /// The thread that writes a subscriber's outbox to its socket. Publishers
 /// append to the outbox and never wait for the socket; this thread waits.
-struct Mailer {
-    thread: JoinHandle<()>,
+struct Mailer<'scope> {
+    thread: ScopedJoinHandle<'scope, ()>,
 }
 
-impl Mailer {
-    /// Starts the writer of `outbox`, and lets the outbox cut the
-    /// connection if the client falls too far behind.
-    fn start(stream: &TcpStream, client: &Arc<Client>, outbox: Arc<Outbox>) -> io::Result<Mailer> {
-        let socket = stream.try_clone()?;
-        let hang_up = stream.try_clone()?;
-        // Shutting the socket down wakes this connection's reader (which
-        // then ends the session) and the writer, whatever they wait for.
-        outbox.on_overflow(Box::new(move || {
-            let _ = hang_up.shutdown(Shutdown::Both);
-        }));
+impl<'scope> Mailer<'scope> {
+    /// Starts the writer of `outbox`. It hangs up when the outbox is
+    /// closed for good: the connection's reader then meets end of file.
+    fn start<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        stream: &'env TcpStream,
+        client: &Arc<Client>,
+        outbox: Arc<Outbox>,
+    ) -> io::Result<Mailer<'scope>> {
+        // A write that makes no progress for this long returns, so that a
+        // writer stuck on a client that does not read still notices when
+        // its outbox is closed. (The connection's own thread no longer
+        // writes to this socket.)
+        stream.set_write_timeout(Some(STUCK_CHECK))?;
         let client = Arc::clone(client);
         let thread = thread::Builder::new()
             .name("pubsub-writer".to_string())
-            .spawn(move || {
+            .spawn_scoped(scope, move || {
                 let mut sink = Metered {
-                    stream: &socket,
+                    stream,
                     traffic: &client.traffic,
                 };
                 let mut batch = Vec::new();
-                while outbox.take(&mut batch) {
-                    if sink.write_all(&batch).is_err() {
-                        // The client is gone: nothing more to send it.
-                        outbox.kill();
-                        break;
+                'batches: while outbox.take(&mut batch) {
+                    let mut sent = 0;
+                    while sent < batch.len() {
+                        match sink.write(&batch[sent..]) {
+                            Ok(0) => {
+                                outbox.kill();
+                                break 'batches;
+                            }
+                            Ok(n) => sent += n,
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::WouldBlock
+                                        | io::ErrorKind::TimedOut
+                                        | io::ErrorKind::Interrupted
+                                ) =>
+                            {
+                                if outbox.is_killed() {
+                                    break 'batches;
+                                }
+                            }
+                            // The client is gone: nothing more to send it.
+                            Err(_) => {
+                                outbox.kill();
+                                break 'batches;
+                            }
+                        }
                     }
+                }
+                if outbox.is_killed() {
+                    let _ = stream.shutdown(Shutdown::Both);
                 }
             })?;
         Ok(Mailer { thread })

@@ -11,7 +11,9 @@
 //! under a mutex of its own, and returns; the connection's writer thread
 //! drains the outbox to the socket. The outbox is bounded by
 //! `client-output-buffer-limit pubsub`: a subscriber that falls that far
-//! behind is hung up on, as Redis does, and its messages are dropped.
+//! behind is dropped, as Redis does: its outbox closes, and its writer
+//! thread, which notices within a moment even while stuck on a full
+//! socket, hangs up.
 //!
 //! One lock, the registry's, covers every channel and pattern; a publish
 //! holds it while it appends to the outboxes, so every subscriber sees the
@@ -69,8 +71,8 @@ pub enum Delivery {
     Queued,
     /// The outbox is closed: its client is leaving.
     Closed,
-    /// The frame took the outbox over its limit: it is closed now, and the
-    /// caller must [`Outbox::hang_up`] once it holds no lock.
+    /// The frame took the outbox over its limit: it is closed now, and its
+    /// writer hangs up.
     Overflowed,
 }
 
@@ -86,10 +88,15 @@ pub struct Outbox {
     pending: Mutex<Pending>,
     /// Signalled when bytes arrive or the outbox closes.
     ready: Condvar,
-    /// Cuts the client's connection; set by the connection, which owns the
-    /// socket, and called when the subscriber falls too far behind.
-    hang_up: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Signalled when the writer has sent a batch, or the outbox closes.
+    drained: Condvar,
 }
+
+/// How many unsent bytes the connection lets pile up before it waits to
+/// append a reply of its own: a client that pipelines requests and does
+/// not read its replies is held back, as a blocking write would, instead
+/// of filling the memory.
+const REPLY_BACKLOG: usize = 1024 * 1024;
 
 /// The state behind an outbox's mutex.
 #[derive(Default)]
@@ -114,7 +121,7 @@ impl Outbox {
             resp3: AtomicBool::new(protocol == Protocol::Resp3),
             pending: Mutex::new(Pending::default()),
             ready: Condvar::new(),
-            hang_up: Mutex::new(None),
+            drained: Condvar::new(),
         }
     }
 
@@ -124,15 +131,17 @@ impl Outbox {
             .store(protocol == Protocol::Resp3, Ordering::Relaxed);
     }
 
-    /// What to call to cut the connection when the subscriber falls behind.
-    pub fn on_overflow(&self, hang_up: Box<dyn FnOnce() + Send>) {
-        *lock(&self.hang_up) = Some(hang_up);
-    }
-
-    /// Appends a reply of the client's own (not subject to the limit: it
-    /// answers the client's requests, which it reads).
+    /// Appends a reply of the client's own. Not subject to the limit (it
+    /// answers requests the client sent), but first waits, like a blocking
+    /// write, while too much is unsent.
     pub fn push_reply(&self, bytes: &[u8]) {
         let mut pending = lock(&self.pending);
+        while !pending.killed && pending.bytes.len() + pending.in_flight > REPLY_BACKLOG {
+            pending = self
+                .drained
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
         if !pending.killed {
             pending.bytes.extend_from_slice(bytes);
             self.ready.notify_one();
@@ -157,6 +166,7 @@ impl Outbox {
             pending.killed = true;
             pending.bytes = Vec::new();
             self.ready.notify_one();
+            self.drained.notify_all();
             log::warning(format!("Client id={} flags=P omem={unsent} scheduled to be closed ASAP for overcoming of output buffer limits.", self.id));
             return Delivery::Overflowed;
         }
@@ -164,20 +174,15 @@ impl Outbox {
         Delivery::Queued
     }
 
-    /// Cuts the connection of a subscriber that fell behind. Call it with
-    /// no lock held.
-    pub fn hang_up(&self) {
-        if let Some(hang_up) = lock(&self.hang_up).take() {
-            hang_up();
-        }
-    }
-
     /// For the writer thread: waits for bytes, and moves them all into
     /// `batch` (whose old content is dropped). False when nothing more
     /// will come: the outbox finished empty, or was killed.
     pub fn take(&self, batch: &mut Vec<u8>) -> bool {
         let mut pending = lock(&self.pending);
-        pending.in_flight = 0;
+        if pending.in_flight > 0 {
+            pending.in_flight = 0;
+            self.drained.notify_all();
+        }
         loop {
             if pending.killed {
                 return false;
@@ -214,6 +219,13 @@ impl Outbox {
         pending.killed = true;
         pending.bytes = Vec::new();
         self.ready.notify_one();
+        self.drained.notify_all();
+    }
+
+    /// Was the outbox closed for good (the client fell behind, or its
+    /// socket failed)? Then its writer hangs up.
+    pub fn is_killed(&self) -> bool {
+        lock(&self.pending).killed
     }
 }
 
@@ -414,7 +426,6 @@ impl PubSub {
     pub fn publish(&self, kind: Kind, channel: &[u8], message: &[u8]) -> usize {
         let limit = self.settings.pubsub_buffer_limit();
         let mut receivers = 0;
-        let mut overflowed = Vec::new();
         {
             let mut registry = lock(&self.registry);
             let word: &[u8] = if kind == Kind::Shard {
@@ -425,10 +436,8 @@ impl PubSub {
             if let Some(list) = registry.map(kind).get(channel) {
                 let frame = message_frame(&[word, channel, message]);
                 for outbox in list {
-                    match outbox.push_message(&frame, limit) {
-                        Delivery::Queued => receivers += 1,
-                        Delivery::Closed => {}
-                        Delivery::Overflowed => overflowed.push(Arc::clone(outbox)),
+                    if outbox.push_message(&frame, limit) == Delivery::Queued {
+                        receivers += 1;
                     }
                 }
             }
@@ -439,17 +448,12 @@ impl PubSub {
                     }
                     let frame = message_frame(&[b"pmessage", pattern, channel, message]);
                     for outbox in list {
-                        match outbox.push_message(&frame, limit) {
-                            Delivery::Queued => receivers += 1,
-                            Delivery::Closed => {}
-                            Delivery::Overflowed => overflowed.push(Arc::clone(outbox)),
+                        if outbox.push_message(&frame, limit) == Delivery::Queued {
+                            receivers += 1;
                         }
                     }
                 }
             }
-        }
-        for outbox in overflowed {
-            outbox.hang_up();
         }
         receivers
     }
