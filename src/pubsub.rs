@@ -503,6 +503,17 @@ impl PubSub {
             .collect()
     }
 
+    /// How many channels, patterns and shard channels have subscribers
+    /// (INFO's `pubsub_channels`, `pubsub_patterns`, `pubsubshard_channels`).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let registry = lock(&self.registry);
+        (
+            registry.channels.len(),
+            registry.patterns.len(),
+            registry.shards.len(),
+        )
+    }
+
     /// PUBSUB NUMPAT: how many distinct patterns have subscribers.
     pub fn numpat(&self) -> usize {
         lock(&self.registry).patterns.len()

@@ -400,6 +400,18 @@ fn pubsub_introspection() {
     assert_bytes_eq!(c.cmd_raw(&["PUBSUB", "NUMSUB"]), "*0\r\n");
     // Distinct patterns, whoever holds them.
     assert_eq!(c.cmd(&["PUBSUB", "NUMPAT"]), Reply::int(2));
+    assert_eq!(
+        c.info_field("stats", "pubsub_channels").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        c.info_field("stats", "pubsub_patterns").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        c.info_field("stats", "pubsubshard_channels").as_deref(),
+        Some("0")
+    );
     assert_eq!(c.cmd(&["PUBSUB", "SHARDCHANNELS"]), Reply::Array(vec![]));
     // RESP3 does not turn NUMSUB into a map.
     c.cmd(&["HELLO", "3"]);
