@@ -678,6 +678,44 @@ fn a_subscriber_that_does_not_read_is_dropped_and_the_others_go_on() {
 }
 
 #[test]
+fn the_soft_limit_drops_a_subscriber_that_stays_behind_past_its_seconds() {
+    let server = start();
+    let mut admin = server.client();
+    assert_eq!(
+        admin.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 0 256kb 1"
+        ]),
+        Reply::ok()
+    );
+    let mut slow = server.client();
+    send(&mut slow, &["SUBSCRIBE", "soft"]);
+    slow.read_reply_raw();
+    // No hard limit: only staying over the soft one for more than its
+    // second drops it.
+    let payload = "x".repeat(64 * 1024);
+    poll_until(DEADLINE, || {
+        (admin.cmd(&["PUBLISH", "soft", &payload]) == Reply::int(0)).then_some(())
+    });
+    let mut buf = vec![0u8; 1 << 16];
+    let mut stream = slow.stream().try_clone().expect("clone");
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .expect("read timeout");
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the slow subscriber was not disconnected: {e}"),
+        }
+    }
+    wait_for_numsub(&mut admin, "soft", 0);
+}
+
+#[test]
 fn publish_reaches_the_subscribers_of_replicas() {
     let master = start();
     let port = master.port().to_string();
