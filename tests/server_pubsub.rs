@@ -743,6 +743,18 @@ fn publish_reaches_the_subscribers_of_replicas() {
         sub.read_reply_raw(),
         "*3\r\n$8\r\nsmessage\r\n$2\r\nsc\r\n$2\r\nhi\r\n"
     );
+    // Inside a transaction too.
+    publisher.cmd(&["MULTI"]);
+    publisher.cmd(&["SET", "k", "v"]);
+    publisher.cmd(&["PUBLISH", "rc", "in-exec"]);
+    assert_eq!(
+        publisher.cmd(&["EXEC"]),
+        Reply::Array(vec![Reply::ok(), Reply::int(0)])
+    );
+    assert_bytes_eq!(
+        sub.read_reply_raw(),
+        "*3\r\n$7\r\nmessage\r\n$2\r\nrc\r\n$7\r\nin-exec\r\n"
+    );
 }
 
 #[test]

@@ -270,21 +270,31 @@ fn publish(
     // The databases' lock is taken only when there are replicas to tell.
     let recording = server.db.read().is_recording();
     if recording && !server.replication.is_replica() {
-        let name: &[u8] = if kind == Kind::Shard {
-            b"SPUBLISH"
-        } else {
-            b"PUBLISH"
-        };
         let mut dbs = server.db.write();
-        dbs.record(Change {
-            index: Some(session.selected),
-            args: vec![name.to_vec(), channel, message],
-        });
+        dbs.record(publish_change(kind, session.selected, channel, message));
         if let Some(offset) = server.replication.propagate(&mut dbs, false) {
             session.last_write_offset = offset;
         }
     }
     Reply::Integer(receivers as i64)
+}
+
+/// PUBLISH or SPUBLISH as the replicas replay it, in database `selected`.
+pub(super) fn publish_change(
+    kind: Kind,
+    selected: usize,
+    channel: Vec<u8>,
+    message: Vec<u8>,
+) -> Change {
+    let name: &[u8] = if kind == Kind::Shard {
+        b"SPUBLISH"
+    } else {
+        b"PUBLISH"
+    };
+    Change {
+        index: Some(selected),
+        args: vec![name.to_vec(), channel, message],
+    }
 }
 
 /// RESET: the connection as it was when it connected: no transaction,

@@ -17,8 +17,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::execute::{apply_plain, apply_read, apply_write};
-use super::{check, rest, Command, Context, Flags, Op, Session, Spec};
+use super::execute::{apply_plain, apply_read, apply_write, publish_change};
+use super::{check, rest, Command, Context, Flags, Op, PubSubOp, Session, Spec};
 use crate::db::{Databases, Db};
 use crate::persist::MISCONF;
 use crate::resp::{Args, Reply};
@@ -205,6 +205,17 @@ pub fn exec(server: &Server, ctx: &Context, session: &mut Session, now: i64) -> 
                 } else {
                     apply_write(command.op, &mut dbs, session.selected, now)
                 }
+            }
+            // Delivered now, and replayed on the replicas with the rest.
+            Ok(Command {
+                op: Op::PubSub(PubSubOp::Publish(kind, channel, message)),
+                ..
+            }) => {
+                let receivers = ctx.pubsub.publish(kind, &channel, &message);
+                if !replica {
+                    dbs.record(publish_change(kind, session.selected, channel, message));
+                }
+                Reply::Integer(receivers as i64)
             }
             Ok(command) => match apply_plain(command.op, ctx, session, true) {
                 Ok(reply) => reply,
