@@ -148,6 +148,16 @@ impl Outbox {
         }
     }
 
+    /// Appends a (un)subscription's confirmation, at once: it is appended
+    /// under the registry's lock, which must never wait for a socket.
+    fn push_confirmation(&self, bytes: &[u8]) {
+        let mut pending = lock(&self.pending);
+        if !pending.killed {
+            pending.bytes.extend_from_slice(bytes);
+            self.ready.notify_one();
+        }
+    }
+
     /// Appends a message frame, written in RESP2 (`*`); a RESP3 client
     /// gets it as a push (`>`), the only byte that differs. Checks the
     /// limit first, as Redis does after each append.
@@ -527,7 +537,7 @@ fn send(outbox: &Outbox, frame: Reply, confirm: &mut Confirm) {
             let mut bytes = Vec::new();
             // Writing to a Vec cannot fail.
             let _ = frame.write_in(&mut bytes, *protocol);
-            outbox.push_reply(&bytes);
+            outbox.push_confirmation(&bytes);
         }
         Confirm::Replies(replies) => replies.push(frame),
     }
@@ -617,6 +627,29 @@ mod tests {
         assert_eq!(outbox.push_message(&frame, limit), Delivery::Overflowed);
         assert_eq!(outbox.push_message(&frame, limit), Delivery::Closed);
         assert!(drain(&outbox).is_empty());
+    }
+
+    #[test]
+    fn subscribing_never_waits_for_a_full_outbox() {
+        // The confirmation is appended under the registry's lock: waiting
+        // there for a client to read would stall every publisher.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let pubsub = pubsub();
+            let mut subs = Subscriptions::new(1, Protocol::Resp2);
+            subs.outbox.push_reply(&vec![b'x'; 2 * REPLY_BACKLOG]);
+            pubsub.subscribe(
+                &mut subs,
+                Kind::Channel,
+                vec![b"c".to_vec()],
+                Confirm::Outbox(Protocol::Resp2),
+            );
+            let _ = done.send(pubsub.publish(Kind::Channel, b"c", b"m"));
+        });
+        let receivers = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("SUBSCRIBE and PUBLISH did not wait for the socket");
+        assert_eq!(receivers, 1);
     }
 
     #[test]
