@@ -255,6 +255,10 @@ impl<'scope> Mailer<'scope> {
                 };
                 let mut batch = Vec::new();
                 'batches: while outbox.take(&mut batch) {
+                    // Let the publishers that woke us append more first:
+                    // one write for a burst, not one per message.
+                    thread::yield_now();
+                    outbox.take_more(&mut batch);
                     let mut sent = 0;
                     while sent < batch.len() {
                         match sink.write(&batch[sent..]) {

@@ -143,7 +143,17 @@ impl Outbox {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         if !pending.killed {
-            pending.bytes.extend_from_slice(bytes);
+            self.append(&mut pending, bytes);
+        }
+    }
+
+    /// Appends `bytes`, and wakes the writer if it may be waiting: only
+    /// when there was nothing to send (a wake-up is a system call, and a
+    /// burst of messages needs one).
+    fn append(&self, pending: &mut Pending, bytes: &[u8]) {
+        let was_empty = pending.bytes.is_empty();
+        pending.bytes.extend_from_slice(bytes);
+        if was_empty {
             self.ready.notify_one();
         }
     }
@@ -153,8 +163,7 @@ impl Outbox {
     fn push_confirmation(&self, bytes: &[u8]) {
         let mut pending = lock(&self.pending);
         if !pending.killed {
-            pending.bytes.extend_from_slice(bytes);
-            self.ready.notify_one();
+            self.append(&mut pending, bytes);
         }
     }
 
@@ -167,7 +176,7 @@ impl Outbox {
             return Delivery::Closed;
         }
         let start = pending.bytes.len();
-        pending.bytes.extend_from_slice(frame);
+        self.append(&mut pending, frame);
         if self.resp3.load(Ordering::Relaxed) {
             pending.bytes[start] = b'>';
         }
@@ -180,7 +189,6 @@ impl Outbox {
             log::warning(format!("Client id={} flags=P omem={unsent} scheduled to be closed ASAP for overcoming of output buffer limits.", self.id));
             return Delivery::Overflowed;
         }
-        self.ready.notify_one();
         Delivery::Queued
     }
 
@@ -214,6 +222,17 @@ impl Outbox {
                 .ready
                 .wait(pending)
                 .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// For the writer thread, after [`Outbox::take`]: adds to `batch`
+    /// whatever arrived since, without waiting.
+    pub fn take_more(&self, batch: &mut Vec<u8>) {
+        let mut pending = lock(&self.pending);
+        if !pending.killed && !pending.bytes.is_empty() {
+            batch.extend_from_slice(&pending.bytes);
+            pending.in_flight = batch.len();
+            pending.bytes.clear();
         }
     }
 
