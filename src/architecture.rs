@@ -33,7 +33,7 @@ const LAYERS: &[&[&str]] = &[
     &["server"],
     // The shared state: each owns one concern and its lock.
     &["replication", "persist", "expire", "pubsub"],
-    &["db", "clients", "settings", "listen", "acl_log"],
+    &["db", "clients", "settings", "listen", "acl_log", "outbox"],
     &["keyspace"],
     // Formats and utilities: know nothing of the server.
     &[

@@ -22,7 +22,7 @@ use crate::cmd::{self, Outcome, Session};
 use crate::error::Error;
 use crate::log;
 use crate::master;
-use crate::pubsub::Outbox;
+use crate::outbox::Outbox;
 use crate::resp::{self, Limits, ReadError, Reply};
 use crate::server::Server;
 use crate::socket::{self, Awake, Metered, Patience, Traffic, BUFFER};

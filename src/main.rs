@@ -27,6 +27,7 @@ mod log;
 mod long_double;
 mod lzf;
 mod master;
+mod outbox;
 mod persist;
 mod pubsub;
 mod rdb;
