@@ -8,10 +8,12 @@
 //! say that many keys are expired.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::db::Db;
+use crate::pubsub::PubSub;
 use crate::replication::Replication;
 use crate::time::unix_millis;
 
@@ -50,7 +52,14 @@ fn record_cycle(sampled: usize, expired: usize) {
 
 /// Starts the active expiry thread over `db`'s `count` databases. It works
 /// only while the server is a master: a replica waits for its master's DELs.
-pub fn spawn_cycle(db: Db, replication: Replication, count: usize) -> std::io::Result<()> {
+/// The keys it deletes are announced as `expired` to `pubsub`'s
+/// subscribers, if `notify-keyspace-events` says so.
+pub fn spawn_cycle(
+    db: Db,
+    replication: Replication,
+    pubsub: Arc<PubSub>,
+    count: usize,
+) -> std::io::Result<()> {
     let period = Duration::from_millis(1000 / HZ);
     let budget = period * TIME_PERCENT as u32 / 100;
     thread::Builder::new()
@@ -64,7 +73,15 @@ pub fn spawn_cycle(db: Db, replication: Replication, count: usize) -> std::io::R
                     let (mut sampled, mut expired) = (0, 0);
                     for (index, cursor) in cursors.iter_mut().enumerate() {
                         let left = budget.saturating_sub(started.elapsed());
-                        let stats = run_cycle(&db, index, &replication, unix_millis, cursor, left);
+                        let stats = run_cycle(
+                            &db,
+                            index,
+                            &replication,
+                            Some(&pubsub),
+                            unix_millis,
+                            cursor,
+                            left,
+                        );
                         sampled += stats.sampled;
                         expired += stats.expired;
                     }
@@ -109,6 +126,7 @@ pub fn run_cycle(
     db: &Db,
     index: usize,
     replication: &Replication,
+    pubsub: Option<&PubSub>,
     now: impl Fn() -> i64,
     cursor: &mut usize,
     budget: Duration,
@@ -118,6 +136,9 @@ pub fn run_cycle(
     loop {
         let (sampled, expired) = {
             let mut dbs = db.write();
+            if let Some(pubsub) = pubsub {
+                pubsub.watch_keyspace(&mut dbs);
+            }
             let keyspace = &mut dbs[index];
             let now = now();
             let sampled = KEYS_PER_ROUND.min(keyspace.volatile_len());
@@ -137,6 +158,9 @@ pub fn run_cycle(
                 } else {
                     *cursor = index + 1;
                 }
+            }
+            if let Some(pubsub) = pubsub {
+                pubsub.publish_keyspace_events(&mut dbs);
             }
             replication.propagate(&mut dbs, false);
             (sampled, expired)
@@ -174,6 +198,7 @@ mod tests {
             &db,
             0,
             &Replication::with_buffer_limit(0),
+            None,
             || 99,
             &mut cursor,
             Duration::from_secs(10),
@@ -190,6 +215,7 @@ mod tests {
             &db,
             0,
             &Replication::with_buffer_limit(0),
+            None,
             || 100,
             &mut cursor,
             Duration::from_secs(10),
@@ -208,6 +234,7 @@ mod tests {
             &db,
             0,
             &Replication::with_buffer_limit(0),
+            None,
             || 500,
             &mut cursor,
             Duration::from_secs(10),
@@ -238,6 +265,7 @@ mod tests {
                 &db,
                 0,
                 &Replication::with_buffer_limit(0),
+                None,
                 || 2_000,
                 &mut cursor,
                 Duration::from_secs(10),
@@ -255,6 +283,7 @@ mod tests {
             &db,
             0,
             &Replication::with_buffer_limit(0),
+            None,
             || i64::MAX,
             &mut 0,
             Duration::from_secs(1),

@@ -17,6 +17,7 @@ mod connection;
 mod crc64;
 mod db;
 mod error;
+mod events;
 mod expire;
 mod glob;
 mod inline;
@@ -26,7 +27,9 @@ mod log;
 mod long_double;
 mod lzf;
 mod master;
+mod outbox;
 mod persist;
+mod pubsub;
 mod rdb;
 mod replica;
 mod replication;
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         expire::spawn_cycle(
             server.db.clone(),
             server.replication.clone(),
+            server.pubsub.clone(),
             server.config.databases,
         )?;
         master::spawn_pinger(server.replication.clone())?;
