@@ -32,8 +32,8 @@ const LAYERS: &[&[&str]] = &[
     // The bundle of shared handles.
     &["server"],
     // The shared state: each owns one concern and its lock.
-    &["replication", "persist", "expire", "aof"],
-    &["db", "clients", "settings", "listen", "acl_log"],
+    &["replication", "persist", "expire", "pubsub", "aof"],
+    &["db", "clients", "settings", "listen", "acl_log", "outbox"],
     &["keyspace"],
     // Formats and utilities: know nothing of the server.
     &[
@@ -53,6 +53,7 @@ const LAYERS: &[&[&str]] = &[
         "long_double",
         "rng",
         "sys",
+        "events",
     ],
 ];
 

@@ -70,6 +70,8 @@ pub struct ClientState {
     pub flags: &'static str,
     /// The protocol it speaks: 2, or 3 after HELLO 3.
     pub resp: u8,
+    /// How many channels, patterns and shard channels it is subscribed to.
+    pub subscriptions: (usize, usize, usize),
 }
 
 impl Clients {
@@ -90,6 +92,7 @@ impl Clients {
                 last_active: now,
                 flags: "N",
                 resp: 2,
+                subscriptions: (0, 0, 0),
             }),
         });
         lock(&self.list).insert(id, Arc::clone(&client));
@@ -172,7 +175,7 @@ impl Client {
         let omem = self.traffic.waiting.load(Ordering::Relaxed);
         let tot_mem = omem + 2 * BUFFER as u64;
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs={BUFFER} rbp=0 obl=0 oll={} omem={omem} tot-mem={tot_mem} events={} cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs={BUFFER} rbp=0 obl=0 oll={} omem={omem} tot-mem={tot_mem} events={} cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -181,6 +184,9 @@ impl Client {
             state.last_active.elapsed().as_secs(),
             state.flags,
             state.selected,
+            state.subscriptions.0,
+            state.subscriptions.1,
+            state.subscriptions.2,
             u8::from(omem > 0),
             if omem > 0 { "rw" } else { "r" },
             state.last_command,

@@ -7,11 +7,32 @@
 //! the line, in Redis's words.
 
 use crate::error::Error;
+use crate::events::Events;
 use crate::inline;
 
 /// Stream bytes waiting for one replica before we give up on it, unless
 /// configured otherwise (Redis's `client-output-buffer-limit replica 256mb`).
 pub const REPLICA_BUFFER_LIMIT: usize = 256 * 1024 * 1024;
+
+/// A class of `client-output-buffer-limit`: the hard limit in bytes, the
+/// soft limit in bytes, and how many seconds the soft one may be exceeded;
+/// 0 disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferLimit {
+    /// Over this many unsent bytes, the client is dropped at once.
+    pub hard: u64,
+    /// Over this many for longer than `seconds`, it is dropped too.
+    pub soft: u64,
+    /// How long the soft limit may be exceeded.
+    pub seconds: u64,
+}
+
+/// Redis's default for subscribers: `pubsub 32mb 8mb 60`.
+pub const PUBSUB_BUFFER_LIMIT: BufferLimit = BufferLimit {
+    hard: 32 * 1024 * 1024,
+    soft: 8 * 1024 * 1024,
+    seconds: 60,
+};
 
 /// Everything the server can be told at start.
 #[derive(Debug, Clone)]
@@ -48,6 +69,11 @@ pub struct Config {
     /// Stream bytes waiting for a replica before it is dropped: the hard
     /// limit of `client-output-buffer-limit replica`; 0 for none.
     pub replica_buffer_limit: usize,
+    /// `client-output-buffer-limit pubsub`: how far a subscriber may fall
+    /// behind before it is dropped.
+    pub pubsub_buffer_limit: BufferLimit,
+    /// The keyspace notifications to publish (`notify-keyspace-events`).
+    pub notify_keyspace_events: Events,
     /// Longest wait, in seconds, for replicas to catch up before a
     /// shutdown (`shutdown-timeout`), 10 by default; 0: no wait.
     pub shutdown_timeout: u64,
@@ -123,6 +149,8 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             replica_buffer_limit: REPLICA_BUFFER_LIMIT,
+            pubsub_buffer_limit: PUBSUB_BUFFER_LIMIT,
+            notify_keyspace_events: Events::NONE,
             shutdown_timeout: 10,
             tcp_backlog: 511,
             appendonly: false,
@@ -176,7 +204,6 @@ const IGNORED: &[&str] = &[
     "slowlog-log-slower-than",
     "slowlog-max-len",
     "latency-monitor-threshold",
-    "notify-keyspace-events",
     "hash-max-listpack-entries",
     "hash-max-listpack-value",
     "list-max-listpack-size",
@@ -335,20 +362,35 @@ impl Config {
             "client-query-buffer-limit" => {
                 self.client_query_buffer_limit = number(one()?, 1024 * 1024, i64::MAX)? as usize;
             }
+            "notify-keyspace-events" => {
+                self.notify_keyspace_events = Events::parse(one()?)
+                    .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            }
             "rdbcompression" => self.rdbcompression = yes_no(one()?)?,
             "stop-writes-on-bgsave-error" => self.stop_writes_on_bgsave_error = yes_no(one()?)?,
             "client-output-buffer-limit" => {
                 // Classes and limits come in fours: class hard soft seconds.
-                // Only the replica class's hard limit means anything here.
+                // The normal class's limits mean nothing here (a client's
+                // replies wait for its own requests), nor the replica
+                // class's soft one.
                 let words: Vec<&str> = values.iter().flat_map(|v| v.split_whitespace()).collect();
                 if words.is_empty() || !words.len().is_multiple_of(4) {
                     return Err("Wrong number of arguments in buffer limit configuration.".into());
                 }
                 for class in words.chunks(4) {
                     let hard = memory(class[1])?;
+                    let soft = memory(class[2])?;
+                    let seconds = number(class[3], 0, i64::MAX)? as u64;
                     match class[0].to_ascii_lowercase().as_str() {
                         "replica" | "slave" => self.replica_buffer_limit = hard,
-                        "normal" | "pubsub" => {}
+                        "pubsub" => {
+                            self.pubsub_buffer_limit = BufferLimit {
+                                hard: hard as u64,
+                                soft: soft as u64,
+                                seconds,
+                            }
+                        }
+                        "normal" => {}
                         _ => {
                             return Err(
                                 "Invalid client class specified in buffer limit configuration."
@@ -356,8 +398,6 @@ impl Config {
                             )
                         }
                     }
-                    memory(class[2])?;
-                    number(class[3], 0, i64::MAX)?;
                 }
             }
             "appendonly" => self.appendonly = yes_no(one()?)?,

@@ -15,7 +15,8 @@
 use std::ops::{Index, IndexMut};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::keyspace::{Capture, Keyspace, Snapshot, SHARDS};
+use crate::events::Events;
+use crate::keyspace::{Capture, Event, Keyspace, Snapshot, SHARDS};
 use crate::resp::Args;
 
 /// One change to replay on replicas, as the command that makes it.
@@ -96,6 +97,8 @@ pub struct Databases {
     /// databases (FLUSHALL, SWAPDB), and those the keyspaces recorded, as
     /// of the last [`Databases::collect_changes`].
     changes: Vec<Change>,
+    /// The keyspace notifications turned on (`notify-keyspace-events`).
+    notify: Events,
 }
 
 impl Databases {
@@ -105,6 +108,7 @@ impl Databases {
             dbs: (0..count).map(|_| Keyspace::default()).collect(),
             recording: false,
             changes: Vec::new(),
+            notify: Events::NONE,
         }
     }
 
@@ -165,6 +169,45 @@ impl Databases {
         }
     }
 
+    /// Announce the changes of the `classes` turned on from now on (a
+    /// writer calls it with the setting before it writes: a comparison,
+    /// unless the setting changed).
+    pub fn set_notify(&mut self, classes: Events) {
+        if self.notify != classes {
+            self.notify = classes;
+            self.dbs.iter_mut().for_each(|ks| ks.set_notify(classes));
+        }
+    }
+
+    /// The keyspace notifications to publish: the events announced since
+    /// the last call, each with its database, and which channels to use.
+    pub fn take_events(&mut self) -> (Events, Vec<(usize, Event)>) {
+        if self.notify == Events::NONE {
+            return (Events::NONE, Vec::new());
+        }
+        let mut events = Vec::new();
+        for (index, keyspace) in self.dbs.iter_mut().enumerate() {
+            events.extend(keyspace.take_events().into_iter().map(|e| (index, e)));
+        }
+        // In the order they happened, across databases.
+        events.sort_by_key(|(_, event)| event.sequence);
+        (self.notify, events)
+    }
+
+    /// Are changes written down (a replica is, or was, attached)?
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Writes down a command that changes no key but must reach replicas
+    /// all the same (PUBLISH), after the changes made before it.
+    pub fn record(&mut self, change: Change) {
+        if self.recording {
+            self.collect_changes();
+            self.changes.push(change);
+        }
+    }
+
     /// From now on, write down every change.
     pub fn start_recording(&mut self) {
         self.recording = true;
@@ -214,6 +257,8 @@ impl Databases {
         // A snapshot being taken keeps the data it started on.
         self.dbs.iter().for_each(Keyspace::preserve_all);
         self.dbs = dbs;
+        let notify = self.notify;
+        self.dbs.iter_mut().for_each(|ks| ks.set_notify(notify));
         if self.recording {
             self.dbs.iter_mut().for_each(Keyspace::start_recording);
         }

@@ -8,10 +8,12 @@
 //! say that many keys are expired.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::db::Db;
+use crate::pubsub::PubSub;
 use crate::replication::Replication;
 use crate::time::unix_millis;
 
@@ -50,7 +52,14 @@ fn record_cycle(sampled: usize, expired: usize) {
 
 /// Starts the active expiry thread over `db`'s `count` databases. It works
 /// only while the server is a master: a replica waits for its master's DELs.
-pub fn spawn_cycle(db: Db, replication: Replication, count: usize) -> std::io::Result<()> {
+/// The keys it deletes are announced as `expired` to `pubsub`'s
+/// subscribers, if `notify-keyspace-events` says so.
+pub fn spawn_cycle(
+    db: Db,
+    replication: Replication,
+    pubsub: Arc<PubSub>,
+    count: usize,
+) -> std::io::Result<()> {
     let period = Duration::from_millis(1000 / HZ);
     let budget = period * TIME_PERCENT as u32 / 100;
     thread::Builder::new()
@@ -64,7 +73,15 @@ pub fn spawn_cycle(db: Db, replication: Replication, count: usize) -> std::io::R
                     let (mut sampled, mut expired) = (0, 0);
                     for (index, cursor) in cursors.iter_mut().enumerate() {
                         let left = budget.saturating_sub(started.elapsed());
-                        let stats = run_cycle(&db, index, &replication, unix_millis, cursor, left);
+                        let stats = run_cycle(
+                            &db,
+                            index,
+                            &replication,
+                            Some(&pubsub),
+                            unix_millis,
+                            cursor,
+                            left,
+                        );
                         sampled += stats.sampled;
                         expired += stats.expired;
                     }
@@ -96,13 +113,20 @@ pub struct CycleStats {
 /// looked at within a bounded number of rounds, which random picks (that
 /// may miss the same key again and again) would not promise.
 ///
-/// Each round takes the write lock on its own, so clients get their turn
-/// between rounds instead of waiting for the whole cycle. The deletions go
-/// to the replicas as DELs, before the lock is released.
+/// Each round takes the write lock on its own, but that does not promise
+/// clients a turn between rounds: a client woken by the release still has
+/// to be scheduled, and this thread, already running, usually takes the
+/// lock back first (a `yield_now` between rounds did not change that,
+/// measured). So during a burst of expirations a client can wait for most
+/// of a cycle, up to its `budget` (25 ms), as Redis's clients wait for its
+/// cycle, which runs on the thread that serves them. Sleeping between
+/// rounds would let them in, at the cost of most of what a cycle deletes.
+/// The deletions go to the replicas as DELs, before the lock is released.
 pub fn run_cycle(
     db: &Db,
     index: usize,
     replication: &Replication,
+    pubsub: Option<&PubSub>,
     now: impl Fn() -> i64,
     cursor: &mut usize,
     budget: Duration,
@@ -112,6 +136,9 @@ pub fn run_cycle(
     loop {
         let (sampled, expired) = {
             let mut dbs = db.write();
+            if let Some(pubsub) = pubsub {
+                pubsub.watch_keyspace(&mut dbs);
+            }
             let keyspace = &mut dbs[index];
             let now = now();
             let sampled = KEYS_PER_ROUND.min(keyspace.volatile_len());
@@ -131,6 +158,9 @@ pub fn run_cycle(
                 } else {
                     *cursor = index + 1;
                 }
+            }
+            if let Some(pubsub) = pubsub {
+                pubsub.publish_keyspace_events(&mut dbs);
             }
             replication.propagate(&mut dbs, false);
             (sampled, expired)
@@ -168,6 +198,7 @@ mod tests {
             &db,
             0,
             &Replication::with_buffer_limit(0),
+            None,
             || 99,
             &mut cursor,
             Duration::from_secs(10),
@@ -184,6 +215,7 @@ mod tests {
             &db,
             0,
             &Replication::with_buffer_limit(0),
+            None,
             || 100,
             &mut cursor,
             Duration::from_secs(10),
@@ -202,6 +234,7 @@ mod tests {
             &db,
             0,
             &Replication::with_buffer_limit(0),
+            None,
             || 500,
             &mut cursor,
             Duration::from_secs(10),
@@ -232,6 +265,7 @@ mod tests {
                 &db,
                 0,
                 &Replication::with_buffer_limit(0),
+                None,
                 || 2_000,
                 &mut cursor,
                 Duration::from_secs(10),
@@ -249,6 +283,7 @@ mod tests {
             &db,
             0,
             &Replication::with_buffer_limit(0),
+            None,
             || i64::MAX,
             &mut 0,
             Duration::from_secs(1),

@@ -19,6 +19,7 @@ mod connection;
 mod crc64;
 mod db;
 mod error;
+mod events;
 mod expire;
 mod glob;
 mod inline;
@@ -28,7 +29,9 @@ mod log;
 mod long_double;
 mod lzf;
 mod master;
+mod outbox;
 mod persist;
+mod pubsub;
 mod rdb;
 mod replay;
 mod replica;
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         expire::spawn_cycle(
             server.db.clone(),
             server.replication.clone(),
+            server.pubsub.clone(),
             server.config.databases,
         )?;
         master::spawn_pinger(server.replication.clone())?;

@@ -232,6 +232,10 @@ fn apply_stream(
                         .unwrap_or(0)
                         .min(server.config.databases - 1);
                 }
+                // The master's subscribers got it; ours get it too.
+                Op::PubSub(cmd::PubSubOp::Publish(kind, channel, message)) => {
+                    server.pubsub.publish(kind, &channel, &message);
+                }
                 _ if spec.is_write() => match &mut transaction {
                     Some(queued) => queued.push(op),
                     None => cmd::apply_from_master(vec![op], &server.db, *selected),
@@ -260,7 +264,9 @@ fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error
     let mut store = |index: usize, key, value, expires_at| {
         // A master with more databases than us: keys beyond ours are left out.
         match fresh.get_mut(index) {
-            Some(keyspace) => keyspace.set(key, Value::String(value), expires_at),
+            Some(keyspace) => {
+                keyspace.set(key, Value::String(value), expires_at);
+            }
             None => skipped += 1,
         }
         Ok(())

@@ -327,6 +327,11 @@ pub enum Reply {
     NilArray,
     /// Pairs: in RESP3 a map (`%2`), in RESP2 a flat array of keys and values.
     Map(Vec<(Reply, Reply)>),
+    /// Out-of-band data (pub/sub): in RESP3 a push (`>3`), in RESP2 an array.
+    Push(Vec<Reply>),
+    /// Several replies to one command, one after the other: SUBSCRIBE
+    /// answers with a frame per channel.
+    Frames(Vec<Reply>),
 }
 
 impl Reply {
@@ -370,6 +375,20 @@ impl Reply {
                     value.write_in(out, protocol)
                 })
             }
+            Reply::Push(items) => {
+                let marker = if protocol == Protocol::Resp3 {
+                    b'>'
+                } else {
+                    b'*'
+                };
+                write_header(out, marker, items.len() as i64)?;
+                items
+                    .iter()
+                    .try_for_each(|item| item.write_in(out, protocol))
+            }
+            Reply::Frames(replies) => replies
+                .iter()
+                .try_for_each(|reply| reply.write_in(out, protocol)),
             Reply::Simple(s) => {
                 out.write_all(b"+")?;
                 out.write_all(s.as_bytes())?;

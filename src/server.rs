@@ -15,12 +15,17 @@
 //! 3. The replication state (`Replication`'s mutex): taken under the
 //!    write lock when changes enter the stream (`propagate` takes the
 //!    locked databases as proof), or alone.
-//! 4. The append-only file's state (`Aof`'s mutex): taken under the write
-//!    lock when `propagate` appends changes, or alone; never while the
-//!    replication state is held. Only the `always` fsync runs under it.
-//! 5. Leaves, which take nothing while held: a keyspace's stale-key list,
+//! 4. The append-only file (`aof/`): first its turn to write, held while
+//!    its buffer goes to the file with no other lock (a rewrite's switch
+//!    takes it under the databases' lock); then its state's mutex, taken
+//!    under the databases' write lock when `propagate` appends changes, or
+//!    alone, never while the replication state is held.
+//! 5. The pub/sub registry (`PubSub`'s mutex): taken alone by the pub/sub
+//!    commands, or under the databases' write lock when a change publishes
+//!    a keyspace notification. It takes the outboxes' locks.
+//! 6. Leaves, which take nothing while held: a keyspace's stale-key list,
 //!    the persistence state, the settings, the client registry, each
-//!    client's state, and the listening sockets.
+//!    client's state, a subscriber's outbox, and the listening sockets.
 //!
 //! Before all of them comes the shutdown's gate on writes (`shutdown.rs`):
 //! a write command takes it, shared, before the databases; a shutdown
@@ -38,6 +43,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::listen::Listeners;
 use crate::persist::Persistence;
+use crate::pubsub::PubSub;
 use crate::replication::Replication;
 use crate::settings::Settings;
 
@@ -58,6 +64,8 @@ pub struct Server {
     pub clients: Arc<Clients>,
     /// Where the server listens (CONFIG SET port and bind move it).
     pub listeners: Arc<Listeners>,
+    /// Who is subscribed to what.
+    pub pubsub: Arc<PubSub>,
     /// When the server started.
     pub started: Instant,
     /// The append-only file (also fed by `replication`, see `aof/`).
@@ -78,6 +86,7 @@ impl Server {
                 config.dbfilename.clone(),
                 Arc::clone(&settings),
             )),
+            pubsub: Arc::new(PubSub::new(Arc::clone(&settings))),
             settings,
             listeners: Arc::new(Listeners::new(
                 config.bind.clone(),

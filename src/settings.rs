@@ -9,10 +9,13 @@
 //! behind a mutex that is taken only at a connection's start, by AUTH, or
 //! by a save.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU16, AtomicU64, AtomicUsize, Ordering::Relaxed,
+};
 use std::sync::Mutex;
 
-use crate::config::Config;
+use crate::config::{BufferLimit, Config};
+use crate::events::Events;
 use crate::log;
 use crate::sync::lock;
 use crate::sys;
@@ -28,6 +31,13 @@ pub struct Settings {
     proto_max_bulk_len: AtomicI64,
     client_query_buffer_limit: AtomicUsize,
     shutdown_timeout: AtomicU64,
+    /// `client-output-buffer-limit pubsub`, read at every publish.
+    pubsub_buffer_limit: [AtomicU64; 3],
+    /// The replica class's hard limit, for CONFIG GET (the replication
+    /// stream keeps the limit it started with).
+    replica_buffer_limit: AtomicUsize,
+    /// `notify-keyspace-events`, read by every write.
+    notify_keyspace_events: AtomicU16,
 }
 
 /// The parameters CONFIG SET accepts.
@@ -45,6 +55,8 @@ pub const MUTABLE: &[&str] = &[
     "port",
     "bind",
     "shutdown-timeout",
+    "client-output-buffer-limit",
+    "notify-keyspace-events",
 ];
 
 impl Settings {
@@ -60,6 +72,13 @@ impl Settings {
             proto_max_bulk_len: AtomicI64::new(config.proto_max_bulk_len),
             client_query_buffer_limit: AtomicUsize::new(config.client_query_buffer_limit),
             shutdown_timeout: AtomicU64::new(config.shutdown_timeout),
+            pubsub_buffer_limit: [
+                AtomicU64::new(config.pubsub_buffer_limit.hard),
+                AtomicU64::new(config.pubsub_buffer_limit.soft),
+                AtomicU64::new(config.pubsub_buffer_limit.seconds),
+            ],
+            replica_buffer_limit: AtomicUsize::new(config.replica_buffer_limit),
+            notify_keyspace_events: AtomicU16::new(config.notify_keyspace_events.bits()),
         }
     }
 
@@ -106,6 +125,36 @@ impl Settings {
     /// Longest wait for replicas before a shutdown, in seconds; 0: none.
     pub fn shutdown_timeout(&self) -> u64 {
         self.shutdown_timeout.load(Relaxed)
+    }
+
+    /// How far a subscriber may fall behind (`client-output-buffer-limit
+    /// pubsub`). Three relaxed loads: a CONFIG SET between them could mix
+    /// old and new values for one publish, which does no harm.
+    pub fn pubsub_buffer_limit(&self) -> BufferLimit {
+        let [hard, soft, seconds] = &self.pubsub_buffer_limit;
+        BufferLimit {
+            hard: hard.load(Relaxed),
+            soft: soft.load(Relaxed),
+            seconds: seconds.load(Relaxed),
+        }
+    }
+
+    /// The keyspace notifications to publish.
+    pub fn notify_keyspace_events(&self) -> Events {
+        Events::from_bits(self.notify_keyspace_events.load(Relaxed))
+    }
+
+    /// `client-output-buffer-limit` as CONFIG GET shows it.
+    pub fn client_output_buffer_limit(&self) -> String {
+        let pubsub = self.pubsub_buffer_limit();
+        format!(
+            "normal 0 0 0 slave {} {} 60 pubsub {} {} {}",
+            self.replica_buffer_limit.load(Relaxed),
+            64 * 1024 * 1024,
+            pubsub.hard,
+            pubsub.soft,
+            pubsub.seconds
+        )
     }
 
     /// The save points as CONFIG GET shows them: `3600 1 300 100 60 10000`.
@@ -174,6 +223,14 @@ impl Settings {
             .store(scratch.client_query_buffer_limit, Relaxed);
         self.shutdown_timeout
             .store(scratch.shutdown_timeout, Relaxed);
+        let [hard, soft, seconds] = &self.pubsub_buffer_limit;
+        hard.store(scratch.pubsub_buffer_limit.hard, Relaxed);
+        soft.store(scratch.pubsub_buffer_limit.soft, Relaxed);
+        seconds.store(scratch.pubsub_buffer_limit.seconds, Relaxed);
+        self.replica_buffer_limit
+            .store(scratch.replica_buffer_limit, Relaxed);
+        self.notify_keyspace_events
+            .store(scratch.notify_keyspace_events.bits(), Relaxed);
         Ok(())
     }
 }

@@ -12,7 +12,7 @@
 //! is usually there when its turn comes back. docs/performance.md has the
 //! measurements, and the price.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
@@ -79,8 +79,13 @@ impl Drop for Awake<'_> {
 }
 
 /// The connection's buffered reader: it borrows the socket, as the writer
-/// does, so that a client costs one file descriptor, not three.
-pub type Reader<'a> = BufReader<Metered<'a>>;
+/// does, so that a client costs one file descriptor, not three. It reads
+/// the bare socket, not a [`Metered`] one: std fills a buffer straight from
+/// a `TcpStream` without zeroing it first, but must zero it (16 KiB, at
+/// every wake-up, since a sleeping connection gives its buffer back) before
+/// handing it to any other reader. The connection counts what the parser
+/// takes instead (`connection.rs`, `Counted`).
+pub type Reader<'a> = BufReader<&'a TcpStream>;
 /// The connection's buffered writer.
 pub type Writer<'a> = BufWriter<Metered<'a>>;
 
@@ -98,7 +103,7 @@ pub struct Traffic {
     pub waiting: AtomicU64,
 }
 
-/// The socket as the buffers use it: every read and write is counted in
+/// The socket as the writer uses it: every write is counted in
 /// the client's [`Traffic`].
 #[derive(Debug, Clone, Copy)]
 pub struct Metered<'a> {
@@ -106,14 +111,6 @@ pub struct Metered<'a> {
     pub stream: &'a TcpStream,
     /// Where its bytes are counted.
     pub traffic: &'a Traffic,
-}
-
-impl Read for Metered<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.stream.read(buf)?;
-        self.traffic.received.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
 }
 
 impl Write for Metered<'_> {
@@ -151,7 +148,7 @@ pub fn wait_for_request<'a>(
     patience: &mut Patience,
 ) -> io::Result<bool> {
     writer.flush()?;
-    let stream = reader.get_ref().stream;
+    let stream = *reader.get_ref();
     // Alone, a yield would come straight back: only sleeping makes sense.
     if awake.load(Ordering::Relaxed) > 1 && stream.set_nonblocking(true).is_ok() {
         // Some(true): a request came; Some(false): the client left.
@@ -198,9 +195,9 @@ fn sleep_until_readable<'a>(
     writer: &mut Writer<'a>,
     awake: &AtomicUsize,
 ) -> io::Result<bool> {
-    let socket = *reader.get_ref();
-    let stream = socket.stream;
-    *reader = BufReader::with_capacity(0, socket);
+    let stream = *reader.get_ref();
+    let socket = *writer.get_ref();
+    *reader = BufReader::with_capacity(0, stream);
     *writer = BufWriter::with_capacity(0, socket);
     // Asleep: not a thread the others should yield to.
     let asleep = Awake::not_now(awake);
@@ -211,7 +208,7 @@ fn sleep_until_readable<'a>(
         }
     };
     drop(asleep);
-    *reader = BufReader::with_capacity(BUFFER, socket);
+    *reader = BufReader::with_capacity(BUFFER, stream);
     *writer = BufWriter::with_capacity(BUFFER, socket);
     Ok(matches!(readable, Ok(n) if n > 0))
 }
@@ -240,7 +237,7 @@ mod tests {
             stream: &ours,
             traffic: &traffic,
         };
-        let mut reader = BufReader::with_capacity(BUFFER, socket);
+        let mut reader = BufReader::with_capacity(BUFFER, &ours);
         let mut writer = BufWriter::with_capacity(BUFFER, socket);
         writer.write_all(b"+OK\r\n").expect("buffer a reply");
         let sender = thread::spawn(move || {
@@ -293,7 +290,7 @@ mod tests {
             stream: &ours,
             traffic: &traffic,
         };
-        let mut reader = BufReader::with_capacity(BUFFER, socket);
+        let mut reader = BufReader::with_capacity(BUFFER, &ours);
         let mut writer = BufWriter::with_capacity(BUFFER, socket);
         // On loopback, the bytes are in our socket once `write_all` returns.
         client.write_all(b"PING\r\n").expect("send");
@@ -326,7 +323,7 @@ mod tests {
             stream: &ours,
             traffic: &traffic,
         };
-        let mut reader = BufReader::with_capacity(BUFFER, socket);
+        let mut reader = BufReader::with_capacity(BUFFER, &ours);
         let mut writer = BufWriter::with_capacity(BUFFER, socket);
         drop(client);
         for awake in [1, 2] {

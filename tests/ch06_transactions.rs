@@ -1357,9 +1357,12 @@ fn exercise_2_a_write_does_not_pay_for_every_watcher() {
         assert!(replies.chunks(5).all(|reply| reply == b"+OK\r\n"));
         started.elapsed()
     };
-    let cold = writes("cold");
-    let hot = writes("hot");
-    let cold = cold.max(writes("cold"));
+    // Cold's median of three, hot's best of two: one hiccup of a busy
+    // machine can neither pass the chapter nor fail a solution.
+    let mut colds = [writes("cold"), writes("cold"), writes("cold")];
+    colds.sort();
+    let cold = colds[1];
+    let hot = writes("hot").min(writes("hot"));
     assert!(
         hot <= cold * 2 + Duration::from_millis(50),
         "{WRITES} SETs took {hot:?} on a key {WATCHERS} connections watch, {cold:?} on another"

@@ -1,27 +1,33 @@
 //! The tutorial shows terminal sessions; this test keeps them true. For each
 //! page `docs/NN-slug.md` it replays the page's ```` ```console ```` blocks,
-//! in page order, against a fresh `chNN-slug` started by the harness, and
-//! compares what the real `redis-cli` (and the other tools) print with the
-//! page's text, the way `tests/docs_quotes.rs` keeps the code quotes true.
+//! in page order, against a fresh `chNN-slug` started by the harness (the
+//! final server, `redis-from-scratch`, for the page whose slug ends in
+//! `-the-real-server`), and compares what the real `redis-cli` (and the
+//! other tools) print with the page's text, the way `tests/docs_quotes.rs`
+//! keeps the code quotes true. README.md's blocks are replayed the same
+//! way, against the final server standing on Redis's default port 6379.
 //!
 //! # What a block may hold
 //!
 //! * `$ COMMAND` then its output: COMMAND runs in `bash` (standard error
 //!   merged into standard output), in the working directory of the page's
-//!   server on 6380 (in the repository for a command that names
+//!   server (in the repository for a command that names
 //!   `chapters/`, such as the `diff -rq` of "What changed"), with
 //!   `redis-cli` given `--no-raw` so that it prints as it does in a
 //!   terminal, and with the `raw` function defined as the page (or the
 //!   latest earlier page) defines it in the ```` ```sh ```` block that
 //!   starts with `raw() {`.
-//! * `$ redis-cli -p PORT` alone starts an interactive session on PORT; the
-//!   lines `127.0.0.1:PORT> CMD` (or `127.0.0.1:PORT(TX)> CMD` inside
-//!   `MULTI`) feed CMD to that one `redis-cli` process and compare each reply.
+//! * `$ redis-cli -p PORT` alone (or with only `-a PASSWORD`,
+//!   `--no-auth-warning` and `-n DB`) starts an interactive session on PORT;
+//!   the lines `127.0.0.1:PORT> CMD` (`127.0.0.1:PORT[DB]> CMD` once a
+//!   database other than 0 is selected, `...(TX)> CMD` inside `MULTI`) feed
+//!   CMD to that one `redis-cli` process and compare each reply.
 //!   A block may start with a prompt line: it goes on with the session the
 //!   page opened earlier, as the reader's first terminal does. The prompt
-//!   must show `(TX)` exactly while a `MULTI` is open, and a session must
-//!   print nothing more than the page shows by its end (`quit`, a new
-//!   session on its port, or the end of the page). `help` is answered by
+//!   must show `(TX)` exactly while a `MULTI` is open and `[DB]` exactly as
+//!   redis-cli follows `SELECT`, and a session must print nothing more than
+//!   the page shows by its end (`quit`, a new session on its port, or the
+//!   end of the page). `help` is answered by
 //!   `redis-cli` itself, which prints it only with the next reply: its
 //!   lines are read then.
 //! * `$ target/debug/BIN --port PORT ARGS &` and `$ redis-server --port PORT
@@ -32,11 +38,13 @@
 //!   server started with `--replicaof` is waited for until its link to the
 //!   master is up, as a person waits for the log to say so.
 //!
-//! Pages use the ports 6380 (the chapter's server), 6381 and 6382 (replicas)
-//! and 6390 (a real Redis); the test maps each to the port the harness gave
-//! that server, in commands and in expected output. `/tmp/redis-data` (the
-//! `--dir` of chapter 7) is mapped to the directory of the server on 6380,
-//! and `target/debug/` to the directory cargo builds into.
+//! Pages use the ports 6380 (the page's server), 6381 and 6382 (replicas)
+//! and 6390 (a real Redis), the README 6379; the test maps each to the port
+//! the harness gave that server, in commands and in expected output (a
+//! `redis-cli` without `-p` goes to the server standing on 6379, if any).
+//! `/tmp/redis-data` (the `--dir` of chapter 7) is mapped to the directory
+//! of the page's server, and `target/debug/` to the directory cargo builds
+//! into.
 //!
 //! # Output that changes from run to run
 //!
@@ -63,11 +71,11 @@
 //!   a million keys...). The reason must be given. Every ```` ```console ````
 //!   block is either replayed or marked so.
 //! * `<!-- replay: fresh ARGS -->`: stop the page's servers and start a new
-//!   server on 6380, with ARGS, in an empty directory.
+//!   server on 6380 (6379 in the README), with ARGS, in an empty directory.
 //! * `<!-- replay: $ COMMAND -->`: run COMMAND first, as if typed, its output
 //!   not shown (a replica to start, keys to load).
 //! * `<!-- replay: paced -->`: before each command of the block, wait until
-//!   every replica has acknowledged everything the master on 6380 sent, as
+//!   every replica has acknowledged everything the page's server sent, as
 //!   it has when a person types the commands (replicas acknowledge once a
 //!   second); without it the replay would be faster than any reader.
 
@@ -92,7 +100,17 @@ const CLOCK_COMMANDS: &[&str] = &["PTTL", "EXPIRETIME", "PEXPIRETIME", "TIME", "
 const CLOCK_PREFIXES: &[&str] = &["ctime = '", "lag=", "loaded from disk: "];
 
 /// The ports pages use, each standing for a server the test starts.
-const PAGE_PORTS: &[u16] = &[6380, 6381, 6382, 6390];
+const PAGE_PORTS: &[u16] = &[DEFAULT_PORT, 6380, 6381, 6382, 6390];
+
+/// Redis's default port: the README's server, and where a `redis-cli`
+/// without `-p` connects.
+const DEFAULT_PORT: u16 = 6379;
+
+/// The binary of the final server in `src/`.
+const FINAL_SERVER: &str = "redis-from-scratch";
+
+/// How the slug of the final server's page ends (its number may change).
+const FINAL_SERVER_PAGE: &str = "-the-real-server";
 
 /// The data directory of chapter 7's examples.
 const PAGE_DATA_DIR: &str = "/tmp/redis-data";
@@ -228,9 +246,11 @@ struct Step {
 enum Input {
     /// `$ COMMAND`
     Shell(String),
-    /// `127.0.0.1:PORT> COMMAND`; `tx` when the prompt says `(TX)`.
+    /// `127.0.0.1:PORT[DB](TX)> COMMAND`: `db` is 0 when the prompt shows
+    /// no `[DB]`, `tx` says whether it shows `(TX)`.
     Prompt {
         port: u16,
+        db: u32,
         tx: bool,
         command: String,
     },
@@ -244,7 +264,18 @@ fn steps_of(page: &Page, block: &Block) -> Vec<Step> {
             Some(Input::Shell(command.trim().to_string()))
         } else if let Some(rest) = line.strip_prefix("127.0.0.1:") {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            let after = &rest[digits.len()..];
+            let mut after = &rest[digits.len()..];
+            // redis-cli shows a database other than 0 as `[DB]`.
+            let mut db = 0;
+            if let Some((shown, tail)) = after
+                .strip_prefix('[')
+                .and_then(|inner| inner.split_once(']'))
+            {
+                db = shown.parse().unwrap_or_else(|_| {
+                    panic!("{}:{number}: bad database in `{line}`", page.path.display())
+                });
+                after = tail;
+            }
             let (tx, command) = if let Some(command) = after.strip_prefix("(TX)> ") {
                 (true, command)
             } else if let Some(command) = after.strip_prefix("> ") {
@@ -260,6 +291,7 @@ fn steps_of(page: &Page, block: &Block) -> Vec<Step> {
                 .unwrap_or_else(|_| panic!("{}:{number}: bad port", page.path.display()));
             Some(Input::Prompt {
                 port,
+                db,
                 tx,
                 command: command.to_string(),
             })
@@ -429,6 +461,25 @@ fn is_clock_command(command: &str) -> bool {
     name.is_some_and(|name| CLOCK_COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(&name)))
 }
 
+/// Whether the options after `redis-cli -p PORT` leave it interactive: only
+/// `-a PASSWORD`, `--no-auth-warning` and `-n DB`, no command. Returns the
+/// database the session starts in, or `None` for a command line.
+fn session_options(options: &[String]) -> Option<u32> {
+    let mut db = 0;
+    let mut words = options.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-a" => {
+                words.next()?;
+            }
+            "-n" => db = words.next()?.parse().ok()?,
+            "--no-auth-warning" => {}
+            _ => return None,
+        }
+    }
+    Some(db)
+}
+
 /// Compares a step's output with the page, panicking with both on a mismatch.
 #[track_caller]
 fn check_output(where_: &str, typed: &str, expected: &[String], actual: &[String], clock: bool) {
@@ -543,9 +594,20 @@ struct Session {
     lines: Receiver<String>,
     /// Whether `MULTI` is open (the prompt shows `(TX)`).
     tx: bool,
+    /// The database redis-cli believes selected (the prompt shows `[DB]`).
+    db: u32,
+    /// `db` when `MULTI` was typed, restored if the transaction is dropped.
+    db_before_multi: u32,
     /// Steps typed whose output is not read yet: `help` is answered by
     /// redis-cli itself, which flushes it only with the next reply.
     unread: Vec<Unread>,
+}
+
+/// What a prompt shows besides the port: `[DB]` and `(TX)`.
+#[derive(Clone, Copy)]
+struct Shown {
+    db: u32,
+    tx: bool,
 }
 
 /// A typed line whose output is still to be read and compared.
@@ -557,9 +619,12 @@ struct Unread {
 }
 
 impl Session {
-    fn start(port: u16, dir: &Path) -> Session {
+    /// Starts `redis-cli -p PORT OPTIONS` (the options of
+    /// [`session_options`]), `db` being the one `-n` selects.
+    fn start(port: u16, options: &[String], db: u32, dir: &Path) -> Session {
         let mut child = Command::new("redis-cli")
             .args(["--no-raw", "-p", &port.to_string()])
+            .args(options)
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -589,6 +654,8 @@ impl Session {
             stdin,
             lines,
             tx: false,
+            db,
+            db_before_multi: db,
             unread: Vec::new(),
         }
     }
@@ -643,6 +710,9 @@ impl Session {
 struct Replay<'a> {
     page: &'a Page,
     bin: String,
+    /// The port the page's own server stands on: 6380 on a chapter's page,
+    /// Redis's default 6379 in the README (which starts `cargo run`).
+    home: u16,
     servers: BTreeMap<u16, PageServer>,
     sessions: BTreeMap<u16, Session>,
     /// Servers replaced by `fresh`, kept until the end (their directory too).
@@ -650,10 +720,11 @@ struct Replay<'a> {
 }
 
 impl<'a> Replay<'a> {
-    fn new(page: &'a Page, bin: &str) -> Replay<'a> {
+    fn new(page: &'a Page, bin: &str, home: u16) -> Replay<'a> {
         let mut replay = Replay {
             page,
             bin: bin.to_string(),
+            home,
             servers: BTreeMap::new(),
             sessions: BTreeMap::new(),
             retired: Vec::new(),
@@ -666,7 +737,7 @@ impl<'a> Replay<'a> {
         format!("{}:{line}", self.page.path.display())
     }
 
-    /// Stops everything and starts a new server on 6380 with `args`.
+    /// Stops everything and starts a new server on the home port with `args`.
     fn fresh(&mut self, args: &str) {
         self.close_sessions();
         let old: Vec<PageServer> = std::mem::take(&mut self.servers).into_values().collect();
@@ -678,7 +749,7 @@ impl<'a> Replay<'a> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let server = Server::start_with(&self.bin, &args);
         self.servers.insert(
-            6380,
+            self.home,
             PageServer {
                 server,
                 replica: false,
@@ -699,14 +770,14 @@ impl<'a> Replay<'a> {
         }
     }
 
-    /// The directory of the server on 6380: the working directory of
-    /// commands, and what `/tmp/redis-data` stands for.
+    /// The directory of the server on the home port: the working directory
+    /// of commands, and what `/tmp/redis-data` stands for.
     fn data_dir(&self) -> PathBuf {
         self.servers
-            .get(&6380)
+            .get(&self.home)
             .map(|s| s.server.dir().to_path_buf())
             .or_else(|| self.retired.last().map(|s| s.server.dir().to_path_buf()))
-            .expect("a server on 6380")
+            .expect("a server on the home port")
     }
 
     /// `text` with the page's ports, data directory and build directory
@@ -749,8 +820,14 @@ impl<'a> Replay<'a> {
                 }
                 match &step.input {
                     Input::Shell(command) => self.shell(step.line, command, Some(&step.expected)),
-                    Input::Prompt { port, tx, command } => {
-                        self.prompt(step.line, *port, *tx, command, &step.expected)
+                    Input::Prompt {
+                        port,
+                        db,
+                        tx,
+                        command,
+                    } => {
+                        let shown = Shown { db: *db, tx: *tx };
+                        self.prompt(step.line, *port, shown, command, &step.expected)
                     }
                 }
             }
@@ -763,7 +840,10 @@ impl<'a> Replay<'a> {
     fn shell(&mut self, line: usize, command: &str, expected: Option<&[String]>) {
         let words = split_words(command);
         let first = words.first().map(String::as_str).unwrap_or_default();
-        if words.len() == 3 && first == "redis-cli" && words[1] == "-p" {
+        let interactive = (words.len() >= 3 && first == "redis-cli" && words[1] == "-p")
+            .then(|| session_options(&words[3..]))
+            .flatten();
+        if let Some(db) = interactive {
             let port: u16 = words[2]
                 .parse()
                 .unwrap_or_else(|_| panic!("{}: bad port", self.at(line)));
@@ -778,7 +858,7 @@ impl<'a> Replay<'a> {
                 );
             }
             let real: u16 = real.parse().expect("a mapped port");
-            let session = Session::start(real, &self.data_dir());
+            let session = Session::start(real, &words[3..], db, &self.data_dir());
             self.sessions.insert(port, session);
             if let Some(expected) = expected {
                 check_output(&self.at(line), command, expected, &[], false);
@@ -796,8 +876,16 @@ impl<'a> Replay<'a> {
             return;
         }
         let mapped = self.map(command, line);
-        let mut script =
-            String::from("exec 2>&1\nredis-cli() { command redis-cli --no-raw \"$@\"; }\n");
+        // A `redis-cli` without `-p` talks to Redis's default port 6379: to
+        // the server standing for it, if any (a later `-p` wins).
+        let default_port = self
+            .servers
+            .get(&DEFAULT_PORT)
+            .map(|s| format!(" -p {}", s.server.port()))
+            .unwrap_or_default();
+        let mut script = format!(
+            "exec 2>&1\nredis-cli() {{ command redis-cli --no-raw{default_port} \"$@\"; }}\n"
+        );
         if let Some(raw) = &self.page.raw_function {
             script.push_str(raw);
             script.push('\n');
@@ -921,7 +1009,7 @@ impl<'a> Replay<'a> {
     }
 
     /// A `127.0.0.1:PORT> COMMAND` line.
-    fn prompt(&mut self, line: usize, port: u16, tx: bool, command: &str, expected: &[String]) {
+    fn prompt(&mut self, line: usize, port: u16, shown: Shown, command: &str, expected: &[String]) {
         let at = self.at(line);
         if !self.sessions.contains_key(&port) {
             panic!("{at}: a prompt for {port}, but no `$ redis-cli -p {port}` session is open");
@@ -930,10 +1018,15 @@ impl<'a> Replay<'a> {
         let expected: Vec<String> = expected.iter().map(|l| self.map_output(l)).collect();
         let session = self.sessions.get_mut(&port).expect("checked above");
         assert_eq!(
-            tx,
+            shown.tx,
             session.tx,
             "{at}: the prompt should {}show (TX)",
             if session.tx { "" } else { "not " }
+        );
+        assert_eq!(
+            shown.db, session.db,
+            "{at}: the prompt should show database {} (`[N]`, none for 0)",
+            session.db
         );
         let name = command
             .split_whitespace()
@@ -960,20 +1053,40 @@ impl<'a> Replay<'a> {
         for unread in std::mem::take(&mut session.unread) {
             last = read_and_compare(session, &unread);
         }
-        // redis-cli's own idea of an open transaction, which its prompt shows.
+        // redis-cli's own idea of an open transaction and of the selected
+        // database, which its prompt shows: it follows a SELECT that did not
+        // fail (queued in MULTI too), and goes back to the database MULTI
+        // saw when DISCARD or a failed EXEC drops the queue.
         let first = last.first().map(String::as_str).unwrap_or_default();
+        let failed = first.starts_with("(error)");
+        let words: Vec<&str> = command.split_whitespace().collect();
         match name.as_str() {
-            "MULTI" if first == "OK" => session.tx = true,
-            "EXEC" | "DISCARD" => session.tx = false,
+            "MULTI" if first == "OK" => {
+                session.tx = true;
+                session.db_before_multi = session.db;
+            }
+            "SELECT" if words.len() == 2 && !failed => {
+                session.db = words[1].parse().unwrap_or(session.db);
+            }
+            "EXEC" => {
+                session.tx = false;
+                if failed || first == "(nil)" {
+                    session.db = session.db_before_multi;
+                }
+            }
+            "DISCARD" => {
+                session.tx = false;
+                session.db = session.db_before_multi;
+            }
             _ => {}
         }
     }
 
-    /// Waits until every replica of the server on 6380 is online and has
-    /// acknowledged all of the master's offset.
+    /// Waits until every replica of the server on the home port is online
+    /// and has acknowledged all of the master's offset.
     fn wait_for_replicas(&self, line: usize) {
         let replicas = self.servers.values().filter(|s| s.replica).count();
-        let master = &self.servers.get(&6380).expect("a master on 6380").server;
+        let master = &self.servers.get(&self.home).expect("a master").server;
         let mut client = Client::connect(master.port());
         let deadline = Instant::now() + STEP_TIMEOUT;
         loop {
@@ -1067,20 +1180,18 @@ fn build_dir() -> PathBuf {
     bin.parent().expect("a build directory").to_path_buf()
 }
 
-/// Replays the page `docs/<slug>.md` against `ch<slug>`.
-fn replay_page(slug: &str) {
-    skip_if_external!();
-    for tool in [
-        "redis-cli",
-        "redis-server",
-        "redis-check-rdb",
-        "python3",
-        "bash",
-    ] {
-        if common::program_path(tool).is_none() {
-            skip_for_missing_tool!(format!("{tool} is not on PATH"));
-        }
+/// The binary a page is replayed against: `ch<slug>` for a chapter's page,
+/// the final server for the page whose slug ends in [`FINAL_SERVER_PAGE`].
+fn binary_of(slug: &str) -> String {
+    if slug.ends_with(FINAL_SERVER_PAGE) {
+        FINAL_SERVER.to_string()
+    } else {
+        format!("ch{slug}")
     }
+}
+
+/// Replays the page `docs/<slug>.md` against [`binary_of`] the slug.
+fn replay_page(slug: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut page = read_page(&root.join("docs").join(format!("{slug}.md")));
     if page.raw_function.is_none() {
@@ -1100,8 +1211,33 @@ fn replay_page(slug: &str) {
             .rev()
             .find_map(|path| read_page(path).raw_function);
     }
-    let mut replay = Replay::new(&page, &format!("ch{slug}"));
-    replay.replay();
+    replay(&page, &binary_of(slug), 6380);
+}
+
+/// Replays `page` against `bin`, whose first server stands on port `home`.
+fn replay(page: &Page, bin: &str, home: u16) {
+    skip_if_external!();
+    for tool in [
+        "redis-cli",
+        "redis-server",
+        "redis-check-rdb",
+        "python3",
+        "bash",
+    ] {
+        if common::program_path(tool).is_none() {
+            skip_for_missing_tool!(format!("{tool} is not on PATH"));
+        }
+    }
+    Replay::new(page, bin, home).replay();
+}
+
+/// The README's sessions talk to the final server on Redis's default port,
+/// as `cargo run --release` starts it.
+#[test]
+fn readme() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = read_page(&root.join("README.md"));
+    replay(&page, FINAL_SERVER, DEFAULT_PORT);
 }
 
 macro_rules! pages {
@@ -1113,7 +1249,8 @@ macro_rules! pages {
             }
         )*
 
-        /// Every chapter's page is replayed: a new chapter needs a line above.
+        /// Every chapter's page, and every numbered page (the final
+        /// server's among them), is replayed: a new one needs a line above.
         #[test]
         fn every_chapter_page_is_listed() {
             let listed = [$($slug),*];
@@ -1122,6 +1259,17 @@ macro_rules! pages {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 assert!(listed.contains(&name.as_str()), "docs/{name}.md is not replayed");
             }
+            for entry in fs::read_dir(root.join("docs")).expect("docs/").flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(slug) = name.strip_suffix(".md") else { continue };
+                if slug.starts_with(|c: char| c.is_ascii_digit()) {
+                    assert!(listed.contains(&slug), "docs/{name} is not replayed");
+                }
+            }
+            assert!(
+                listed.iter().any(|slug| slug.ends_with(FINAL_SERVER_PAGE)),
+                "the final server's page is not replayed"
+            );
         }
     };
 }
@@ -1135,6 +1283,7 @@ pages! {
     ch06_transactions => "06-transactions",
     ch07_persistence => "07-persistence",
     ch08_aof => "08-aof",
+    the_real_server => "14-the-real-server",
 }
 
 /// The rules of matching, on their own.
@@ -1185,4 +1334,16 @@ fn varying_values_match_by_shape_only() {
         replace_number("-p 6380 x16380", "6380", "21000"),
         "-p 21000 x16380"
     );
+}
+
+/// Which `redis-cli -p PORT ...` lines open an interactive session.
+#[test]
+fn interactive_sessions_are_told_from_commands() {
+    let options = |line: &str| session_options(&split_words(line));
+    assert_eq!(options(""), Some(0));
+    assert_eq!(options("-a secret --no-auth-warning"), Some(0));
+    assert_eq!(options("-n 3 -a secret"), Some(3));
+    assert_eq!(options("-a"), None);
+    assert_eq!(options("GET k"), None);
+    assert_eq!(options("-a secret PING"), None);
 }

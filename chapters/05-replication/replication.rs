@@ -25,6 +25,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::db::Keyspace;
+use crate::log;
 use crate::resp::{self, Reply};
 
 /// How much of the stream the backlog keeps for replicas that reconnect.
@@ -283,6 +284,7 @@ impl Replication {
         }
         state.role = Role::Master;
         state.replid = new_replid();
+        log::set_replica(false);
     }
 
     /// Becomes (or stays) a replica of `host:port`; returns the generation
@@ -303,6 +305,7 @@ impl Replication {
         };
         // Our own replicas followed the old history: let them go.
         state.replicas.clear();
+        log::set_replica(true);
         state.role = Role::Replica(Upstream {
             host: host.to_string(),
             port,

@@ -5,12 +5,22 @@
 //! 4711:M 28 Nov 2026 06:04:00.123 * Ready to accept connections
 //! ```
 //!
-//! The process id, the role (`M` for a master), the time in UTC with
-//! milliseconds, the level (`*` notice, `#` warning), then the message.
+//! The process id, the role (`M` for a master, `S` for a replica), the
+//! time in UTC with milliseconds (the day always two digits, as strftime's
+//! `%d`), the level (`*` notice, `#` warning), then the message.
 
 use std::fmt::Display;
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Is this server a replica? Its log lines say `S` instead of `M`.
+static REPLICA: AtomicBool = AtomicBool::new(false);
+
+/// Sets the role letter of the log lines that follow.
+pub fn set_replica(replica: bool) {
+    REPLICA.store(replica, Ordering::Relaxed);
+}
 
 /// An ordinary event worth one line.
 pub fn notice(msg: impl Display) {
@@ -26,6 +36,19 @@ fn write_line(level: char, msg: impl Display) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
+    let role = if REPLICA.load(Ordering::Relaxed) {
+        'S'
+    } else {
+        'M'
+    };
+    let line = format_line(std::process::id(), role, now, level, msg);
+    // One write_all of the whole line, so lines from threads never interleave.
+    // Nowhere to report a failed log write: ignore it.
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// One log line, `now` being the time since the Unix epoch.
+fn format_line(pid: u32, role: char, now: Duration, level: char, msg: impl Display) -> String {
     let (secs, millis) = (now.as_secs(), now.subsec_millis());
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
@@ -33,12 +56,7 @@ fn write_line(level: char, msg: impl Display) {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let month = MONTHS[month as usize - 1];
-    let pid = std::process::id();
-    // One write_all of the whole line, so lines from threads never interleave.
-    let line =
-        format!("{pid}:M {day} {month} {year} {h:02}:{m:02}:{s:02}.{millis:03} {level} {msg}\n");
-    // Nowhere to report a failed log write: ignore it.
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    format!("{pid}:{role} {day:02} {month} {year} {h:02}:{m:02}:{s:02}.{millis:03} {level} {msg}\n")
 }
 
 /// Converts days since 1970-01-01 into (year, month 1-12, day 1-31).
@@ -58,12 +76,23 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use super::{civil_from_days, format_line};
+    use std::time::Duration;
 
     #[test]
     fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(civil_from_days(20_785), (2026, 11, 28));
+    }
+
+    #[test]
+    fn lines_look_like_redis_lines() {
+        // 2 Dec 2026, 06:04:00.123 UTC: the day in two digits, as `%d`.
+        let now = Duration::from_millis((20_789 * 86_400 + 6 * 3600 + 4 * 60) * 1000 + 123);
+        assert_eq!(
+            format_line(4711, 'S', now, '*', "Ready to accept connections"),
+            "4711:S 02 Dec 2026 06:04:00.123 * Ready to accept connections\n"
+        );
     }
 }

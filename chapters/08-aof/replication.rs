@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::aof::Aof;
 use crate::db::Keyspace;
+use crate::log;
 use crate::resp::{self, Reply};
 
 /// How much of the stream the backlog keeps for replicas that reconnect.
@@ -299,6 +300,7 @@ impl Replication {
         }
         state.role = Role::Master;
         state.replid = new_replid();
+        log::set_replica(false);
     }
 
     /// Becomes (or stays) a replica of `host:port`; returns the generation
@@ -319,6 +321,7 @@ impl Replication {
         };
         // Our own replicas followed the old history: let them go.
         state.replicas.clear();
+        log::set_replica(true);
         state.role = Role::Replica(Upstream {
             host: host.to_string(),
             port,

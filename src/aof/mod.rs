@@ -146,6 +146,12 @@ impl Aof {
             return;
         }
         for change in changes {
+            // Messages go to the replicas, not into the log, as in Redis:
+            // replaying the log must not publish them again.
+            let name = change.args.first().map(|n| n.to_ascii_uppercase());
+            if matches!(name.as_deref(), Some(b"PUBLISH" | b"SPUBLISH")) {
+                continue;
+            }
             // Each incr file says which database its commands are for.
             if let Some(index) = change.index.filter(|&i| state.selected != Some(i)) {
                 let select = [b"SELECT".to_vec(), index.to_string().into_bytes()];

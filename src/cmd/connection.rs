@@ -1,4 +1,4 @@
-//! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT.
+//! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, CLIENT, RESET.
 
 use super::{arg, parse_int, Context, Flags, Op, Session, Spec};
 use crate::resp::{Args, Protocol, Reply};
@@ -43,6 +43,8 @@ pub enum ConnOp {
     ClientList,
     /// `CLIENT INFO`
     ClientInfo,
+    /// `RESET`: run by `execute`, which holds what it needs.
+    Reset,
 }
 
 /// Builds a row of this group.
@@ -99,6 +101,19 @@ pub const COMMANDS: &[Spec] = &[
         "Close the connection",
         "1.0.0",
         |_| { Ok(Op::Quit) }
+    ),
+    spec!(
+        "reset",
+        1,
+        Flags::NOSCRIPT
+            .and(Flags::LOADING)
+            .and(Flags::STALE)
+            .and(Flags::FAST)
+            .and(Flags::NO_AUTH)
+            .and(Flags::ALLOW_BUSY),
+        "Reset the connection",
+        "6.2.0",
+        |_| { Ok(Op::Conn(ConnOp::Reset)) }
     ),
     spec!(
         "select",
@@ -254,6 +269,11 @@ fn parse_hello(args: Args) -> Result<Op, Reply> {
 /// Runs a connection command.
 pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
     match op {
+        // A subscriber reads frames, not replies: PING answers with one.
+        ConnOp::Ping(message) if session.in_subscribed_mode() => Reply::Array(vec![
+            Reply::bulk("pong"),
+            Reply::Bulk(message.unwrap_or_default()),
+        ]),
         ConnOp::Ping(None) => Reply::Simple("PONG"),
         ConnOp::Ping(Some(message)) | ConnOp::Echo(message) => Reply::Bulk(message),
         ConnOp::Select(index) => match usize::try_from(index) {
@@ -295,6 +315,9 @@ pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
                 }
             }
             session.protocol = protocol;
+            if let Some(subs) = &session.pubsub {
+                subs.outbox().set_protocol(protocol);
+            }
             let version = if protocol == Protocol::Resp3 { 3 } else { 2 };
             if let Some(client) = &session.client {
                 lock(&client.state).resp = version;
@@ -338,6 +361,8 @@ pub fn run(op: ConnOp, ctx: &Context, session: &mut Session) -> Reply {
             }
             Reply::Bulk(list.into_bytes())
         }
+        // Only reached inside EXEC; `execute` runs it everywhere else.
+        ConnOp::Reset => Reply::Simple("RESET"),
         ConnOp::ClientInfo => match &session.client {
             Some(client) => Reply::Bulk(format!("{}\n", client.describe()).into_bytes()),
             None => Reply::Nil,

@@ -6,6 +6,7 @@
 use super::string::bytes;
 use super::string::{string_spec, StrOp};
 use super::{arg, parse_int, Flags, Op, Spec};
+use crate::events::Events;
 use crate::keyspace::{Keyspace, Value};
 use crate::long_double::LongDouble;
 use crate::resp::{Args, Reply};
@@ -108,7 +109,9 @@ pub fn incr_by(keyspace: &mut Keyspace, key: Vec<u8>, delta: i64, now: i64) -> R
     let Some(new) = current.checked_add(delta) else {
         return Reply::error("ERR increment or decrement would overflow");
     };
-    keyspace.set(key, Value::String(new.to_string().into_bytes()), expires_at);
+    keyspace
+        .set(key, Value::String(new.to_string().into_bytes()), expires_at)
+        .notify(Events::STRING, "incrby");
     Reply::Integer(new)
 }
 
@@ -133,7 +136,9 @@ pub fn incr_by_float(keyspace: &mut Keyspace, key: Vec<u8>, increment: &[u8], no
         return Reply::error("ERR increment would produce NaN or Infinity");
     };
     let text = sum.to_human().into_bytes();
-    keyspace.set(key, Value::String(text.clone()), expires_at);
+    keyspace
+        .set(key, Value::String(text.clone()), expires_at)
+        .notify(Events::STRING, "incrbyfloat");
     Reply::Bulk(text)
 }
 

@@ -22,13 +22,14 @@ use std::time::Instant;
 
 use super::server::ServerOp;
 use super::{
-    acl, connection, databases, expire, info, keys, replication, server, string, transaction,
-    Command, ConnOp, Context, Flags, Op, ReplConf, Session,
+    acl, connection, databases, expire, info, keys, pubsub, replication, server, string,
+    transaction, Command, ConnOp, Context, Flags, Op, PubSubOp, ReplConf, Session,
 };
-use crate::db::{Databases, Db};
+use crate::db::{Change, Databases, Db};
 use crate::persist::{Persistence, MISCONF};
+use crate::pubsub::Kind;
 use crate::replication::{Capabilities, SyncRequest};
-use crate::resp::{Args, Reply};
+use crate::resp::{Args, Protocol, Reply};
 use crate::server::Server;
 use crate::shutdown;
 use crate::sync::lock;
@@ -61,9 +62,13 @@ pub enum Outcome {
 /// checks AUTH and runs it.
 pub fn handle(args: Args, server: &Server, session: &mut Session) -> Outcome {
     // Inside MULTI most requests are queued, not run.
-    let args = match transaction::queue(server, session, args) {
-        Ok(reply) => return Outcome::Reply(reply),
-        Err(args) => args,
+    let args = if session.multi.is_some() {
+        match transaction::queue(server, session, args) {
+            Ok(reply) => return Outcome::Reply(reply),
+            Err(args) => args,
+        }
+    } else {
+        args
     };
     let command = match Command::parse(args) {
         Ok(command) => command,
@@ -79,6 +84,11 @@ pub fn handle(args: Args, server: &Server, session: &mut Session) -> Outcome {
     }
     if !session.authenticated && !command.spec.flags.has(Flags::NO_AUTH) {
         return Outcome::Reply(Reply::error("NOAUTH Authentication required."));
+    }
+    if session.in_subscribed_mode() {
+        if let Some(error) = pubsub::refused_in_subscribed_mode(command.spec, &command.op) {
+            return Outcome::Reply(error);
+        }
     }
     execute(command, server, session)
 }
@@ -144,6 +154,10 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         Op::Discard => return transaction::discard(db, session),
         Op::Watch(keys) => return transaction::watch(db, session, keys, now),
         Op::Unwatch => return transaction::unwatch(db, session),
+        Op::Conn(ConnOp::Reset) => return reset(server, session),
+        Op::PubSub(PubSubOp::Publish(kind, channel, message)) => {
+            return publish(server, session, kind, channel, message)
+        }
         Op::Server(ServerOp::Save) => return server::save(&server.persistence, db),
         Op::Server(ServerOp::Shutdown(flags)) => {
             return Reply::error(shutdown::shutdown(server, flags))
@@ -159,7 +173,9 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         // No write starts once a shutdown has (see shutdown.rs).
         let _writes = shutdown::hold_writes();
         let mut dbs = db.write();
+        server.pubsub.watch_keyspace(&mut dbs);
         let reply = apply_write(op, &mut dbs, session.selected, now);
+        server.pubsub.publish_keyspace_events(&mut dbs);
         // A command that made several changes (MSET, a write that first
         // deleted an expired key) reaches replicas as one transaction.
         if let Some(offset) = server.replication.propagate(&mut dbs, true) {
@@ -187,7 +203,9 @@ fn run(op: Op, flags: Flags, server: &Server, session: &mut Session) -> Reply {
         if replica {
             dbs[session.selected].forget_stale();
         } else {
+            server.pubsub.watch_keyspace(&mut dbs);
             dbs[session.selected].purge_stale(now);
+            server.pubsub.publish_keyspace_events(&mut dbs);
             server.replication.propagate(&mut dbs, false);
         }
     }
@@ -217,6 +235,7 @@ pub(super) fn apply_plain(
         Op::Quit => Reply::ok(),
         Op::Role => ctx.replication.role_reply(),
         Op::Acl(op) => acl::run(op, ctx),
+        Op::PubSub(op) => pubsub::run(op, ctx, session, in_exec),
         Op::ReplicaOf(target) => replication::replicaof(ctx, target),
         Op::Wait { needed, .. } => replication::wait_now(ctx, session, needed),
         Op::ReplConf(conf) => replication::replconf(session, conf),
@@ -243,9 +262,81 @@ pub fn apply_from_master(ops: Vec<Op>, db: &Db, selected: usize) {
     dbs.take_changes();
 }
 
-/// A connection ends: its watched keys are forgotten.
+/// A connection ends: its watched keys and its subscriptions are
+/// forgotten, and its outbox (if it has one) takes no more messages.
 pub fn end_session(server: &Server, session: &mut Session) {
     transaction::unwatch(&server.db, session);
+    if let Some(subs) = &mut session.pubsub {
+        server.pubsub.forget(subs);
+        subs.outbox().finish();
+    }
+}
+
+/// PUBLISH and SPUBLISH: delivers the message here, and sends the command
+/// to the replicas, which deliver it to their own subscribers (Redis does
+/// both; it keeps PUBLISH out of the AOF).
+fn publish(
+    server: &Server,
+    session: &mut Session,
+    kind: Kind,
+    channel: Vec<u8>,
+    message: Vec<u8>,
+) -> Reply {
+    let receivers = server.pubsub.publish(kind, &channel, &message);
+    // The databases' lock is taken only when there are replicas to tell.
+    let recording = server.db.read().is_recording();
+    if recording && !server.replication.is_replica() {
+        let mut dbs = server.db.write();
+        dbs.record(publish_change(kind, session.selected, channel, message));
+        if let Some(offset) = server.replication.propagate(&mut dbs, false) {
+            session.last_write_offset = offset;
+        }
+    }
+    Reply::Integer(receivers as i64)
+}
+
+/// PUBLISH or SPUBLISH as the replicas replay it, in database `selected`.
+pub(super) fn publish_change(
+    kind: Kind,
+    selected: usize,
+    channel: Vec<u8>,
+    message: Vec<u8>,
+) -> Change {
+    let name: &[u8] = if kind == Kind::Shard {
+        b"SPUBLISH"
+    } else {
+        b"PUBLISH"
+    };
+    Change {
+        index: Some(selected),
+        args: vec![name.to_vec(), channel, message],
+    }
+}
+
+/// RESET: the connection as it was when it connected: no transaction,
+/// no watched keys, no subscriptions, database 0, RESP2, no name, and
+/// logged out if there is a password.
+fn reset(server: &Server, session: &mut Session) -> Reply {
+    session.multi = None;
+    session.multi_failed = false;
+    transaction::unwatch(&server.db, session);
+    if let Some(subs) = &mut session.pubsub {
+        server.pubsub.forget(subs);
+    }
+    pubsub::show(session);
+    session.selected = 0;
+    session.protocol = Protocol::Resp2;
+    if let Some(subs) = &session.pubsub {
+        subs.outbox().set_protocol(Protocol::Resp2);
+    }
+    session.authenticated = server.settings.requirepass().is_empty();
+    if let Some(client) = &session.client {
+        let mut state = lock(&client.state);
+        state.name.clear();
+        state.resp = 2;
+        state.selected = 0;
+    }
+    Reply::Simple("RESET")
 }
 
 /// Runs a command that only reads, in database `selected`, under the

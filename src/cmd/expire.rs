@@ -7,6 +7,7 @@
 
 use super::string::invalid_expire_time;
 use super::{arg, parse_int, Flags, Op, Spec};
+use crate::events::Events;
 use crate::keyspace::Keyspace;
 use crate::resp::{Args, Reply};
 
@@ -283,8 +284,10 @@ pub fn expire(keyspace: &mut Keyspace, args: ExpireArgs, now: i64) -> Reply {
     }
     if deadline <= now {
         keyspace.remove(&args.key);
+        keyspace.notify(Events::GENERIC, "del", &args.key);
     } else {
         keyspace.set_expiry(&args.key, Some(deadline));
+        keyspace.notify(Events::GENERIC, "expire", &args.key);
     }
     Reply::Integer(1)
 }
@@ -315,6 +318,7 @@ pub fn persist(keyspace: &mut Keyspace, key: &[u8], now: i64) -> Reply {
         .is_some_and(|entry| entry.expires_at().is_some());
     if had_expiry {
         keyspace.set_expiry(key, None);
+        keyspace.notify(Events::GENERIC, "persist", key);
     }
     Reply::Integer(i64::from(had_expiry))
 }

@@ -36,13 +36,17 @@ impl Flags {
     pub const NO_MULTI: Flags = Flags(1 << 10);
     /// Allowed while a script is busy.
     pub const ALLOW_BUSY: Flags = Flags(1 << 11);
+    /// A pub/sub command: SUBSCRIBE and its kin are the ones a RESP2
+    /// client in subscribed mode may still send.
+    pub const PUBSUB: Flags = Flags(1 << 12);
 
     /// Each flag with its name, in the order Redis 7.0 lists them.
-    const NAMES: [(Flags, &'static str); 12] = [
+    const NAMES: [(Flags, &'static str); 13] = [
         (Flags::WRITE, "write"),
         (Flags::READONLY, "readonly"),
         (Flags::DENYOOM, "denyoom"),
         (Flags::ADMIN, "admin"),
+        (Flags::PUBSUB, "pubsub"),
         (Flags::NOSCRIPT, "noscript"),
         (Flags::LOADING, "loading"),
         (Flags::STALE, "stale"),

@@ -140,6 +140,10 @@ fn section(ctx: &Context, dbs: &Databases, name: &str) -> String {
             line(format!("expired_stale_perc:{:.2}", expire::stale_percent()));
             // No `maxmemory` eviction in this server: nothing is evicted.
             line("evicted_keys:0".into());
+            let (channels, patterns, shards) = ctx.pubsub.sizes();
+            line(format!("pubsub_channels:{channels}"));
+            line(format!("pubsub_patterns:{patterns}"));
+            line(format!("pubsubshard_channels:{shards}"));
         }
         "replication" => {
             // Already ends with CRLF.

@@ -5,6 +5,7 @@
 use super::scan::{self, ScanArgs};
 use super::{arg, parse_int, rest, Flags, Op, Spec};
 use crate::db::Databases;
+use crate::events::Events;
 use crate::keyspace::Keyspace;
 use crate::resp::{Args, Reply};
 
@@ -275,10 +276,13 @@ fn db_number(dbs: &Databases, index: i32) -> Option<usize> {
 /// once, since a repeated key is already gone the second time). An expired
 /// key is deleted too, but does not count: it was already logically gone.
 pub fn del(keyspace: &mut Keyspace, keys: &[Vec<u8>], now: i64) -> Reply {
-    let deleted = keys
-        .iter()
-        .filter(|key| !keyspace.remove_if_expired(key, now) && keyspace.remove(key))
-        .count();
+    let mut deleted = 0;
+    for key in keys {
+        if !keyspace.remove_if_expired(key, now) && keyspace.remove(key) {
+            keyspace.notify(Events::GENERIC, "del", key);
+            deleted += 1;
+        }
+    }
     Reply::Integer(deleted as i64)
 }
 
@@ -321,7 +325,10 @@ pub fn rename(keyspace: &mut Keyspace, from: Vec<u8>, to: Vec<u8>, nx: bool, now
         return Reply::error("ERR no such key");
     };
     // `set` replaces whatever `to` held, value and expiry.
-    keyspace.set(to, value, expires_at);
+    keyspace
+        .set(to, value, expires_at)
+        .notify_on(&from, Events::GENERIC, "rename_from")
+        .notify(Events::GENERIC, "rename_to");
     done(true)
 }
 
@@ -346,6 +353,8 @@ pub fn move_key(dbs: &mut Databases, selected: usize, key: &[u8], target: i32, n
         return Reply::Integer(0);
     };
     destination.set(key.to_vec(), value, expires_at);
+    source.notify(Events::GENERIC, "move_from", key);
+    destination.notify(Events::GENERIC, "move_to", key);
     Reply::Integer(1)
 }
 
@@ -375,7 +384,9 @@ pub fn copy(dbs: &mut Databases, selected: usize, args: CopyArgs, now: i64) -> R
     if !args.replace && destination.get(&args.destination, now).is_some() {
         return Reply::Integer(0);
     }
-    destination.set(args.destination, value, expires_at);
+    destination
+        .set(args.destination, value, expires_at)
+        .notify(Events::GENERIC, "copy_to");
     Reply::Integer(1)
 }
 

@@ -25,6 +25,7 @@ mod flags;
 mod info;
 mod keys;
 mod lookup;
+mod pubsub;
 mod replication;
 mod scan;
 mod server;
@@ -36,6 +37,7 @@ mod transaction;
 pub use connection::ConnOp;
 pub use execute::{apply_from_master, end_session, handle, Outcome};
 pub use flags::Flags;
+pub use pubsub::PubSubOp;
 pub use replication::ReplConf;
 
 use std::time::Instant;
@@ -45,6 +47,7 @@ use crate::clients::{Client, Clients};
 use crate::config::Config;
 use crate::listen::Listeners;
 use crate::persist::Persistence;
+use crate::pubsub::{PubSub, Subscriptions};
 use crate::replication::{Capabilities, Replication, SyncRequest};
 use crate::resp::{self, Args, Protocol, Reply};
 use crate::server::Server;
@@ -79,6 +82,8 @@ pub enum Op {
     Quit,
     /// `ACL LOG`
     Acl(acl::AclOp),
+    /// Pub/sub: (UN)SUBSCRIBE and kin, PUBLISH, PUBSUB.
+    PubSub(pubsub::PubSubOp),
     /// `ROLE`
     Role,
     /// `REPLICAOF host port`, or `REPLICAOF NO ONE` (`None`).
@@ -123,6 +128,8 @@ pub struct Context<'a> {
     pub clients: &'a Clients,
     /// Where the server listens.
     pub listeners: &'a Listeners,
+    /// Who is subscribed to what.
+    pub pubsub: &'a PubSub,
     /// When the server started.
     pub started: Instant,
     /// The append-only file.
@@ -139,6 +146,7 @@ impl<'a> Context<'a> {
             persistence: &server.persistence,
             clients: &server.clients,
             listeners: &server.listeners,
+            pubsub: &server.pubsub,
             started: server.started,
             aof: &server.aof,
         }
@@ -175,6 +183,17 @@ pub struct Session {
     pub monitor: bool,
     /// RESP2, or RESP3 after HELLO 3.
     pub protocol: Protocol,
+    /// Its subscriptions and outbox, once it has subscribed: from then on
+    /// its output goes through the outbox (see `pubsub.rs`).
+    pub pubsub: Option<Subscriptions>,
+}
+
+impl Session {
+    /// Is the client in RESP2's subscribed mode, where it may only
+    /// (un)subscribe, PING, QUIT and RESET?
+    pub fn in_subscribed_mode(&self) -> bool {
+        self.protocol == Protocol::Resp2 && self.pubsub.as_ref().is_some_and(Subscriptions::active)
+    }
 }
 
 /// A command's row in the table.
@@ -218,6 +237,7 @@ pub static TABLE: &[&[Spec]] = &[
     expire::COMMANDS,
     replication::COMMANDS,
     transaction::COMMANDS,
+    pubsub::COMMANDS,
 ];
 
 /// Every row of the table, in order.

@@ -391,6 +391,10 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ),
         ("bind", ctx.listeners.bind().join(" ")),
         (
+            "client-output-buffer-limit",
+            settings.client_output_buffer_limit(),
+        ),
+        (
             "client-query-buffer-limit",
             settings.client_query_buffer_limit().to_string(),
         ),
@@ -398,6 +402,10 @@ pub fn config_get(ctx: &Context, patterns: &[Vec<u8>]) -> Reply {
         ("dbfilename", config.dbfilename.clone()),
         ("dir", dir),
         ("maxclients", settings.maxclients().to_string()),
+        (
+            "notify-keyspace-events",
+            settings.notify_keyspace_events().to_text(),
+        ),
         ("port", ctx.listeners.port().to_string()),
         (
             "proto-max-bulk-len",

@@ -11,6 +11,7 @@
 
 use super::string_set::{self, Pairs, SetArgs};
 use super::{arg, counter, parse_int, rest, string_range, Flags, Op, Spec};
+use crate::events::Events;
 use crate::keyspace::{Entry, Keyspace, ValueRef};
 use crate::resp::{Args, Reply};
 
@@ -272,6 +273,7 @@ fn getdel(keyspace: &mut Keyspace, key: &[u8], now: i64) -> Reply {
     let reply = get(keyspace, key, now);
     if reply != Reply::Nil {
         keyspace.remove(key);
+        keyspace.notify(Events::GENERIC, "del", key);
     }
     reply
 }
@@ -292,6 +294,7 @@ fn getex(keyspace: &mut Keyspace, key: &[u8], option: GetExOption, now: i64) -> 
         GetExOption::Persist => {
             if volatile {
                 keyspace.set_expiry(key, None);
+                keyspace.notify(Events::GENERIC, "persist", key);
             }
         }
         GetExOption::Expire {
@@ -313,8 +316,10 @@ fn getex(keyspace: &mut Keyspace, key: &[u8], option: GetExOption, now: i64) -> 
             };
             if absolute && deadline <= now {
                 keyspace.remove(key);
+                keyspace.notify(Events::GENERIC, "del", key);
             } else {
                 keyspace.set_expiry(key, Some(deadline));
+                keyspace.notify(Events::GENERIC, "expire", key);
             }
         }
     }

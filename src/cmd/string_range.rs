@@ -7,6 +7,7 @@
 use super::string::bytes;
 use super::string::{string_spec, StrOp};
 use super::{arg, parse_int, Flags, Op, Spec};
+use crate::events::Events;
 use crate::keyspace::{Keyspace, Value};
 use crate::resp::{Args, Reply};
 
@@ -121,7 +122,9 @@ pub fn append(keyspace: &mut Keyspace, key: Vec<u8>, value: &[u8], now: i64) -> 
     };
     current.extend_from_slice(value);
     let len = current.len() as i64;
-    keyspace.set(key, Value::String(current), expires_at);
+    keyspace
+        .set(key, Value::String(current), expires_at)
+        .notify(Events::STRING, "append");
     Reply::Integer(len)
 }
 
@@ -199,7 +202,9 @@ pub fn setrange(
     }
     current[start..end].copy_from_slice(value);
     let len = current.len() as i64;
-    keyspace.set(key, Value::String(current), expires_at);
+    keyspace
+        .set(key, Value::String(current), expires_at)
+        .notify(Events::STRING, "setrange");
     Reply::Integer(len)
 }
 

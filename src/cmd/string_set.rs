@@ -8,6 +8,7 @@ use super::string::{
     expire_millis, get, invalid_expire_time, option_name, string_spec, syntax_error, StrOp,
 };
 use super::{Flags, Op, Spec};
+use crate::events::Events;
 use crate::keyspace::{Keyspace, Value};
 use crate::resp::{Args, Reply};
 
@@ -235,8 +236,13 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     };
     // A plain SET needs nothing of the old value: it replaces it, expired
     // or not. (The common case, worth two hash lookups fewer.)
+    let expire_event = matches!(args.expiry, SetExpiry::In(_) | SetExpiry::At(_));
     if !args.get && !args.nx && !args.xx && args.expiry != SetExpiry::Keep {
-        keyspace.set(args.key, Value::String(args.value), expires_at);
+        let written = keyspace.set(args.key, Value::String(args.value), expires_at);
+        let written = written.notify(Events::STRING, "set");
+        if expire_event {
+            written.notify(Events::GENERIC, "expire");
+        }
         return Reply::ok();
     }
     // A writer deletes an expired key before looking: it is gone.
@@ -258,7 +264,11 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     } else {
         expires_at
     };
-    keyspace.set(args.key, Value::String(args.value), expires_at);
+    let written = keyspace.set(args.key, Value::String(args.value), expires_at);
+    let written = written.notify(Events::STRING, "set");
+    if expire_event {
+        written.notify(Events::GENERIC, "expire");
+    }
     reply
 }
 
@@ -268,7 +278,9 @@ pub fn setnx(keyspace: &mut Keyspace, key: Vec<u8>, value: Vec<u8>, now: i64) ->
     if keyspace.get(&key, now).is_some() {
         return Reply::Integer(0);
     }
-    keyspace.set(key, Value::String(value), None);
+    keyspace
+        .set(key, Value::String(value), None)
+        .notify(Events::STRING, "set");
     Reply::Integer(1)
 }
 
@@ -285,7 +297,10 @@ pub fn setex(
         return invalid_expire_time(command);
     };
     keyspace.remove_if_expired(&key, now);
-    keyspace.set(key, Value::String(value), Some(deadline));
+    keyspace
+        .set(key, Value::String(value), Some(deadline))
+        .notify(Events::STRING, "set")
+        .notify(Events::GENERIC, "expire");
     Reply::ok()
 }
 
@@ -293,7 +308,9 @@ pub fn setex(
 pub fn getset(keyspace: &mut Keyspace, key: Vec<u8>, value: Vec<u8>, now: i64) -> Reply {
     keyspace.remove_if_expired(&key, now);
     let reply = get(keyspace, &key, now);
-    keyspace.set(key, Value::String(value), None);
+    keyspace
+        .set(key, Value::String(value), None)
+        .notify(Events::STRING, "set");
     reply
 }
 
@@ -301,7 +318,9 @@ pub fn getset(keyspace: &mut Keyspace, key: Vec<u8>, value: Vec<u8>, now: i64) -
 pub fn mset(keyspace: &mut Keyspace, pairs: Pairs, now: i64) -> Reply {
     for (key, value) in pairs {
         keyspace.remove_if_expired(&key, now);
-        keyspace.set(key, Value::String(value), None);
+        keyspace
+            .set(key, Value::String(value), None)
+            .notify(Events::STRING, "set");
     }
     Reply::ok()
 }
@@ -315,7 +334,9 @@ pub fn msetnx(keyspace: &mut Keyspace, pairs: Pairs, now: i64) -> Reply {
         }
     }
     for (key, value) in pairs {
-        keyspace.set(key, Value::String(value), None);
+        keyspace
+            .set(key, Value::String(value), None)
+            .notify(Events::STRING, "set");
     }
     Reply::Integer(1)
 }

@@ -17,8 +17,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::execute::{apply_plain, apply_read, apply_write};
-use super::{check, rest, Command, Context, Flags, Op, Session, Spec};
+use super::execute::{apply_plain, apply_read, apply_write, publish_change};
+use super::{check, rest, Command, Context, Flags, Op, PubSubOp, Session, Spec};
 use crate::db::{Databases, Db};
 use crate::persist::MISCONF;
 use crate::resp::{Args, Reply};
@@ -194,6 +194,7 @@ pub fn exec(server: &Server, ctx: &Context, session: &mut Session, now: i64) -> 
         return Reply::NilArray;
     }
     let replica = ctx.replication.is_replica();
+    ctx.pubsub.watch_keyspace(&mut dbs);
     let mut replies = Vec::with_capacity(queued.len());
     for args in queued {
         replies.push(match Command::parse(args) {
@@ -205,6 +206,17 @@ pub fn exec(server: &Server, ctx: &Context, session: &mut Session, now: i64) -> 
                     apply_write(command.op, &mut dbs, session.selected, now)
                 }
             }
+            // Delivered now, and replayed on the replicas with the rest.
+            Ok(Command {
+                op: Op::PubSub(PubSubOp::Publish(kind, channel, message)),
+                ..
+            }) => {
+                let receivers = ctx.pubsub.publish(kind, &channel, &message);
+                if !replica {
+                    dbs.record(publish_change(kind, session.selected, channel, message));
+                }
+                Reply::Integer(receivers as i64)
+            }
             Ok(command) => match apply_plain(command.op, ctx, session, true) {
                 Ok(reply) => reply,
                 Err(op) => apply_read(op, &dbs, ctx, session.selected, now),
@@ -213,6 +225,7 @@ pub fn exec(server: &Server, ctx: &Context, session: &mut Session, now: i64) -> 
         // Collected after each command, so that a SELECT in the middle of
         // the transaction keeps the changes in order.
         dbs.collect_changes();
+        ctx.pubsub.publish_keyspace_events(&mut dbs);
     }
     if let Some(offset) = ctx.replication.propagate(&mut dbs, true) {
         session.last_write_offset = offset;

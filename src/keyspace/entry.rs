@@ -70,12 +70,23 @@ pub(super) struct Stored {
 /// The slot of a key without an expiry.
 const NOT_VOLATILE: u32 = u32::MAX;
 
+/// `key` then `value` in one shared allocation, copied as two slices. (An
+/// iterator would copy byte by byte: a third of a SET's own work.)
+fn joined(key: &[u8], value: &[u8]) -> Arc<[u8]> {
+    let mut data = Arc::<[u8]>::new_uninit_slice(key.len() + value.len());
+    let slots = Arc::get_mut(&mut data).expect("a new Arc has no other owner");
+    let (head, tail) = slots.split_at_mut(key.len());
+    head.write_copy_of_slice(key);
+    tail.write_copy_of_slice(value);
+    // SAFETY: the two copies above wrote every byte of the slice.
+    unsafe { data.assume_init() }
+}
+
 impl Stored {
     pub(super) fn new(key: &[u8], value: &Value, slot: Option<usize>) -> Stored {
         let Value::String(bytes) = value;
         Stored {
-            // Collected from an iterator of known length: one allocation.
-            data: key.iter().chain(bytes).copied().collect(),
+            data: joined(key, bytes),
             key_len: key.len() as u32,
             slot: AtomicU32::new(slot.map_or(NOT_VOLATILE, |slot| slot as u32)),
         }

@@ -6,32 +6,59 @@
 //! The concerns live in files of their own: what an entry is and the
 //! values it holds (`entry.rs`), the table of entries (`table.rs`), the
 //! index of deadlines (`volatile.rs`),
-//! the change log for replicas (`changes.rs`), WATCH's flags
+//! the change log for replicas (`changes.rs`), the keyspace notifications
+//! to publish (`events.rs`), WATCH's flags
 //! (`watchers.rs`), the frozen copy a save writes out (`snapshot.rs`).
 //! This file keeps them in step on every change, and counts the changes
 //! since the last save.
 
 mod changes;
 mod entry;
+mod events;
 mod snapshot;
 mod table;
 mod volatile;
 mod watchers;
 
 pub use entry::{Entry, Value, ValueRef};
+pub use events::Event;
 pub use snapshot::{Capture, Snapshot};
 pub use table::SHARDS;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+use crate::events::Events;
 use crate::resp::Args;
 use crate::sync::lock;
 use changes::ChangeLog;
 use entry::Stored;
+use events::EventLog;
 use table::{shard_of, Table};
 use volatile::VolatileIndex;
 use watchers::Watchers;
+
+/// A key just stored by [`Keyspace::set`], for the command to announce
+/// its change; dropping it announces nothing.
+pub struct Written<'a> {
+    keyspace: &'a mut Keyspace,
+    key: Vec<u8>,
+}
+
+impl Written<'_> {
+    /// Announces the event `name` of `class` on the key just stored.
+    pub fn notify(self, class: Events, name: &'static str) -> Self {
+        self.keyspace.notify(class, name, &self.key);
+        self
+    }
+
+    /// Announces an event on another key of the same change (RENAME's
+    /// `rename_from`, which comes before `rename_to`).
+    pub fn notify_on(self, key: &[u8], class: Events, name: &'static str) -> Self {
+        self.keyspace.notify(class, name, key);
+        self
+    }
+}
 
 /// The keys, their values and their expiries.
 #[derive(Default)]
@@ -53,6 +80,8 @@ pub struct Keyspace {
     captures: Vec<Arc<Capture>>,
     /// Keys deleted because their deadline passed (INFO's `expired_keys`).
     expired: u64,
+    /// The keyspace notifications not yet published.
+    events: EventLog,
 }
 
 impl Keyspace {
@@ -82,8 +111,9 @@ impl Keyspace {
     }
 
     /// Stores `value` at `key` with the given expiry, replacing any old
-    /// value and expiry.
-    pub fn set(&mut self, key: Vec<u8>, value: Value, expires_at: Option<i64>) {
+    /// value and expiry. The command announces its change on what it
+    /// returns: `keyspace.set(key, value, None).notify(Events::STRING, "set")`.
+    pub fn set(&mut self, key: Vec<u8>, value: Value, expires_at: Option<i64>) -> Written<'_> {
         self.watchers.touch(&key);
         self.dirty += 1;
         self.changes.record(|| {
@@ -98,6 +128,9 @@ impl Keyspace {
         // Store first, then look at what was there: one lookup, not two,
         // for the common case of a key without an expiry before and after.
         let old = self.entries.replace(Stored::new(&key, &value, None));
+        if old.is_none() {
+            self.notify(Events::NEW, "new", &key);
+        }
         let old_slot = old.as_ref().and_then(Stored::slot);
         match (old_slot, expires_at) {
             // Already tracked, and still volatile: keep its place.
@@ -111,6 +144,10 @@ impl Keyspace {
             // Was volatile, is no longer: stop tracking it.
             (Some(slot), None) => self.volatile.untrack(&self.entries, slot),
             (None, None) => {}
+        }
+        Written {
+            keyspace: self,
+            key,
         }
     }
 
@@ -184,6 +221,9 @@ impl Keyspace {
             .is_some_and(|stored| self.entry(stored).is_expired(now));
         let deleted = expired && self.delete(key, false).is_some();
         self.expired += u64::from(deleted);
+        if deleted {
+            self.notify(Events::EXPIRED, "expired", key);
+        }
         deleted
     }
 
@@ -318,6 +358,22 @@ impl Keyspace {
     /// Stops raising `flag` for `key`.
     pub fn unwatch(&mut self, key: &[u8], flag: &Arc<AtomicBool>) {
         self.watchers.unwatch(key, flag);
+    }
+
+    /// Announces a change to `key` (a keyspace notification), if
+    /// `notify-keyspace-events` turns its class on.
+    pub fn notify(&mut self, class: Events, name: &'static str, key: &[u8]) {
+        self.events.record(class, name, key);
+    }
+
+    /// From now on, announce the changes of the `classes` turned on.
+    pub fn set_notify(&mut self, classes: Events) {
+        self.events.set_classes(classes);
+    }
+
+    /// The changes announced since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.events.take()
     }
 
     /// From now on, write down every change (see [`Keyspace::take_changes`]).
