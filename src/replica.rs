@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use crate::cmd::{self, Command, Op};
 use crate::error::Error;
-use crate::keyspace::{Keyspace, Value};
+use crate::keyspace::Keyspace;
+use crate::persist::loaded_value;
 use crate::log;
 use crate::rdb;
 use crate::resp::{self, Args};
@@ -260,7 +261,7 @@ fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error
     let mut store = |index: usize, key, value, expires_at| {
         // A master with more databases than us: keys beyond ours are left out.
         match fresh.get_mut(index) {
-            Some(keyspace) => keyspace.set(key, Value::String(value), expires_at),
+            Some(keyspace) => keyspace.set(key, loaded_value(value), expires_at),
             None => skipped += 1,
         }
         Ok(())

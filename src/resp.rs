@@ -327,6 +327,9 @@ pub enum Reply {
     NilArray,
     /// Pairs: in RESP3 a map (`%2`), in RESP2 a flat array of keys and values.
     Map(Vec<(Reply, Reply)>),
+    /// Members without order or repeats: in RESP3 a set (`~2`), in RESP2
+    /// an array (SMEMBERS, SINTER ...).
+    Set(Vec<Reply>),
 }
 
 impl Reply {
@@ -362,6 +365,13 @@ impl Reply {
                     key.write_in(out, protocol)?;
                     value.write_in(out, protocol)
                 })
+            }
+            Reply::Set(items) => {
+                let marker = if protocol == Protocol::Resp3 { b'~' } else { b'*' };
+                write_header(out, marker, items.len() as i64)?;
+                items
+                    .iter()
+                    .try_for_each(|item| item.write_in(out, protocol))
             }
             Reply::Map(pairs) => {
                 write_header(out, b'*', pairs.len() as i64 * 2)?;

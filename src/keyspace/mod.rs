@@ -13,12 +13,16 @@
 
 mod changes;
 mod entry;
+mod hash;
+mod set;
 mod snapshot;
 mod table;
 mod volatile;
 mod watchers;
 
-pub use entry::{Entry, Value, ValueRef};
+pub use entry::{Entry, List, Value, ValueRef};
+pub use hash::Hash;
+pub use set::{canonical_int, Set};
 pub use snapshot::{Capture, Snapshot};
 pub use table::SHARDS;
 
@@ -86,18 +90,11 @@ impl Keyspace {
     pub fn set(&mut self, key: Vec<u8>, value: Value, expires_at: Option<i64>) {
         self.watchers.touch(&key);
         self.dirty += 1;
-        self.changes.record(|| {
-            let Value::String(bytes) = &value;
-            let mut change = vec![b"SET".to_vec(), key.clone(), bytes.clone()];
-            if let Some(deadline) = expires_at {
-                change.extend([b"PXAT".to_vec(), deadline.to_string().into_bytes()]);
-            }
-            change
-        });
+        self.changes.record_all(|| rebuild(&key, &value, expires_at));
         self.preserve(&key);
         // Store first, then look at what was there: one lookup, not two,
         // for the common case of a key without an expiry before and after.
-        let old = self.entries.replace(Stored::new(&key, &value, None));
+        let old = self.entries.replace(Stored::new(&key, value, None));
         let old_slot = old.as_ref().and_then(Stored::slot);
         match (old_slot, expires_at) {
             // Already tracked, and still volatile: keep its place.
@@ -112,6 +109,57 @@ impl Keyspace {
             (Some(slot), None) => self.volatile.untrack(&self.entries, slot),
             (None, None) => {}
         }
+    }
+
+    /// Changes the list, hash or set at `key` in place, with `change`; or,
+    /// if there is no key, a new `create()`d one (for a command that makes
+    /// its key, such as LPUSH; `None` for the others). `None` if there is
+    /// no key and nothing to create, or the key holds a string: callers
+    /// check the type first, to answer WRONGTYPE.
+    ///
+    /// The change is not recorded: if it changed anything, the command
+    /// calls [`Keyspace::changed`] with what to tell replicas. A value
+    /// left empty is deleted, as Redis never keeps an empty aggregate.
+    /// The caller deletes an expired key first (`get_live`).
+    ///
+    /// The entry is taken out of the table and put back (two hash
+    /// lookups): the table hands out only shared references. A snapshot
+    /// that shares the aggregate gets its shard copied first and keeps
+    /// the old value (see `Stored::value_mut`).
+    pub fn change<T>(
+        &mut self,
+        key: &[u8],
+        create: Option<fn() -> Value>,
+        change: impl FnOnce(&mut Value) -> T,
+    ) -> Option<T> {
+        self.preserve(key);
+        let mut stored = match self.entries.take(key) {
+            Some(stored) => stored,
+            None => Stored::new(key, create?(), None),
+        };
+        let Some(value) = stored.value_mut() else {
+            self.entries.replace(stored);
+            return None;
+        };
+        let result = change(value);
+        if value.is_empty_aggregate() {
+            if let Some(slot) = stored.slot() {
+                self.volatile.untrack(&self.entries, slot);
+            }
+        } else {
+            self.entries.replace(stored);
+        }
+        Some(result)
+    }
+
+    /// A command changed `key` (through [`Keyspace::change`], or by
+    /// deleting it): its watchers are told, the change is counted, and
+    /// `replicas` is what the replication stream carries: the command
+    /// itself, or a deterministic form of it (SPOP as SREM).
+    pub fn changed(&mut self, key: &[u8], replicas: Vec<Args>) {
+        self.watchers.touch(key);
+        self.dirty += 1;
+        self.changes.record_all(|| replicas);
     }
 
     /// Sets or clears the expiry of an existing key; says whether the key exists.
@@ -332,6 +380,43 @@ impl Keyspace {
     }
 }
 
+/// The commands that rebuild `value` at `key` on a replica: a SET for a
+/// string; for an aggregate a DEL, then pushes or adds of up to 64
+/// elements at a time (as Redis's AOF rewrite does), then the expiry.
+fn rebuild(key: &[u8], value: &Value, expires_at: Option<i64>) -> Vec<Args> {
+    let deadline = || expires_at.map(|at| at.to_string().into_bytes());
+    let chunks = |command: &[u8], items: Vec<Vec<u8>>, per: usize| -> Vec<Args> {
+        items
+            .chunks(per * 64)
+            .map(|chunk| {
+                let mut args = vec![command.to_vec(), key.to_vec()];
+                args.extend(chunk.iter().cloned());
+                args
+            })
+            .collect()
+    };
+    let mut commands = match value {
+        Value::String(bytes) => {
+            let mut change = vec![b"SET".to_vec(), key.to_vec(), bytes.clone()];
+            if let Some(deadline) = deadline() {
+                change.extend([b"PXAT".to_vec(), deadline]);
+            }
+            return vec![change];
+        }
+        Value::List(list) => chunks(b"RPUSH", list.iter().cloned().collect(), 1),
+        Value::Hash(hash) => {
+            let items = hash.iter().flat_map(|(f, v)| [f.to_vec(), v.to_vec()]);
+            chunks(b"HSET", items.collect(), 2)
+        }
+        Value::Set(set) => chunks(b"SADD", set.iter().collect(), 1),
+    };
+    commands.insert(0, vec![b"DEL".to_vec(), key.to_vec()]);
+    if let Some(deadline) = deadline() {
+        commands.push(vec![b"PEXPIREAT".to_vec(), key.to_vec(), deadline]);
+    }
+    commands
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,7 +438,10 @@ mod tests {
     fn contents(snapshot: &Snapshot) -> Contents {
         let mut all: Vec<_> = snapshot
             .iter()
-            .map(|(key, ValueRef::String(value), deadline)| {
+            .map(|(key, value, deadline)| {
+                let ValueRef::String(value) = value else {
+                    panic!("only strings here");
+                };
                 (key.to_vec(), value.to_vec(), deadline)
             })
             .collect();
