@@ -327,6 +327,9 @@ pub enum Reply {
     NilArray,
     /// Pairs: in RESP3 a map (`%2`), in RESP2 a flat array of keys and values.
     Map(Vec<(Reply, Reply)>),
+    /// Pairs that may repeat: in RESP3 an array of two-element arrays, in
+    /// RESP2 a flat array (HRANDFIELD ... WITHVALUES).
+    Pairs(Vec<(Reply, Reply)>),
     /// Members without order or repeats: in RESP3 a set (`~2`), in RESP2
     /// an array (SMEMBERS, SINTER ...).
     Set(Vec<Reply>),
@@ -361,6 +364,21 @@ impl Reply {
             Reply::Nil | Reply::NilArray if protocol == Protocol::Resp3 => out.write_all(b"_\r\n"),
             Reply::Map(pairs) if protocol == Protocol::Resp3 => {
                 write_header(out, b'%', pairs.len() as i64)?;
+                pairs.iter().try_for_each(|(key, value)| {
+                    key.write_in(out, protocol)?;
+                    value.write_in(out, protocol)
+                })
+            }
+            Reply::Pairs(pairs) if protocol == Protocol::Resp3 => {
+                write_header(out, b'*', pairs.len() as i64)?;
+                pairs.iter().try_for_each(|(key, value)| {
+                    write_header(out, b'*', 2)?;
+                    key.write_in(out, protocol)?;
+                    value.write_in(out, protocol)
+                })
+            }
+            Reply::Pairs(pairs) => {
+                write_header(out, b'*', pairs.len() as i64 * 2)?;
                 pairs.iter().try_for_each(|(key, value)| {
                     key.write_in(out, protocol)?;
                     value.write_in(out, protocol)

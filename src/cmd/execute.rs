@@ -22,7 +22,8 @@ use std::time::Instant;
 
 use super::server::ServerOp;
 use super::{
-    acl, connection, databases, expire, info, keys, replication, server, string, transaction,
+    acl, connection, databases, expire, hash, info, keys, list, object, replication, server, set, string,
+    transaction,
     Command, ConnOp, Context, Flags, Op, ReplConf, Session,
 };
 use crate::db::{Databases, Db};
@@ -247,6 +248,10 @@ pub(super) fn apply_read(
 ) -> Reply {
     match op {
         Op::Str(op) => string::read(op, &dbs[selected], now),
+        Op::List(op) => list::read(op, &dbs[selected], now),
+        Op::Hash(op) => hash::read(op, &dbs[selected], now),
+        Op::Set(op) => set::read(op, &dbs[selected], now),
+        Op::Object(op) => object::read(op, &dbs[selected], now),
         Op::Key(op) => keys::read(op, dbs, selected, now),
         Op::Expire(op) => expire::read(op, &dbs[selected], now),
         Op::Databases(op) => databases::read(op, dbs, selected),
@@ -262,6 +267,9 @@ pub(super) fn apply_read(
 pub(super) fn apply_write(op: Op, dbs: &mut Databases, selected: usize, now: i64) -> Reply {
     match op {
         Op::Str(op) => string::write(op, &mut dbs[selected], now),
+        Op::List(op) => list::write(op, &mut dbs[selected], now),
+        Op::Hash(op) => hash::write(op, &mut dbs[selected], now),
+        Op::Set(op) => set::write(op, &mut dbs[selected], now),
         Op::Key(op) => keys::write(op, dbs, selected, now),
         Op::Expire(op) => expire::write(op, &mut dbs[selected], now),
         Op::Databases(op) => databases::write(op, dbs, selected),

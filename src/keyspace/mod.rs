@@ -91,6 +91,19 @@ impl Keyspace {
         self.watchers.touch(&key);
         self.dirty += 1;
         self.changes.record_all(|| rebuild(&key, &value, expires_at));
+        self.store(key, value, expires_at);
+    }
+
+    /// Stores `value` at `key`, without an expiry, and records nothing: the
+    /// command calls [`Keyspace::changed`] with its own words for replicas
+    /// (SINTERSTORE and the like).
+    pub fn set_quietly(&mut self, key: Vec<u8>, value: Value) {
+        self.store(key, value, None);
+    }
+
+    /// Stores `value` at `key` with the given expiry, replacing any old
+    /// value and expiry; records nothing.
+    fn store(&mut self, key: Vec<u8>, value: Value, expires_at: Option<i64>) {
         self.preserve(&key);
         // Store first, then look at what was there: one lookup, not two,
         // for the common case of a key without an expiry before and after.
