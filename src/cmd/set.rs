@@ -360,9 +360,12 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
             }
         }
         SetOp::Move(source, destination, member) => {
-            let exists = check_type(keyspace, &source, now, is_set)?;
+            // A missing source is 0 before any type check, as in Redis.
+            if !check_type(keyspace, &source, now, is_set)? {
+                return Ok(Reply::Integer(0));
+            }
             check_type(keyspace, &destination, now, is_set)?;
-            if !exists || !lookup(keyspace, &source, now, as_set)?.is_some_and(|s| s.contains(&member)) {
+            if !lookup(keyspace, &source, now, as_set)?.is_some_and(|s| s.contains(&member)) {
                 return Ok(Reply::Integer(0));
             }
             if source == destination {
