@@ -47,8 +47,9 @@ pub enum HashOp {
     StrLen(Vec<u8>, Vec<u8>),
     /// `HINCRBY key field increment`
     IncrBy(Vec<u8>, Vec<u8>, i64),
-    /// `HINCRBYFLOAT key field increment` (checked after the value).
-    IncrByFloat(Vec<u8>, Vec<u8>, Vec<u8>),
+    /// `HINCRBYFLOAT key field increment`, with the increment as given
+    /// (for replicas) and as read: Redis checks it before the key.
+    IncrByFloat(Vec<u8>, Vec<u8>, LongDouble),
     /// `HRANDFIELD key [count [WITHVALUES]]`
     RandField(Vec<u8>, Option<i64>, bool),
     /// `HSCAN key cursor [MATCH pattern] [COUNT count]`
@@ -122,6 +123,13 @@ pub const COMMANDS: &[Spec] = &[
     }),
     hash_spec("hincrbyfloat", 4, WRITE_MORE, "Increment the float value of a hash field by the given amount", "2.6.0", |a| {
         let [_, key, field, by] = fixed(a);
+        let by = match LongDouble::parse(&by) {
+            None => return Err(Reply::error("ERR value is not a valid float")),
+            Some(LongDouble::Infinite { .. }) => {
+                return Err(Reply::error("ERR value is NaN or Infinity"))
+            }
+            Some(by) => by,
+        };
         Ok(hash(HashOp::IncrByFloat(key, field, by)))
     }),
     hash_spec("hrandfield", -2, Flags::READONLY, "Get one or multiple random fields from a hash", "6.2.0", parse_hrandfield),
@@ -333,7 +341,6 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 Some(value) => LongDouble::parse(value)
                     .ok_or_else(|| Reply::error("ERR hash value is not a float"))?,
             };
-            let by = LongDouble::parse(&by).ok_or_else(|| Reply::error("ERR value is not a valid float"))?;
             let sum = current
                 .add(by)
                 .ok_or_else(|| Reply::error("ERR increment would produce NaN or Infinity"))?;
