@@ -508,7 +508,12 @@ mod tests {
     }
 
     fn entry(db: usize, key: &str, value: &[u8], expires_at: Option<i64>) -> Entry {
-        (db, key.as_bytes().to_vec(), Loaded::String(value.to_vec()), expires_at)
+        (
+            db,
+            key.as_bytes().to_vec(),
+            Loaded::String(value.to_vec()),
+            expires_at,
+        )
     }
 
     fn expected_dump_entries() -> Vec<Entry> {
@@ -558,6 +563,9 @@ mod tests {
             if *db == 2 {
                 w.select_db(2, 1, 0)?;
             }
+            let Loaded::String(value) = value else {
+                panic!("the dump holds strings only");
+            };
             w.entry(key, value, *expires_at)?;
         }
         assert_eq!(w.finish()?, unhex(DUMP));
@@ -729,7 +737,7 @@ mod tests {
                     let key = [b"key\x00\xfe".as_slice(), &[db as u8, i as u8]].concat();
                     let expires_at = (i == 3).then_some(1_700_000_000_000 + db as i64);
                     w.entry(&key, value, expires_at)?;
-                    want.push((db, key, value.clone(), expires_at));
+                    want.push((db, key, Loaded::String(value.clone()), expires_at));
                 }
             }
             let (info, entries) = load_all(&w.finish()?).expect("own output loads");

@@ -385,7 +385,11 @@ impl Reply {
                 })
             }
             Reply::Set(items) => {
-                let marker = if protocol == Protocol::Resp3 { b'~' } else { b'*' };
+                let marker = if protocol == Protocol::Resp3 {
+                    b'~'
+                } else {
+                    b'*'
+                };
                 write_header(out, marker, items.len() as i64)?;
                 items
                     .iter()

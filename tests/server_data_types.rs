@@ -227,25 +227,43 @@ fn set_commands_and_their_edge_cases() {
             ("EXISTS d", int(0)),
             ("SINTERCARD 2 s t", int(2)),
             ("SINTERCARD 2 s t LIMIT 1", int(1)),
-            ("SINTERCARD 0 s", err("ERR numkeys should be greater than 0")),
-            ("SINTERCARD 3 s t", err("ERR Number of keys can't be greater than number of args")),
-            ("SINTERCARD 2 s t LIMIT -1", err("ERR LIMIT can't be negative")),
+            (
+                "SINTERCARD 0 s",
+                err("ERR numkeys should be greater than 0"),
+            ),
+            (
+                "SINTERCARD 3 s t",
+                err("ERR Number of keys can't be greater than number of args"),
+            ),
+            (
+                "SINTERCARD 2 s t LIMIT -1",
+                err("ERR LIMIT can't be negative"),
+            ),
             ("SINTERCARD 2 s t FOO", err("ERR syntax error")),
-            ("SPOP s -1", err("ERR value is out of range, must be positive")),
+            (
+                "SPOP s -1",
+                err("ERR value is out of range, must be positive"),
+            ),
             ("SPOP s 1 2", err("ERR syntax error")),
             ("SPOP nosuch", Reply::Nil),
             ("SPOP nosuch 2", empty()),
             ("SPOP s 0", empty()),
             ("SRANDMEMBER nosuch", Reply::Nil),
             ("SRANDMEMBER nosuch 2", empty()),
-            ("SRANDMEMBER s x", err("ERR value is not an integer or out of range")),
+            (
+                "SRANDMEMBER s x",
+                err("ERR value is not an integer or out of range"),
+            ),
             ("SRANDMEMBER s 5", bulks(&["1", "2", "3"])),
             ("SMOVE s t 1", int(1)),
             ("SMOVE s t 9", int(0)),
             ("SMOVE nosuch t 9", int(0)),
             ("SREM s 2 3 zz", int(2)),
             ("EXISTS s", int(0)),
-            ("SSCAN t 0 MATCH 1*", Reply::Array(vec![Reply::bulk("0"), bulks(&["1"])])),
+            (
+                "SSCAN t 0 MATCH 1*",
+                Reply::Array(vec![Reply::bulk("0"), bulks(&["1"])]),
+            ),
             ("SSCAN t x", err("ERR invalid cursor")),
         ],
     );
@@ -278,7 +296,10 @@ fn types_across_the_keyspace() {
             ("GETDEL l", err(WRONGTYPE)),
             ("GETEX l", err(WRONGTYPE)),
             ("SET l x GET", err(WRONGTYPE)),
-            ("MGET l str", Reply::Array(vec![Reply::Nil, Reply::bulk("v")])),
+            (
+                "MGET l str",
+                Reply::Array(vec![Reply::Nil, Reply::bulk("v")]),
+            ),
             ("LPUSH str a", err(WRONGTYPE)),
             ("LRANGE h 0 -1", err(WRONGTYPE)),
             ("HGET l f", err(WRONGTYPE)),
@@ -304,24 +325,41 @@ fn types_across_the_keyspace() {
             ("SET l2 x", Reply::ok()),
             ("TTL l2", int(-1)),
             ("DEL h h2 i", int(3)),
-            ("SCAN 0 TYPE list", Reply::Array(vec![Reply::bulk("0"), empty()])),
+            (
+                "SCAN 0 TYPE list",
+                Reply::Array(vec![Reply::bulk("0"), empty()]),
+            ),
         ],
     );
     // Growing past 512 entries or 64 bytes changes the encoding for good.
-    let fields: Vec<String> = (0..513).flat_map(|i| [format!("f{i}"), "v".into()]).collect();
+    let fields: Vec<String> = (0..513)
+        .flat_map(|i| [format!("f{i}"), "v".into()])
+        .collect();
     let mut args = vec!["HSET", "big"];
     args.extend(fields.iter().map(String::as_str));
     assert_eq!(c.cmd(&args), int(513));
-    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "big"]), Reply::bulk("hashtable"));
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "big"]),
+        Reply::bulk("hashtable")
+    );
     c.cmd(&["HSET", "long", "f", &"x".repeat(65)]);
-    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "long"]), Reply::bulk("hashtable"));
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "long"]),
+        Reply::bulk("hashtable")
+    );
     let members: Vec<String> = (0..513).map(|i| i.to_string()).collect();
     let mut args = vec!["SADD", "ints"];
     args.extend(members.iter().take(512).map(String::as_str));
     c.cmd(&args);
-    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "ints"]), Reply::bulk("intset"));
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "ints"]),
+        Reply::bulk("intset")
+    );
     c.cmd(&["SADD", "ints", "512"]);
-    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "ints"]), Reply::bulk("hashtable"));
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "ints"]),
+        Reply::bulk("hashtable")
+    );
     assert!(c.cmd(&["MEMORY", "USAGE", "ints"]).as_int() > 513);
 }
 
@@ -366,13 +404,20 @@ fn resp3_replies_sets_maps_and_pairs() {
         (&["SPOP", "nosuch", "2"], b"~0\r\n"),
         (&["HGETALL", "h"], b"%1\r\n$1\r\nf\r\n$1\r\nv\r\n"),
         (&["HGETALL", "nosuch"], b"%0\r\n"),
-        (&["HRANDFIELD", "h", "1", "WITHVALUES"], b"*1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"),
+        (
+            &["HRANDFIELD", "h", "1", "WITHVALUES"],
+            b"*1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n",
+        ),
         (&["SRANDMEMBER", "s", "2"], b"*2\r\n$1\r\n1\r\n$1\r\n2\r\n"),
         (&["LPOP", "nosuch", "1"], b"_\r\n"),
         (&["LPOP", "l", "0"], b"*0\r\n"),
         (&["LMPOP", "1", "nosuch", "LEFT"], b"_\r\n"),
     ] {
-        assert_eq!(common::show(&c.cmd_raw(words)), common::show(want), "{words:?}");
+        assert_eq!(
+            common::show(&c.cmd_raw(words)),
+            common::show(want),
+            "{words:?}"
+        );
     }
 }
 
@@ -416,19 +461,52 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         6 => vec!["LRANGE".into(), k, n(rng), n(rng)],
         7 => vec!["LINDEX".into(), k, n(rng)],
         8 => vec!["LSET".into(), k, n(rng), v(rng)],
-        9 => vec!["LINSERT".into(), k, rng.pick(&["BEFORE", "AFTER"]).into(), v(rng), v(rng)],
+        9 => vec![
+            "LINSERT".into(),
+            k,
+            rng.pick(&["BEFORE", "AFTER"]).into(),
+            v(rng),
+            v(rng),
+        ],
         10 => vec!["LREM".into(), k, n(rng), v(rng)],
         11 => vec!["LTRIM".into(), k, n(rng), n(rng)],
-        12 => vec!["LPOS".into(), k, v(rng), "RANK".into(), rng.pick(&["1", "-1", "2"]).into(), "COUNT".into(), rng.below(3).to_string()],
-        13 => vec!["LMOVE".into(), k, rng.pick(&keys).into(), rng.pick(&["LEFT", "RIGHT"]).into(), rng.pick(&["LEFT", "RIGHT"]).into()],
-        14 => vec!["LMPOP".into(), "2".into(), k, rng.pick(&keys).into(), "RIGHT".into(), "COUNT".into(), (1 + rng.below(3)).to_string()],
+        12 => vec![
+            "LPOS".into(),
+            k,
+            v(rng),
+            "RANK".into(),
+            rng.pick(&["1", "-1", "2"]).into(),
+            "COUNT".into(),
+            rng.below(3).to_string(),
+        ],
+        13 => vec![
+            "LMOVE".into(),
+            k,
+            rng.pick(&keys).into(),
+            rng.pick(&["LEFT", "RIGHT"]).into(),
+            rng.pick(&["LEFT", "RIGHT"]).into(),
+        ],
+        14 => vec![
+            "LMPOP".into(),
+            "2".into(),
+            k,
+            rng.pick(&keys).into(),
+            "RIGHT".into(),
+            "COUNT".into(),
+            (1 + rng.below(3)).to_string(),
+        ],
         15 => vec!["LLEN".into(), k],
         16 => vec!["HSET".into(), k, v(rng), v(rng)],
         17 => vec!["HSETNX".into(), k, v(rng), v(rng)],
         18 => vec!["HDEL".into(), k, v(rng), v(rng)],
         19 => vec!["HGETALL".into(), k],
         20 => vec!["HINCRBY".into(), k, v(rng), n(rng)],
-        21 => vec!["HINCRBYFLOAT".into(), k, v(rng), rng.pick(&["0.1", "-2.5", "1e3", "x"]).into()],
+        21 => vec![
+            "HINCRBYFLOAT".into(),
+            k,
+            v(rng),
+            rng.pick(&["0.1", "-2.5", "1e3", "x"]).into(),
+        ],
         22 => vec!["HMGET".into(), k, v(rng), v(rng)],
         23 => vec!["HLEN".into(), k],
         24 => vec!["SADD".into(), k, v(rng), v(rng)],
@@ -436,7 +514,12 @@ fn random_command(rng: &mut Rng) -> Vec<String> {
         26 => vec!["SMEMBERS".into(), k],
         27 => vec!["SISMEMBER".into(), k, v(rng)],
         28 => vec!["SINTER".into(), k, rng.pick(&keys).into()],
-        29 => vec!["SUNIONSTORE".into(), rng.pick(&keys).into(), k, rng.pick(&keys).into()],
+        29 => vec![
+            "SUNIONSTORE".into(),
+            rng.pick(&keys).into(),
+            k,
+            rng.pick(&keys).into(),
+        ],
         30 => vec!["SDIFF".into(), k, rng.pick(&keys).into()],
         31 => vec!["SMOVE".into(), k, rng.pick(&keys).into(), v(rng)],
         32 => vec!["SPOP".into(), k, "100".into()],
@@ -495,14 +578,49 @@ fn fill(c: &mut Client) {
             assert!(!c.cmd(&args).is_error());
         }
     };
-    push(c, "RPUSH", "list", vec!["a".into(), "1".into(), "300".into(), "-5000".into()]);
-    push(c, "RPUSH", "biglist", many(500, &|i| format!("{}{i}", "x".repeat(100))));
-    push(c, "RPUSH", "numbers", many(3000, &|i| (i as i64 * 7919 - 9_000_000).to_string()));
+    push(
+        c,
+        "RPUSH",
+        "list",
+        vec!["a".into(), "1".into(), "300".into(), "-5000".into()],
+    );
+    push(
+        c,
+        "RPUSH",
+        "biglist",
+        many(500, &|i| format!("{}{i}", "x".repeat(100))),
+    );
+    push(
+        c,
+        "RPUSH",
+        "numbers",
+        many(3000, &|i| (i as i64 * 7919 - 9_000_000).to_string()),
+    );
     push(c, "RPUSH", "huge-element", vec!["y".repeat(10_000)]);
-    push(c, "HSET", "hash", vec!["f".into(), "v".into(), "n".into(), "7".into()]);
-    push(c, "HSET", "bighash", many(2000, &|i| format!("f{}", i / 2 * 2 + i % 2)));
+    push(
+        c,
+        "HSET",
+        "hash",
+        vec!["f".into(), "v".into(), "n".into(), "7".into()],
+    );
+    push(
+        c,
+        "HSET",
+        "bighash",
+        many(2000, &|i| format!("f{}", i / 2 * 2 + i % 2)),
+    );
     push(c, "HSET", "longvalue", vec!["f".into(), "z".repeat(100)]);
-    push(c, "SADD", "intset", vec!["1".into(), "2".into(), "70000".into(), "-9223372036854775808".into()]);
+    push(
+        c,
+        "SADD",
+        "intset",
+        vec![
+            "1".into(),
+            "2".into(),
+            "70000".into(),
+            "-9223372036854775808".into(),
+        ],
+    );
     push(c, "SADD", "strings", vec!["a".into(), "7".into()]);
     push(c, "SADD", "bigset", many(2000, &|i| format!("m{i}")));
     push(c, "SADD", "bigints", many(600, &|i| i.to_string()));
@@ -522,7 +640,9 @@ fn contents(c: &mut Client) -> Vec<(Vec<u8>, String)> {
         let value = match &kind {
             Reply::Simple(t) if t == "list" => c.cmd(&["LRANGE", &k, "0", "-1"]),
             Reply::Simple(t) if t == "hash" => c.cmd(&["HGETALL", &k]),
-            Reply::Simple(t) if t == "set" => normalized(&["SMEMBERS".into()], c.cmd(&["SMEMBERS", &k])),
+            Reply::Simple(t) if t == "set" => {
+                normalized(&["SMEMBERS".into()], c.cmd(&["SMEMBERS", &k]))
+            }
             _ => c.cmd(&["GET", &k]),
         };
         let value = match (&kind, value) {
@@ -544,7 +664,11 @@ fn contents(c: &mut Client) -> Vec<(Vec<u8>, String)> {
 
 fn redis_check_rdb(redis: &std::path::Path, path: &std::path::Path) -> String {
     let check = redis.with_file_name("redis-check-rdb");
-    let checker = if check.is_file() { check.into_os_string() } else { "redis-check-rdb".into() };
+    let checker = if check.is_file() {
+        check.into_os_string()
+    } else {
+        "redis-check-rdb".into()
+    };
     let output = Command::new(&checker)
         .arg(path)
         .output()
@@ -576,7 +700,10 @@ fn real_redis_dumps_load_here_and_ours_load_there() {
     let ours_dump = real.dir().join("dump.rdb");
     let report = redis_check_rdb(&redis, &ours_dump);
     assert!(report.contains("RDB looks OK!"), "{report}");
-    assert!(report.contains(&format!("[info] {} keys read", want.len())), "{report}");
+    assert!(
+        report.contains(&format!("[info] {} keys read", want.len())),
+        "{report}"
+    );
     let again = Server::start_program(&redis, &["--save", "", "--dir", &dir]);
     assert_eq!(contents(&mut again.client()), want);
 }
@@ -590,7 +717,17 @@ fn wait_synced(c: &mut Client, want: &[(Vec<u8>, String)]) {
 fn full_sync_and_the_stream_carry_every_type_both_ways() {
     let redis = require_redis_server!();
     let ours = server();
-    let real = Server::start_program(&redis, &["--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"]);
+    let real = Server::start_program(
+        &redis,
+        &[
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ],
+    );
     for (master, replica) in [(&ours, &real), (&real, &ours)] {
         let mut m = master.client();
         let mut r = replica.client();
@@ -622,7 +759,10 @@ fn full_sync_and_the_stream_carry_every_type_both_ways() {
 fn chi_square(counts: &HashMap<Vec<u8>, usize>, cells: usize, draws: usize) -> f64 {
     let expected = draws as f64 / cells as f64;
     assert_eq!(counts.len(), cells, "every member was drawn at least once");
-    counts.values().map(|&n| (n as f64 - expected).powi(2) / expected).sum()
+    counts
+        .values()
+        .map(|&n| (n as f64 - expected).powi(2) / expected)
+        .sum()
 }
 
 #[test]
@@ -641,7 +781,10 @@ fn random_picks_are_uniform() {
     }
     c.cmd(&hset);
     let draws = 10_000;
-    for words in [&["SRANDMEMBER", "s", "-10000"][..], &["HRANDFIELD", "h", "-10000"]] {
+    for words in [
+        &["SRANDMEMBER", "s", "-10000"][..],
+        &["HRANDFIELD", "h", "-10000"],
+    ] {
         let mut counts = HashMap::new();
         for item in c.cmd(words).as_array() {
             *counts.entry(item.as_bulk().to_vec()).or_insert(0) += 1;

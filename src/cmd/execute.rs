@@ -22,9 +22,8 @@ use std::time::Instant;
 
 use super::server::ServerOp;
 use super::{
-    acl, connection, databases, expire, hash, info, keys, list, object, replication, server, set, string,
-    transaction,
-    Command, ConnOp, Context, Flags, Op, ReplConf, Session,
+    acl, connection, databases, expire, hash, info, keys, list, object, replication, server, set,
+    string, transaction, Command, ConnOp, Context, Flags, Op, ReplConf, Session,
 };
 use crate::db::{Databases, Db};
 use crate::persist::{Persistence, MISCONF};

@@ -72,72 +72,184 @@ const READ_FAST: Flags = Flags::READONLY.and(Flags::FAST);
 
 /// The rows of this file's commands.
 pub const COMMANDS: &[Spec] = &[
-    hash_spec("hset", -4, WRITE_MORE, "Set the string value of a hash field", "2.0.0", |a| parse_hset(a, false)),
-    hash_spec("hmset", -4, WRITE_MORE, "Set multiple hash fields to multiple values", "2.0.0", |a| parse_hset(a, true)),
-    hash_spec("hsetnx", 4, WRITE_MORE, "Set the value of a hash field, only if the field does not exist", "2.0.0", |a| {
-        let [_, key, field, value] = fixed(a);
-        Ok(hash(HashOp::SetNx(key, field, value)))
-    }),
-    hash_spec("hget", 3, READ_FAST, "Get the value of a hash field", "2.0.0", |a| {
-        let [_, key, field] = fixed(a);
-        Ok(hash(HashOp::Get(key, field)))
-    }),
-    hash_spec("hmget", -3, READ_FAST, "Get the values of all the given hash fields", "2.0.0", |a| {
-        let mut a = a.into_iter().skip(1);
-        let key = a.next().unwrap_or_default();
-        Ok(hash(HashOp::MGet(key, a.collect())))
-    }),
-    hash_spec("hgetall", 2, Flags::READONLY, "Get all the fields and values in a hash", "2.0.0", |a| {
-        let [_, key] = fixed(a);
-        Ok(hash(HashOp::All(key, Parts::Both)))
-    }),
-    hash_spec("hkeys", 2, Flags::READONLY, "Get all the fields in a hash", "2.0.0", |a| {
-        let [_, key] = fixed(a);
-        Ok(hash(HashOp::All(key, Parts::Fields)))
-    }),
-    hash_spec("hvals", 2, Flags::READONLY, "Get all the values in a hash", "2.0.0", |a| {
-        let [_, key] = fixed(a);
-        Ok(hash(HashOp::All(key, Parts::Values)))
-    }),
-    hash_spec("hdel", -3, Flags::WRITE.and(Flags::FAST), "Delete one or more hash fields", "2.0.0", |a| {
-        let mut a = a.into_iter().skip(1);
-        let key = a.next().unwrap_or_default();
-        Ok(hash(HashOp::Del(key, a.collect())))
-    }),
-    hash_spec("hlen", 2, READ_FAST, "Get the number of fields in a hash", "2.0.0", |a| {
-        let [_, key] = fixed(a);
-        Ok(hash(HashOp::Len(key)))
-    }),
-    hash_spec("hexists", 3, READ_FAST, "Determine if a hash field exists", "2.0.0", |a| {
-        let [_, key, field] = fixed(a);
-        Ok(hash(HashOp::Exists(key, field)))
-    }),
-    hash_spec("hstrlen", 3, READ_FAST, "Get the length of the value of a hash field", "3.2.0", |a| {
-        let [_, key, field] = fixed(a);
-        Ok(hash(HashOp::StrLen(key, field)))
-    }),
-    hash_spec("hincrby", 4, WRITE_MORE, "Increment the integer value of a hash field by the given number", "2.0.0", |a| {
-        let by = parse_int(&a[3])?;
-        let [_, key, field, _] = fixed(a);
-        Ok(hash(HashOp::IncrBy(key, field, by)))
-    }),
-    hash_spec("hincrbyfloat", 4, WRITE_MORE, "Increment the float value of a hash field by the given amount", "2.6.0", |a| {
-        let [_, key, field, by] = fixed(a);
-        let by = match LongDouble::parse(&by) {
-            None => return Err(Reply::error("ERR value is not a valid float")),
-            Some(LongDouble::Infinite { .. }) => {
-                return Err(Reply::error("ERR value is NaN or Infinity"))
-            }
-            Some(by) => by,
-        };
-        Ok(hash(HashOp::IncrByFloat(key, field, by)))
-    }),
-    hash_spec("hrandfield", -2, Flags::READONLY, "Get one or multiple random fields from a hash", "6.2.0", parse_hrandfield),
-    hash_spec("hscan", -3, Flags::READONLY, "Incrementally iterate hash fields and associated values", "2.8.0", |a| {
-        let pattern = parse_scan_options(&a[2..])?;
-        let [_, key] = fixed(a.into_iter().take(2).collect());
-        Ok(hash(HashOp::Scan(key, pattern)))
-    }),
+    hash_spec(
+        "hset",
+        -4,
+        WRITE_MORE,
+        "Set the string value of a hash field",
+        "2.0.0",
+        |a| parse_hset(a, false),
+    ),
+    hash_spec(
+        "hmset",
+        -4,
+        WRITE_MORE,
+        "Set multiple hash fields to multiple values",
+        "2.0.0",
+        |a| parse_hset(a, true),
+    ),
+    hash_spec(
+        "hsetnx",
+        4,
+        WRITE_MORE,
+        "Set the value of a hash field, only if the field does not exist",
+        "2.0.0",
+        |a| {
+            let [_, key, field, value] = fixed(a);
+            Ok(hash(HashOp::SetNx(key, field, value)))
+        },
+    ),
+    hash_spec(
+        "hget",
+        3,
+        READ_FAST,
+        "Get the value of a hash field",
+        "2.0.0",
+        |a| {
+            let [_, key, field] = fixed(a);
+            Ok(hash(HashOp::Get(key, field)))
+        },
+    ),
+    hash_spec(
+        "hmget",
+        -3,
+        READ_FAST,
+        "Get the values of all the given hash fields",
+        "2.0.0",
+        |a| {
+            let mut a = a.into_iter().skip(1);
+            let key = a.next().unwrap_or_default();
+            Ok(hash(HashOp::MGet(key, a.collect())))
+        },
+    ),
+    hash_spec(
+        "hgetall",
+        2,
+        Flags::READONLY,
+        "Get all the fields and values in a hash",
+        "2.0.0",
+        |a| {
+            let [_, key] = fixed(a);
+            Ok(hash(HashOp::All(key, Parts::Both)))
+        },
+    ),
+    hash_spec(
+        "hkeys",
+        2,
+        Flags::READONLY,
+        "Get all the fields in a hash",
+        "2.0.0",
+        |a| {
+            let [_, key] = fixed(a);
+            Ok(hash(HashOp::All(key, Parts::Fields)))
+        },
+    ),
+    hash_spec(
+        "hvals",
+        2,
+        Flags::READONLY,
+        "Get all the values in a hash",
+        "2.0.0",
+        |a| {
+            let [_, key] = fixed(a);
+            Ok(hash(HashOp::All(key, Parts::Values)))
+        },
+    ),
+    hash_spec(
+        "hdel",
+        -3,
+        Flags::WRITE.and(Flags::FAST),
+        "Delete one or more hash fields",
+        "2.0.0",
+        |a| {
+            let mut a = a.into_iter().skip(1);
+            let key = a.next().unwrap_or_default();
+            Ok(hash(HashOp::Del(key, a.collect())))
+        },
+    ),
+    hash_spec(
+        "hlen",
+        2,
+        READ_FAST,
+        "Get the number of fields in a hash",
+        "2.0.0",
+        |a| {
+            let [_, key] = fixed(a);
+            Ok(hash(HashOp::Len(key)))
+        },
+    ),
+    hash_spec(
+        "hexists",
+        3,
+        READ_FAST,
+        "Determine if a hash field exists",
+        "2.0.0",
+        |a| {
+            let [_, key, field] = fixed(a);
+            Ok(hash(HashOp::Exists(key, field)))
+        },
+    ),
+    hash_spec(
+        "hstrlen",
+        3,
+        READ_FAST,
+        "Get the length of the value of a hash field",
+        "3.2.0",
+        |a| {
+            let [_, key, field] = fixed(a);
+            Ok(hash(HashOp::StrLen(key, field)))
+        },
+    ),
+    hash_spec(
+        "hincrby",
+        4,
+        WRITE_MORE,
+        "Increment the integer value of a hash field by the given number",
+        "2.0.0",
+        |a| {
+            let by = parse_int(&a[3])?;
+            let [_, key, field, _] = fixed(a);
+            Ok(hash(HashOp::IncrBy(key, field, by)))
+        },
+    ),
+    hash_spec(
+        "hincrbyfloat",
+        4,
+        WRITE_MORE,
+        "Increment the float value of a hash field by the given amount",
+        "2.6.0",
+        |a| {
+            let [_, key, field, by] = fixed(a);
+            let by = match LongDouble::parse(&by) {
+                None => return Err(Reply::error("ERR value is not a valid float")),
+                Some(LongDouble::Infinite { .. }) => {
+                    return Err(Reply::error("ERR value is NaN or Infinity"))
+                }
+                Some(by) => by,
+            };
+            Ok(hash(HashOp::IncrByFloat(key, field, by)))
+        },
+    ),
+    hash_spec(
+        "hrandfield",
+        -2,
+        Flags::READONLY,
+        "Get one or multiple random fields from a hash",
+        "6.2.0",
+        parse_hrandfield,
+    ),
+    hash_spec(
+        "hscan",
+        -3,
+        Flags::READONLY,
+        "Incrementally iterate hash fields and associated values",
+        "2.8.0",
+        |a| {
+            let pattern = parse_scan_options(&a[2..])?;
+            let [_, key] = fixed(a.into_iter().take(2).collect());
+            Ok(hash(HashOp::Scan(key, pattern)))
+        },
+    ),
 ];
 
 /// The row of a hash command.
@@ -163,9 +275,11 @@ fn fixed<const N: usize>(args: Args) -> [Vec<u8>; N] {
 }
 
 fn parse_hset(args: Args, ok: bool) -> Result<Op, Reply> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         let name = if ok { "hmset" } else { "hset" };
-        return Err(Reply::error(format!("ERR wrong number of arguments for '{name}' command")));
+        return Err(Reply::error(format!(
+            "ERR wrong number of arguments for '{name}' command"
+        )));
     }
     let mut args = args.into_iter().skip(1);
     let key = args.next().unwrap_or_default();
@@ -215,27 +329,40 @@ fn try_read(op: HashOp, keyspace: &Keyspace, now: i64) -> Result<Reply, Reply> {
         HashOp::Get(key, field) => field_reply(get(&key)?.and_then(|h| h.get(&field))),
         HashOp::MGet(key, fields) => {
             let hash = get(&key)?;
-            Reply::Array(fields.iter().map(|f| field_reply(hash.and_then(|h| h.get(f)))).collect())
+            Reply::Array(
+                fields
+                    .iter()
+                    .map(|f| field_reply(hash.and_then(|h| h.get(f))))
+                    .collect(),
+            )
         }
         HashOp::All(key, parts) => {
             let Some(hash) = get(&key)? else {
-                return Ok(if parts == Parts::Both { Reply::Map(Vec::new()) } else { Reply::Array(Vec::new()) });
+                return Ok(if parts == Parts::Both {
+                    Reply::Map(Vec::new())
+                } else {
+                    Reply::Array(Vec::new())
+                });
             };
             match parts {
                 Parts::Both => Reply::Map(
-                    hash.iter().map(|(f, v)| (Reply::bulk(f), Reply::bulk(v))).collect(),
+                    hash.iter()
+                        .map(|(f, v)| (Reply::bulk(f), Reply::bulk(v)))
+                        .collect(),
                 ),
                 Parts::Fields => Reply::Array(bulks(hash.iter().map(|(f, _)| f))),
                 Parts::Values => Reply::Array(bulks(hash.iter().map(|(_, v)| v))),
             }
         }
         HashOp::Len(key) => Reply::Integer(get(&key)?.map_or(0, |h| h.len() as i64)),
-        HashOp::Exists(key, field) => {
-            Reply::Integer(i64::from(get(&key)?.is_some_and(|h| h.get(&field).is_some())))
-        }
-        HashOp::StrLen(key, field) => {
-            Reply::Integer(get(&key)?.and_then(|h| h.get(&field)).map_or(0, |v| v.len() as i64))
-        }
+        HashOp::Exists(key, field) => Reply::Integer(i64::from(
+            get(&key)?.is_some_and(|h| h.get(&field).is_some()),
+        )),
+        HashOp::StrLen(key, field) => Reply::Integer(
+            get(&key)?
+                .and_then(|h| h.get(&field))
+                .map_or(0, |v| v.len() as i64),
+        ),
         HashOp::RandField(key, count, with_values) => {
             let hash = get(&key)?;
             rand_field(hash, count, with_values)
@@ -265,7 +392,11 @@ fn rand_field(hash: Option<&Hash>, count: Option<i64>, with_values: bool) -> Rep
     let picks = random_positions(hash.len(), count).into_iter();
     let pairs = picks.filter_map(|at| hash.pair(at));
     if with_values {
-        Reply::Pairs(pairs.map(|(f, v)| (Reply::bulk(f), Reply::bulk(v))).collect())
+        Reply::Pairs(
+            pairs
+                .map(|(f, v)| (Reply::bulk(f), Reply::bulk(v)))
+                .collect(),
+        )
     } else {
         Reply::Array(pairs.map(|(f, _)| Reply::bulk(f)).collect())
     }
@@ -283,11 +414,17 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
             check_type(keyspace, &key, now, is_hash)?;
             let added = keyspace.change(&key, Some(new_hash), |value| {
                 let hash = hash_mut(value);
-                pairs.iter().filter(|(f, v)| hash.insert(f.clone(), v.clone())).count()
+                pairs
+                    .iter()
+                    .filter(|(f, v)| hash.insert(f.clone(), v.clone()))
+                    .count()
             });
             let name = if ok { "HMSET" } else { "HSET" };
             let args = pairs.into_iter().flat_map(|(f, v)| [f, v]);
-            keyspace.changed(&key, vec![words(name, [key.clone()].into_iter().chain(args))]);
+            keyspace.changed(
+                &key,
+                vec![words(name, [key.clone()].into_iter().chain(args))],
+            );
             if ok {
                 Reply::ok()
             } else {
@@ -300,7 +437,9 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
             {
                 return Ok(Reply::Integer(0));
             }
-            keyspace.change(&key, Some(new_hash), |v| hash_mut(v).insert(field.clone(), value.clone()));
+            keyspace.change(&key, Some(new_hash), |v| {
+                hash_mut(v).insert(field.clone(), value.clone())
+            });
             keyspace.changed(&key, vec![words("HSETNX", [key.clone(), field, value])]);
             Reply::Integer(1)
         }
@@ -314,7 +453,10 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
             });
             let removed = removed.unwrap_or(0);
             if removed > 0 {
-                keyspace.changed(&key, vec![words("HDEL", [key.clone()].into_iter().chain(fields))]);
+                keyspace.changed(
+                    &key,
+                    vec![words("HDEL", [key.clone()].into_iter().chain(fields))],
+                );
             }
             Reply::Integer(removed as i64)
         }
@@ -330,7 +472,14 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 .checked_add(by)
                 .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
             let text = new.to_string().into_bytes();
-            store(keyspace, key, field, text, "HINCRBY", by.to_string().into_bytes());
+            store(
+                keyspace,
+                key,
+                field,
+                text,
+                "HINCRBY",
+                by.to_string().into_bytes(),
+            );
             Reply::Integer(new)
         }
         HashOp::IncrByFloat(key, field, by) => {
@@ -358,7 +507,16 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
 
 /// Stores `value` at `field` of the hash at `key` (made if missing), and
 /// tells replicas `name key field argument`.
-fn store(keyspace: &mut Keyspace, key: Vec<u8>, field: Vec<u8>, value: Vec<u8>, name: &str, argument: Vec<u8>) {
-    keyspace.change(&key, Some(new_hash), |v| hash_mut(v).insert(field.clone(), value));
+fn store(
+    keyspace: &mut Keyspace,
+    key: Vec<u8>,
+    field: Vec<u8>,
+    value: Vec<u8>,
+    name: &str,
+    argument: Vec<u8>,
+) {
+    keyspace.change(&key, Some(new_hash), |v| {
+        hash_mut(v).insert(field.clone(), value)
+    });
     keyspace.changed(&key, vec![words(name, [key.clone(), field, argument])]);
 }

@@ -94,78 +94,202 @@ pub struct PosOptions {
 
 /// The rows of this file's commands.
 pub const COMMANDS: &[Spec] = &[
-    list_spec("lpush", -3, WRITE_MORE, "Prepend one or multiple elements to a list", "1.0.0", |a| parse_push(a, "lpush", true, false)),
-    list_spec("rpush", -3, WRITE_MORE, "Append one or multiple elements to a list", "1.0.0", |a| parse_push(a, "rpush", false, false)),
-    list_spec("lpushx", -3, WRITE_MORE, "Prepend an element to a list, only if the list exists", "2.2.0", |a| parse_push(a, "lpushx", true, true)),
-    list_spec("rpushx", -3, WRITE_MORE, "Append an element to a list, only if the list exists", "2.2.0", |a| parse_push(a, "rpushx", false, true)),
-    list_spec("lpop", -2, Flags::WRITE.and(Flags::FAST), "Remove and get the first elements in a list", "1.0.0", |a| parse_pop(a, true)),
-    list_spec("rpop", -2, Flags::WRITE.and(Flags::FAST), "Remove and get the last elements in a list", "1.0.0", |a| parse_pop(a, false)),
-    list_spec("llen", 2, Flags::READONLY.and(Flags::FAST), "Get the length of a list", "1.0.0", |a| Ok(list(ListOp::Len(key(a))))),
-    list_spec("lrange", 4, Flags::READONLY, "Get a range of elements from a list", "1.0.0", |a| {
-        let (start, stop) = (parse_int(&a[2])?, parse_int(&a[3])?);
-        Ok(list(ListOp::Range(key(a), start, stop)))
-    }),
-    list_spec("lindex", 3, Flags::READONLY, "Get an element from a list by its index", "1.0.0", |a| {
-        let index = parse_int(&a[2])?;
-        Ok(list(ListOp::Index(key(a), index)))
-    }),
-    list_spec("lset", 4, Flags::WRITE.and(Flags::DENYOOM), "Set the value of an element in a list by its index", "1.0.0", |a| {
-        let index = parse_int(&a[2])?;
-        let element = a[3].clone();
-        Ok(list(ListOp::Set(key(a), index, element)))
-    }),
-    list_spec("linsert", 5, Flags::WRITE.and(Flags::DENYOOM), "Insert an element before or after another element in a list", "2.2.0", |a| {
-        let before = match a[2].to_ascii_lowercase().as_slice() {
-            b"before" => true,
-            b"after" => false,
-            _ => return Err(Reply::error("ERR syntax error")),
-        };
-        let (pivot, element) = (a[3].clone(), a[4].clone());
-        Ok(list(ListOp::Insert { key: key(a), before, pivot, element }))
-    }),
-    list_spec("lrem", 4, Flags::WRITE, "Remove elements from a list", "1.0.0", |a| {
-        let count = parse_int(&a[2])?;
-        let element = a[3].clone();
-        Ok(list(ListOp::Rem(key(a), count, element)))
-    }),
-    list_spec("ltrim", 4, Flags::WRITE, "Trim a list to the specified range", "1.0.0", |a| {
-        let (start, stop) = (parse_int(&a[2])?, parse_int(&a[3])?);
-        Ok(list(ListOp::Trim(key(a), start, stop)))
-    }),
-    list_spec("lpos", -3, Flags::READONLY, "Return the index of matching elements on a list", "6.0.6", parse_lpos),
+    list_spec(
+        "lpush",
+        -3,
+        WRITE_MORE,
+        "Prepend one or multiple elements to a list",
+        "1.0.0",
+        |a| parse_push(a, "lpush", true, false),
+    ),
+    list_spec(
+        "rpush",
+        -3,
+        WRITE_MORE,
+        "Append one or multiple elements to a list",
+        "1.0.0",
+        |a| parse_push(a, "rpush", false, false),
+    ),
+    list_spec(
+        "lpushx",
+        -3,
+        WRITE_MORE,
+        "Prepend an element to a list, only if the list exists",
+        "2.2.0",
+        |a| parse_push(a, "lpushx", true, true),
+    ),
+    list_spec(
+        "rpushx",
+        -3,
+        WRITE_MORE,
+        "Append an element to a list, only if the list exists",
+        "2.2.0",
+        |a| parse_push(a, "rpushx", false, true),
+    ),
+    list_spec(
+        "lpop",
+        -2,
+        Flags::WRITE.and(Flags::FAST),
+        "Remove and get the first elements in a list",
+        "1.0.0",
+        |a| parse_pop(a, true),
+    ),
+    list_spec(
+        "rpop",
+        -2,
+        Flags::WRITE.and(Flags::FAST),
+        "Remove and get the last elements in a list",
+        "1.0.0",
+        |a| parse_pop(a, false),
+    ),
+    list_spec(
+        "llen",
+        2,
+        Flags::READONLY.and(Flags::FAST),
+        "Get the length of a list",
+        "1.0.0",
+        |a| Ok(list(ListOp::Len(key(a)))),
+    ),
+    list_spec(
+        "lrange",
+        4,
+        Flags::READONLY,
+        "Get a range of elements from a list",
+        "1.0.0",
+        |a| {
+            let (start, stop) = (parse_int(&a[2])?, parse_int(&a[3])?);
+            Ok(list(ListOp::Range(key(a), start, stop)))
+        },
+    ),
+    list_spec(
+        "lindex",
+        3,
+        Flags::READONLY,
+        "Get an element from a list by its index",
+        "1.0.0",
+        |a| {
+            let index = parse_int(&a[2])?;
+            Ok(list(ListOp::Index(key(a), index)))
+        },
+    ),
+    list_spec(
+        "lset",
+        4,
+        Flags::WRITE.and(Flags::DENYOOM),
+        "Set the value of an element in a list by its index",
+        "1.0.0",
+        |a| {
+            let index = parse_int(&a[2])?;
+            let element = a[3].clone();
+            Ok(list(ListOp::Set(key(a), index, element)))
+        },
+    ),
+    list_spec(
+        "linsert",
+        5,
+        Flags::WRITE.and(Flags::DENYOOM),
+        "Insert an element before or after another element in a list",
+        "2.2.0",
+        |a| {
+            let before = match a[2].to_ascii_lowercase().as_slice() {
+                b"before" => true,
+                b"after" => false,
+                _ => return Err(Reply::error("ERR syntax error")),
+            };
+            let (pivot, element) = (a[3].clone(), a[4].clone());
+            Ok(list(ListOp::Insert {
+                key: key(a),
+                before,
+                pivot,
+                element,
+            }))
+        },
+    ),
+    list_spec(
+        "lrem",
+        4,
+        Flags::WRITE,
+        "Remove elements from a list",
+        "1.0.0",
+        |a| {
+            let count = parse_int(&a[2])?;
+            let element = a[3].clone();
+            Ok(list(ListOp::Rem(key(a), count, element)))
+        },
+    ),
+    list_spec(
+        "ltrim",
+        4,
+        Flags::WRITE,
+        "Trim a list to the specified range",
+        "1.0.0",
+        |a| {
+            let (start, stop) = (parse_int(&a[2])?, parse_int(&a[3])?);
+            Ok(list(ListOp::Trim(key(a), start, stop)))
+        },
+    ),
+    list_spec(
+        "lpos",
+        -3,
+        Flags::READONLY,
+        "Return the index of matching elements on a list",
+        "6.0.6",
+        parse_lpos,
+    ),
     Spec {
         keys: (1, 2, 1),
-        ..list_spec("lmove", 5, Flags::WRITE.and(Flags::DENYOOM), "Pop an element from a list, push it to another list and return it", "6.2.0", |a| {
-            let side = |word: &[u8]| match word.to_ascii_lowercase().as_slice() {
-                b"left" => Ok(true),
-                b"right" => Ok(false),
-                _ => Err(Reply::error("ERR syntax error")),
-            };
-            let (from_left, to_left) = (side(&a[3])?, side(&a[4])?);
-            Ok(list(ListOp::Move {
-                source: a[1].clone(),
-                destination: a[2].clone(),
-                words: a,
-                from_left,
-                to_left,
-            }))
-        })
+        ..list_spec(
+            "lmove",
+            5,
+            Flags::WRITE.and(Flags::DENYOOM),
+            "Pop an element from a list, push it to another list and return it",
+            "6.2.0",
+            |a| {
+                let side = |word: &[u8]| match word.to_ascii_lowercase().as_slice() {
+                    b"left" => Ok(true),
+                    b"right" => Ok(false),
+                    _ => Err(Reply::error("ERR syntax error")),
+                };
+                let (from_left, to_left) = (side(&a[3])?, side(&a[4])?);
+                Ok(list(ListOp::Move {
+                    source: a[1].clone(),
+                    destination: a[2].clone(),
+                    words: a,
+                    from_left,
+                    to_left,
+                }))
+            },
+        )
     },
     Spec {
         keys: (1, 2, 1),
-        ..list_spec("rpoplpush", 3, Flags::WRITE.and(Flags::DENYOOM), "Remove the last element in a list, prepend it to another list and return it", "1.2.0", |a| {
-            Ok(list(ListOp::Move {
-                source: a[1].clone(),
-                destination: a[2].clone(),
-                words: a,
-                from_left: false,
-                to_left: true,
-            }))
-        })
+        ..list_spec(
+            "rpoplpush",
+            3,
+            Flags::WRITE.and(Flags::DENYOOM),
+            "Remove the last element in a list, prepend it to another list and return it",
+            "1.2.0",
+            |a| {
+                Ok(list(ListOp::Move {
+                    source: a[1].clone(),
+                    destination: a[2].clone(),
+                    words: a,
+                    from_left: false,
+                    to_left: true,
+                }))
+            },
+        )
     },
     Spec {
         keys: (0, 0, 0),
-        ..list_spec("lmpop", -4, Flags::WRITE, "Pop elements from a list", "7.0.0", parse_lmpop)
+        ..list_spec(
+            "lmpop",
+            -4,
+            Flags::WRITE,
+            "Pop elements from a list",
+            "7.0.0",
+            parse_lmpop,
+        )
     },
 ];
 
@@ -197,19 +321,34 @@ fn key(args: Args) -> Vec<u8> {
 fn parse_push(args: Args, name: &'static str, left: bool, existing: bool) -> Result<Op, Reply> {
     let mut args = args.into_iter().skip(1);
     let key = args.next().unwrap_or_default();
-    Ok(list(ListOp::Push { name, key, elements: args.collect(), left, existing }))
+    Ok(list(ListOp::Push {
+        name,
+        key,
+        elements: args.collect(),
+        left,
+        existing,
+    }))
 }
 
 fn parse_pop(args: Args, left: bool) -> Result<Op, Reply> {
     if args.len() > 3 {
         let name = if left { "lpop" } else { "rpop" };
-        return Err(Reply::error(format!("ERR wrong number of arguments for '{name}' command")));
+        return Err(Reply::error(format!(
+            "ERR wrong number of arguments for '{name}' command"
+        )));
     }
     let count = match args.get(2) {
         None => None,
-        Some(count) => Some(positive(count, "ERR value is out of range, must be positive")?),
+        Some(count) => Some(positive(
+            count,
+            "ERR value is out of range, must be positive",
+        )?),
     };
-    Ok(list(ListOp::Pop { key: key(args), left, count }))
+    Ok(list(ListOp::Pop {
+        key: key(args),
+        left,
+        count,
+    }))
 }
 
 /// A count that must be an integer of 0 or more, else `error`.
@@ -221,7 +360,11 @@ fn positive(arg: &[u8], error: &str) -> Result<usize, Reply> {
 }
 
 fn parse_lpos(args: Args) -> Result<Op, Reply> {
-    let mut options = PosOptions { rank: 1, count: None, maxlen: 0 };
+    let mut options = PosOptions {
+        rank: 1,
+        count: None,
+        maxlen: 0,
+    };
     let mut at = 3;
     while at < args.len() {
         let Some(value) = args.get(at + 1) else {
@@ -274,13 +417,11 @@ fn parse_lmpop(args: Args) -> Result<Op, Reply> {
     };
     let count = match &args[3 + numkeys..] {
         [] => 1,
-        [word, count] if word.eq_ignore_ascii_case(b"count") => {
-            match parse_int(count) {
-                Ok(n) if n > 0 => n as usize,
-                Ok(_) => return Err(Reply::error("ERR count should be greater than 0")),
-                Err(error) => return Err(error),
-            }
-        }
+        [word, count] if word.eq_ignore_ascii_case(b"count") => match parse_int(count) {
+            Ok(n) if n > 0 => n as usize,
+            Ok(_) => return Err(Reply::error("ERR count should be greater than 0")),
+            Err(error) => return Err(error),
+        },
         _ => return Err(syntax()),
     };
     Ok(list(ListOp::MPop(keys, left, count)))
@@ -344,8 +485,16 @@ fn position(len: usize, index: i64) -> Option<usize> {
 /// `None` if the range is empty once clipped to the list.
 fn range(len: usize, start: i64, stop: i64) -> Option<(usize, usize)> {
     let len = len as i64;
-    let start = if start < 0 { (start + len).max(0) } else { start };
-    let stop = if stop < 0 { stop + len } else { stop.min(len - 1) };
+    let start = if start < 0 {
+        (start + len).max(0)
+    } else {
+        start
+    };
+    let stop = if stop < 0 {
+        stop + len
+    } else {
+        stop.min(len - 1)
+    };
     (start <= stop && start < len).then_some((start as usize, stop as usize))
 }
 
@@ -360,8 +509,14 @@ fn pos(list: Option<&List>, element: &[u8], options: &PosOptions) -> Reply {
     let mut found = Vec::new();
     if let Some(list) = list {
         let len = list.len();
-        let limit = if options.maxlen == 0 { len } else { (options.maxlen as usize).min(len) };
-        let wanted = options.count.map_or(1, |c| if c == 0 { usize::MAX } else { c as usize });
+        let limit = if options.maxlen == 0 {
+            len
+        } else {
+            (options.maxlen as usize).min(len)
+        };
+        let wanted = options
+            .count
+            .map_or(1, |c| if c == 0 { usize::MAX } else { c as usize });
         let mut matches = 0i64;
         for step in 0..limit {
             let at = if backwards { len - 1 - step } else { step };
@@ -390,7 +545,13 @@ pub fn write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Reply {
 fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Reply> {
     let is_list = |value: ValueRef| matches!(value, ValueRef::List(_));
     Ok(match op {
-        ListOp::Push { name, key, elements, left, existing } => {
+        ListOp::Push {
+            name,
+            key,
+            elements,
+            left,
+            existing,
+        } => {
             let exists = check_type(keyspace, &key, now, is_list)?;
             if existing && !exists {
                 return Ok(Reply::Integer(0));
@@ -406,12 +567,19 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 }
                 list.len()
             });
-            keyspace.changed(&key, vec![words(name, [key.clone()].into_iter().chain(elements))]);
+            keyspace.changed(
+                &key,
+                vec![words(name, [key.clone()].into_iter().chain(elements))],
+            );
             Reply::Integer(len.unwrap_or(0) as i64)
         }
         ListOp::Pop { key, left, count } => {
             if !check_type(keyspace, &key, now, is_list)? {
-                return Ok(if count.is_some() { Reply::NilArray } else { Reply::Nil });
+                return Ok(if count.is_some() {
+                    Reply::NilArray
+                } else {
+                    Reply::Nil
+                });
             }
             let popped = pop(keyspace, &key, left, count.unwrap_or(1));
             if !popped.is_empty() {
@@ -441,7 +609,12 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
             keyspace.changed(&key, vec![words("LSET", [key.clone(), index, element])]);
             Reply::ok()
         }
-        ListOp::Insert { key, before, pivot, element } => {
+        ListOp::Insert {
+            key,
+            before,
+            pivot,
+            element,
+        } => {
             if !check_type(keyspace, &key, now, is_list)? {
                 return Ok(Reply::Integer(0));
             }
@@ -455,14 +628,18 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 return Ok(Reply::Integer(-1));
             };
             let side = if before { "BEFORE" } else { "AFTER" }.as_bytes().to_vec();
-            keyspace.changed(&key, vec![words("LINSERT", [key.clone(), side, pivot, element])]);
+            keyspace.changed(
+                &key,
+                vec![words("LINSERT", [key.clone(), side, pivot, element])],
+            );
             Reply::Integer(len)
         }
         ListOp::Rem(key, count, element) => {
             if !check_type(keyspace, &key, now, is_list)? {
                 return Ok(Reply::Integer(0));
             }
-            let removed = keyspace.change(&key, None, |value| remove(list_mut(value), count, &element));
+            let removed =
+                keyspace.change(&key, None, |value| remove(list_mut(value), count, &element));
             let removed = removed.unwrap_or(0);
             if removed > 0 {
                 let count = count.to_string().into_bytes();
@@ -487,12 +664,21 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 before - list.len()
             });
             if removed.unwrap_or(0) > 0 {
-                let (start, stop) = (start.to_string().into_bytes(), stop.to_string().into_bytes());
+                let (start, stop) = (
+                    start.to_string().into_bytes(),
+                    stop.to_string().into_bytes(),
+                );
                 keyspace.changed(&key, vec![words("LTRIM", [key.clone(), start, stop])]);
             }
             Reply::ok()
         }
-        ListOp::Move { words, source, destination, from_left, to_left } => {
+        ListOp::Move {
+            words,
+            source,
+            destination,
+            from_left,
+            to_left,
+        } => {
             if !check_type(keyspace, &source, now, is_list)? {
                 return Ok(Reply::Nil);
             }
@@ -552,7 +738,11 @@ fn pop(keyspace: &mut Keyspace, key: &[u8], left: bool, count: usize) -> Vec<Vec
 /// LREM: removes `count` occurrences of `element` from the head (from the
 /// tail if negative; all if 0). Returns how many it removed.
 fn remove(list: &mut List, count: i64, element: &[u8]) -> usize {
-    let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
+    let limit = if count == 0 {
+        usize::MAX
+    } else {
+        count.unsigned_abs() as usize
+    };
     let mut removed = 0;
     if count >= 0 {
         let mut at = 0;
@@ -596,7 +786,8 @@ mod tests {
 
     #[test]
     fn lrem_from_either_end() {
-        let list = |items: &[&str]| -> List { items.iter().map(|s| s.as_bytes().to_vec()).collect() };
+        let list =
+            |items: &[&str]| -> List { items.iter().map(|s| s.as_bytes().to_vec()).collect() };
         let mut l = list(&["a", "b", "a", "c", "a"]);
         assert_eq!(remove(&mut l, -2, b"a"), 2);
         assert_eq!(l, list(&["a", "b", "c"]));

@@ -31,7 +31,11 @@ pub const COMMANDS: &[Spec] = &[
         summary: "A container for object introspection commands",
         since: "2.2.3",
         group: "generic",
-        parse: |_| Err(Reply::error("ERR wrong number of arguments for 'object' command")),
+        parse: |_| {
+            Err(Reply::error(
+                "ERR wrong number of arguments for 'object' command",
+            ))
+        },
         subcommands: &[Spec {
             name: "object|encoding",
             arity: 3,
@@ -52,7 +56,11 @@ pub const COMMANDS: &[Spec] = &[
         summary: "A container for memory diagnostics commands",
         since: "4.0.0",
         group: "server",
-        parse: |_| Err(Reply::error("ERR wrong number of arguments for 'memory' command")),
+        parse: |_| {
+            Err(Reply::error(
+                "ERR wrong number of arguments for 'memory' command",
+            ))
+        },
         subcommands: &[Spec {
             name: "memory|usage",
             arity: -3,

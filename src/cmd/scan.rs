@@ -185,9 +185,10 @@ pub fn scan(keyspace: &Keyspace, args: &ScanArgs, now: i64) -> Reply {
         })
         .filter(|key| match keyspace.get(key, now) {
             None => false,
-            Some(entry) => args.kind.as_ref().is_none_or(|kind| {
-                kind.eq_ignore_ascii_case(entry.value().type_name().as_bytes())
-            }),
+            Some(entry) => args
+                .kind
+                .as_ref()
+                .is_none_or(|kind| kind.eq_ignore_ascii_case(entry.value().type_name().as_bytes())),
         })
         .map(Reply::bulk)
         .collect();

@@ -67,71 +67,176 @@ const READ_FAST: Flags = Flags::READONLY.and(Flags::FAST);
 
 /// The rows of this file's commands.
 pub const COMMANDS: &[Spec] = &[
-    set_spec("sadd", -3, WRITE_MORE, "Add one or more members to a set", "1.0.0", |a| {
-        let (key, members) = key_and_rest(a);
-        Ok(set(SetOp::Add(key, members)))
-    }),
-    set_spec("srem", -3, Flags::WRITE.and(Flags::FAST), "Remove one or more members from a set", "1.0.0", |a| {
-        let (key, members) = key_and_rest(a);
-        Ok(set(SetOp::Rem(key, members)))
-    }),
-    set_spec("scard", 2, READ_FAST, "Get the number of members in a set", "1.0.0", |a| {
-        Ok(set(SetOp::Card(key_and_rest(a).0)))
-    }),
-    set_spec("sismember", 3, READ_FAST, "Determine if a given value is a member of a set", "1.0.0", |a| {
-        let (key, mut member) = key_and_rest(a);
-        Ok(set(SetOp::IsMember(key, member.pop().unwrap_or_default())))
-    }),
-    set_spec("smismember", -3, READ_FAST, "Returns the membership associated with the given elements for a set", "6.2.0", |a| {
-        let (key, members) = key_and_rest(a);
-        Ok(set(SetOp::MIsMember(key, members)))
-    }),
-    set_spec("smembers", 2, Flags::READONLY, "Get all the members in a set", "1.0.0", |a| {
-        Ok(set(SetOp::Members(key_and_rest(a).0)))
-    }),
-    set_spec("spop", -2, Flags::WRITE.and(Flags::FAST), "Remove and return one or multiple random members from a set", "1.0.0", |a| {
-        if a.len() > 3 {
-            return Err(Reply::error("ERR syntax error"));
-        }
-        let count = match a.get(2) {
-            None => None,
-            Some(count) => match parse_int(count) {
-                Ok(n) if n >= 0 => Some(n as usize),
-                _ => return Err(Reply::error("ERR value is out of range, must be positive")),
-            },
-        };
-        Ok(set(SetOp::Pop(key_and_rest(a).0, count)))
-    }),
-    set_spec("srandmember", -2, Flags::READONLY, "Get one or multiple random members from a set", "1.0.0", |a| {
-        if a.len() > 3 {
-            return Err(Reply::error("ERR syntax error"));
-        }
-        let count = a.get(2).map(|c| random_count(c)).transpose()?;
-        Ok(set(SetOp::RandMember(key_and_rest(a).0, count)))
-    }),
+    set_spec(
+        "sadd",
+        -3,
+        WRITE_MORE,
+        "Add one or more members to a set",
+        "1.0.0",
+        |a| {
+            let (key, members) = key_and_rest(a);
+            Ok(set(SetOp::Add(key, members)))
+        },
+    ),
+    set_spec(
+        "srem",
+        -3,
+        Flags::WRITE.and(Flags::FAST),
+        "Remove one or more members from a set",
+        "1.0.0",
+        |a| {
+            let (key, members) = key_and_rest(a);
+            Ok(set(SetOp::Rem(key, members)))
+        },
+    ),
+    set_spec(
+        "scard",
+        2,
+        READ_FAST,
+        "Get the number of members in a set",
+        "1.0.0",
+        |a| Ok(set(SetOp::Card(key_and_rest(a).0))),
+    ),
+    set_spec(
+        "sismember",
+        3,
+        READ_FAST,
+        "Determine if a given value is a member of a set",
+        "1.0.0",
+        |a| {
+            let (key, mut member) = key_and_rest(a);
+            Ok(set(SetOp::IsMember(key, member.pop().unwrap_or_default())))
+        },
+    ),
+    set_spec(
+        "smismember",
+        -3,
+        READ_FAST,
+        "Returns the membership associated with the given elements for a set",
+        "6.2.0",
+        |a| {
+            let (key, members) = key_and_rest(a);
+            Ok(set(SetOp::MIsMember(key, members)))
+        },
+    ),
+    set_spec(
+        "smembers",
+        2,
+        Flags::READONLY,
+        "Get all the members in a set",
+        "1.0.0",
+        |a| Ok(set(SetOp::Members(key_and_rest(a).0))),
+    ),
+    set_spec(
+        "spop",
+        -2,
+        Flags::WRITE.and(Flags::FAST),
+        "Remove and return one or multiple random members from a set",
+        "1.0.0",
+        |a| {
+            if a.len() > 3 {
+                return Err(Reply::error("ERR syntax error"));
+            }
+            let count = match a.get(2) {
+                None => None,
+                Some(count) => match parse_int(count) {
+                    Ok(n) if n >= 0 => Some(n as usize),
+                    _ => return Err(Reply::error("ERR value is out of range, must be positive")),
+                },
+            };
+            Ok(set(SetOp::Pop(key_and_rest(a).0, count)))
+        },
+    ),
+    set_spec(
+        "srandmember",
+        -2,
+        Flags::READONLY,
+        "Get one or multiple random members from a set",
+        "1.0.0",
+        |a| {
+            if a.len() > 3 {
+                return Err(Reply::error("ERR syntax error"));
+            }
+            let count = a.get(2).map(|c| random_count(c)).transpose()?;
+            Ok(set(SetOp::RandMember(key_and_rest(a).0, count)))
+        },
+    ),
     Spec {
         keys: (1, 2, 1),
-        ..set_spec("smove", 4, Flags::WRITE.and(Flags::FAST), "Move a member from one set to another", "1.0.0", |a| {
-            let mut a = a.into_iter().skip(1);
-            let mut next = || a.next().unwrap_or_default();
-            Ok(set(SetOp::Move(next(), next(), next())))
-        })
+        ..set_spec(
+            "smove",
+            4,
+            Flags::WRITE.and(Flags::FAST),
+            "Move a member from one set to another",
+            "1.0.0",
+            |a| {
+                let mut a = a.into_iter().skip(1);
+                let mut next = || a.next().unwrap_or_default();
+                Ok(set(SetOp::Move(next(), next(), next())))
+            },
+        )
     },
-    algebra_spec("sinter", -2, Flags::READONLY, "Intersect multiple sets", |a| parse_algebra(a, Algebra::Inter, false)),
-    algebra_spec("sunion", -2, Flags::READONLY, "Add multiple sets", |a| parse_algebra(a, Algebra::Union, false)),
-    algebra_spec("sdiff", -2, Flags::READONLY, "Subtract multiple sets", |a| parse_algebra(a, Algebra::Diff, false)),
-    algebra_spec("sinterstore", -3, Flags::WRITE.and(Flags::DENYOOM), "Intersect multiple sets and store the resulting set in a key", |a| parse_algebra(a, Algebra::Inter, true)),
-    algebra_spec("sunionstore", -3, Flags::WRITE.and(Flags::DENYOOM), "Add multiple sets and store the resulting set in a key", |a| parse_algebra(a, Algebra::Union, true)),
-    algebra_spec("sdiffstore", -3, Flags::WRITE.and(Flags::DENYOOM), "Subtract multiple sets and store the resulting set in a key", |a| parse_algebra(a, Algebra::Diff, true)),
+    algebra_spec(
+        "sinter",
+        -2,
+        Flags::READONLY,
+        "Intersect multiple sets",
+        |a| parse_algebra(a, Algebra::Inter, false),
+    ),
+    algebra_spec("sunion", -2, Flags::READONLY, "Add multiple sets", |a| {
+        parse_algebra(a, Algebra::Union, false)
+    }),
+    algebra_spec(
+        "sdiff",
+        -2,
+        Flags::READONLY,
+        "Subtract multiple sets",
+        |a| parse_algebra(a, Algebra::Diff, false),
+    ),
+    algebra_spec(
+        "sinterstore",
+        -3,
+        Flags::WRITE.and(Flags::DENYOOM),
+        "Intersect multiple sets and store the resulting set in a key",
+        |a| parse_algebra(a, Algebra::Inter, true),
+    ),
+    algebra_spec(
+        "sunionstore",
+        -3,
+        Flags::WRITE.and(Flags::DENYOOM),
+        "Add multiple sets and store the resulting set in a key",
+        |a| parse_algebra(a, Algebra::Union, true),
+    ),
+    algebra_spec(
+        "sdiffstore",
+        -3,
+        Flags::WRITE.and(Flags::DENYOOM),
+        "Subtract multiple sets and store the resulting set in a key",
+        |a| parse_algebra(a, Algebra::Diff, true),
+    ),
     Spec {
         keys: (0, 0, 0),
         since: "7.0.0",
-        ..set_spec("sintercard", -3, Flags::READONLY, "Intersect multiple sets and return the cardinality of the result", "7.0.0", parse_sintercard)
+        ..set_spec(
+            "sintercard",
+            -3,
+            Flags::READONLY,
+            "Intersect multiple sets and return the cardinality of the result",
+            "7.0.0",
+            parse_sintercard,
+        )
     },
-    set_spec("sscan", -3, Flags::READONLY, "Incrementally iterate Set elements", "2.8.0", |a| {
-        let pattern = parse_scan_options(&a[2..])?;
-        Ok(set(SetOp::Scan(key_and_rest(a).0, pattern)))
-    }),
+    set_spec(
+        "sscan",
+        -3,
+        Flags::READONLY,
+        "Incrementally iterate Set elements",
+        "2.8.0",
+        |a| {
+            let pattern = parse_scan_options(&a[2..])?;
+            Ok(set(SetOp::Scan(key_and_rest(a).0, pattern)))
+        },
+    ),
 ];
 
 /// The row of a set command.
@@ -178,7 +283,11 @@ fn parse_algebra(args: Args, kind: Algebra, store: bool) -> Result<Op, Reply> {
         keys.insert(0, first);
         None
     };
-    Ok(set(SetOp::Algebra { kind, destination, keys }))
+    Ok(set(SetOp::Algebra {
+        kind,
+        destination,
+        keys,
+    }))
 }
 
 fn parse_sintercard(args: Args) -> Result<Op, Reply> {
@@ -188,7 +297,9 @@ fn parse_sintercard(args: Args) -> Result<Op, Reply> {
     }
     let numkeys = numkeys as usize;
     if numkeys > args.len() - 2 {
-        return Err(Reply::error("ERR Number of keys can't be greater than number of args"));
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
     }
     let mut limit = 0;
     let mut options = args[2 + numkeys..].iter();
@@ -235,7 +346,11 @@ fn try_read(op: SetOp, keyspace: &Keyspace, now: i64) -> Result<Reply, Reply> {
         SetOp::MIsMember(key, members) => {
             let set = get(&key)?;
             let found = members.iter().map(|m| set.is_some_and(|s| s.contains(m)));
-            Reply::Array(found.map(|found| Reply::Integer(i64::from(found))).collect())
+            Reply::Array(
+                found
+                    .map(|found| Reply::Integer(i64::from(found)))
+                    .collect(),
+            )
         }
         SetOp::Members(key) => Reply::Set(bulks(get(&key)?.into_iter().flat_map(Set::iter))),
         SetOp::RandMember(key, count) => {
@@ -250,9 +365,11 @@ fn try_read(op: SetOp, keyspace: &Keyspace, now: i64) -> Result<Reply, Reply> {
             });
             Reply::Array(picks.unwrap_or_default())
         }
-        SetOp::Algebra { kind, destination: None, keys } => {
-            Reply::Set(bulks(algebra(keyspace, kind, &keys, now)?))
-        }
+        SetOp::Algebra {
+            kind,
+            destination: None,
+            keys,
+        } => Reply::Set(bulks(algebra(keyspace, kind, &keys, now)?)),
         SetOp::InterCard(keys, limit) => {
             let mut members = algebra(keyspace, Algebra::Inter, &keys, now)?.len();
             if limit > 0 {
@@ -272,7 +389,12 @@ fn try_read(op: SetOp, keyspace: &Keyspace, now: i64) -> Result<Reply, Reply> {
 /// Redis replies them: an intersection in the order of its smallest set,
 /// a union or difference in that of the set Redis builds for it (sorted
 /// if all are integers, as in its intset).
-fn algebra(keyspace: &Keyspace, kind: Algebra, keys: &[Vec<u8>], now: i64) -> Result<Vec<Vec<u8>>, Reply> {
+fn algebra(
+    keyspace: &Keyspace,
+    kind: Algebra,
+    keys: &[Vec<u8>],
+    now: i64,
+) -> Result<Vec<Vec<u8>>, Reply> {
     let mut sets = Vec::with_capacity(keys.len());
     for key in keys {
         sets.push(lookup(keyspace, key, now, as_set)?);
@@ -329,7 +451,10 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
             });
             let added = added.unwrap_or(0);
             if added > 0 {
-                keyspace.changed(&key, vec![words("SADD", [key.clone()].into_iter().chain(members))]);
+                keyspace.changed(
+                    &key,
+                    vec![words("SADD", [key.clone()].into_iter().chain(members))],
+                );
             }
             Reply::Integer(added as i64)
         }
@@ -339,12 +464,17 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
         }
         SetOp::Pop(key, count) => {
             if !check_type(keyspace, &key, now, is_set)? {
-                return Ok(if count.is_some() { Reply::Set(Vec::new()) } else { Reply::Nil });
+                return Ok(if count.is_some() {
+                    Reply::Set(Vec::new())
+                } else {
+                    Reply::Nil
+                });
             }
             let popped = keyspace.change(&key, None, |value| {
                 let set = set_mut(value);
                 let picks = random_positions(set.len(), count.unwrap_or(1) as i64);
-                let members: Vec<Vec<u8>> = picks.into_iter().filter_map(|at| set.member(at)).collect();
+                let members: Vec<Vec<u8>> =
+                    picks.into_iter().filter_map(|at| set.member(at)).collect();
                 for member in &members {
                     set.remove(member);
                 }
@@ -352,7 +482,13 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
             });
             let popped = popped.unwrap_or_default();
             if !popped.is_empty() {
-                keyspace.changed(&key, vec![words("SREM", [key.clone()].into_iter().chain(popped.clone()))]);
+                keyspace.changed(
+                    &key,
+                    vec![words(
+                        "SREM",
+                        [key.clone()].into_iter().chain(popped.clone()),
+                    )],
+                );
             }
             match count {
                 Some(_) => Reply::Set(bulks(popped)),
@@ -372,12 +508,24 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
                 return Ok(Reply::Integer(1));
             }
             keyspace.change(&source, None, |value| set_mut(value).remove(&member));
-            keyspace.change(&destination, Some(new_set), |value| set_mut(value).insert(member.clone()));
-            keyspace.changed(&source, vec![words("SMOVE", [source.clone(), destination.clone(), member])]);
+            keyspace.change(&destination, Some(new_set), |value| {
+                set_mut(value).insert(member.clone())
+            });
+            keyspace.changed(
+                &source,
+                vec![words(
+                    "SMOVE",
+                    [source.clone(), destination.clone(), member],
+                )],
+            );
             keyspace.changed(&destination, Vec::new());
             Reply::Integer(1)
         }
-        SetOp::Algebra { kind, destination: Some(destination), keys } => {
+        SetOp::Algebra {
+            kind,
+            destination: Some(destination),
+            keys,
+        } => {
             let members = algebra(keyspace, kind, &keys, now)?;
             let len = members.len();
             keyspace.remove_if_expired(&destination, now);
@@ -409,8 +557,15 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
 }
 
 /// SREM: removes `members` from the set at `key`; how many were there.
-fn remove(keyspace: &mut Keyspace, key: &[u8], members: &[Vec<u8>], now: i64) -> Result<usize, Reply> {
-    if !check_type(keyspace, key, now, |value| matches!(value, ValueRef::Set(_)))? {
+fn remove(
+    keyspace: &mut Keyspace,
+    key: &[u8],
+    members: &[Vec<u8>],
+    now: i64,
+) -> Result<usize, Reply> {
+    if !check_type(keyspace, key, now, |value| {
+        matches!(value, ValueRef::Set(_))
+    })? {
         return Ok(0);
     }
     let removed = keyspace.change(key, None, |value| {
@@ -419,7 +574,13 @@ fn remove(keyspace: &mut Keyspace, key: &[u8], members: &[Vec<u8>], now: i64) ->
     });
     let removed = removed.unwrap_or(0);
     if removed > 0 {
-        keyspace.changed(key, vec![words("SREM", [key.to_vec()].into_iter().chain(members.iter().cloned()))]);
+        keyspace.changed(
+            key,
+            vec![words(
+                "SREM",
+                [key.to_vec()].into_iter().chain(members.iter().cloned()),
+            )],
+        );
     }
     Ok(removed)
 }

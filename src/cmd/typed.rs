@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use super::string::wrong_type;
 use super::{Flags, Op, Spec};
-use crate::keyspace::{Keyspace, Value, ValueRef};
 use crate::glob;
+use crate::keyspace::{Keyspace, Value, ValueRef};
 use crate::resp::{Args, Reply};
 use crate::rng::Rng;
 
@@ -83,7 +83,10 @@ pub(super) fn words(name: &str, args: impl IntoIterator<Item = Vec<u8>>) -> Args
 
 /// Bulk replies of `items`.
 pub(super) fn bulks<T: Into<Vec<u8>>>(items: impl IntoIterator<Item = T>) -> Vec<Reply> {
-    items.into_iter().map(|item| Reply::Bulk(item.into())).collect()
+    items
+        .into_iter()
+        .map(|item| Reply::Bulk(item.into()))
+        .collect()
 }
 
 /// The value of a new key, for `Keyspace::change`.
@@ -170,5 +173,7 @@ pub(super) fn scan_reply(items: Vec<Reply>) -> Reply {
 
 /// Does `item` match the pattern (no pattern matches everything)?
 pub(super) fn matches(pattern: &Option<Vec<u8>>, item: &[u8]) -> bool {
-    pattern.as_ref().is_none_or(|p| glob::matches(p, item, false))
+    pattern
+        .as_ref()
+        .is_none_or(|p| glob::matches(p, item, false))
 }

@@ -108,7 +108,9 @@ impl Hash {
 
     /// The pair at position `at` (for random picks).
     pub fn pair(&self, at: usize) -> Option<(&[u8], &[u8])> {
-        self.pairs.get(at).map(|(f, v)| (f.as_slice(), v.as_slice()))
+        self.pairs
+            .get(at)
+            .map(|(f, v)| (f.as_slice(), v.as_slice()))
     }
 
     /// Every field with its value, in Redis's order while compact.

@@ -90,7 +90,8 @@ impl Keyspace {
     pub fn set(&mut self, key: Vec<u8>, value: Value, expires_at: Option<i64>) {
         self.watchers.touch(&key);
         self.dirty += 1;
-        self.changes.record_all(|| rebuild(&key, &value, expires_at));
+        self.changes
+            .record_all(|| rebuild(&key, &value, expires_at));
         self.store(key, value, expires_at);
     }
 
@@ -507,6 +508,63 @@ mod tests {
             ks.get(b"k1", 0).map(|e| e.value()),
             Some(ValueRef::String(b"new"))
         );
+    }
+
+    #[test]
+    fn an_aggregate_changes_in_place_and_a_snapshot_keeps_its_own() {
+        let mut ks = Keyspace::default();
+        let new_list = || Value::List(List::new());
+        let push = |ks: &mut Keyspace, item: &str| {
+            ks.change(b"l", Some(new_list), |value| {
+                let Value::List(list) = value else {
+                    panic!("a list");
+                };
+                list.push_back(item.as_bytes().to_vec());
+            })
+        };
+        assert_eq!(push(&mut ks, "a"), Some(()));
+        ks.set_expiry(b"l", Some(9000));
+        let capture = ks.start_snapshot();
+        push(&mut ks, "b");
+        for shard in 0..SHARDS {
+            ks.copy_shard(&capture, shard);
+        }
+        ks.end_snapshot(&capture);
+        let snapshot = capture.finish();
+        let (_, value, deadline) = snapshot.iter().next().expect("one key");
+        assert_eq!(value.to_value(), Value::List([b"a".to_vec()].into()));
+        assert_eq!(deadline, Some(9000));
+        let now = ks.get(b"l", 0).map(|e| e.value().to_value());
+        assert_eq!(
+            now,
+            Some(Value::List([b"a".to_vec(), b"b".to_vec()].into()))
+        );
+        // Emptied, the key goes, and with it its deadline.
+        ks.change(b"l", None, |value| {
+            let Value::List(list) = value else {
+                panic!("a list");
+            };
+            list.clear();
+        });
+        assert_eq!(ks.len(), 0);
+        check_index(&ks);
+        // A string is never changed in place; a missing key without
+        // `create` is left missing.
+        ks.set(b"s".to_vec(), Value::String(b"v".to_vec()), None);
+        assert_eq!(ks.change(b"s", Some(new_list), |_| ()), None);
+        assert_eq!(ks.change(b"none", None, |_| ()), None);
+        assert_eq!(ks.len(), 1);
+    }
+
+    #[test]
+    fn a_copied_aggregate_reaches_replicas_as_commands() {
+        let mut ks = Keyspace::default();
+        ks.start_recording();
+        let hash = Hash::from_pairs(vec![(b"f".to_vec(), b"v".to_vec())]);
+        ks.set(b"h".to_vec(), Value::Hash(hash), Some(5000));
+        let words = |change: &Vec<Vec<u8>>| String::from_utf8(change.join(&b' ')).unwrap();
+        let changes: Vec<String> = ks.take_changes().iter().map(words).collect();
+        assert_eq!(changes, ["DEL h", "HSET h f v", "PEXPIREAT h 5000"]);
     }
 
     #[test]

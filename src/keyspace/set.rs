@@ -70,7 +70,9 @@ impl Set {
     /// Is `member` in the set?
     pub fn contains(&self, member: &[u8]) -> bool {
         match self {
-            Set::Ints(ints) => canonical_int(member).is_some_and(|n| ints.binary_search(&n).is_ok()),
+            Set::Ints(ints) => {
+                canonical_int(member).is_some_and(|n| ints.binary_search(&n).is_ok())
+            }
             Set::Table(_, index) => index.contains_key(member),
         }
     }
@@ -88,7 +90,7 @@ impl Set {
                     Err(_) => {}
                 }
             }
-            self.to_table();
+            self.convert_to_table();
         }
         let Set::Table(members, index) = self else {
             return false;
@@ -141,7 +143,7 @@ impl Set {
     }
 
     /// Converts an intset to a hash table: for good, as in Redis.
-    fn to_table(&mut self) {
+    fn convert_to_table(&mut self) {
         if let Set::Ints(ints) = self {
             let members: Vec<Vec<u8>> = ints.iter().map(|n| n.to_string().into_bytes()).collect();
             let index = members.iter().cloned().zip(0..).collect();

@@ -103,7 +103,12 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes a set of integers (sorted, distinct) as an intset.
-    pub fn intset(&mut self, key: &[u8], members: &[i64], expires_at: Option<i64>) -> io::Result<()> {
+    pub fn intset(
+        &mut self,
+        key: &[u8],
+        members: &[i64],
+        expires_at: Option<i64>,
+    ) -> io::Result<()> {
         self.key_header(TYPE_SET_INTSET, key, expires_at)?;
         self.write_string(&intset::encode(members))
     }

@@ -139,7 +139,11 @@ pub fn parse(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
             }
             0xc0..=0xdf => {
                 let raw = (u16::from(first & 0x1f) << 8) | u16::from(*bytes.get(at + 1)?);
-                let n = if raw >= 4096 { i64::from(raw) - 8192 } else { i64::from(raw) };
+                let n = if raw >= 4096 {
+                    i64::from(raw) - 8192
+                } else {
+                    i64::from(raw)
+                };
                 (n.to_string().into_bytes(), 2)
             }
             0xe0..=0xef => {
@@ -191,10 +195,27 @@ mod tests {
         let long = vec![b'x'; 5000];
         let mid = vec![b'y'; 200];
         let elements: Vec<&[u8]> = vec![
-            b"127", b"128", b"-1", b"-4096", b"4095", b"4096", b"-32768", b"8388607",
-            b"-8388608", b"2147483647", b"-2147483648", b"2147483648",
-            b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808",
-            b"007", b"-0", b"1.0", b"", &mid, &long,
+            b"127",
+            b"128",
+            b"-1",
+            b"-4096",
+            b"4095",
+            b"4096",
+            b"-32768",
+            b"8388607",
+            b"-8388608",
+            b"2147483647",
+            b"-2147483648",
+            b"2147483648",
+            b"9223372036854775807",
+            b"-9223372036854775808",
+            b"9223372036854775808",
+            b"007",
+            b"-0",
+            b"1.0",
+            b"",
+            &mid,
+            &long,
         ];
         let bytes = packed(&elements);
         let want: Vec<Vec<u8>> = elements.iter().map(|e| e.to_vec()).collect();
