@@ -364,6 +364,41 @@ fn types_across_the_keyspace() {
 }
 
 #[test]
+fn info_counts_the_memory_of_every_type() {
+    let s = server();
+    let mut c = s.client();
+    let used = |c: &mut Client| -> u64 {
+        let field = c.info_field("memory", "used_memory");
+        field
+            .and_then(|n| n.parse().ok())
+            .expect("INFO memory has used_memory")
+    };
+    let before = used(&mut c);
+    let items: Vec<String> = (0..20_000).map(|i| format!("element-{i:010}")).collect();
+    for (command, key) in [("RPUSH", "l"), ("SADD", "s")] {
+        for chunk in items.chunks(1000) {
+            let mut args = vec![command, key];
+            args.extend(chunk.iter().map(String::as_str));
+            c.cmd(&args);
+        }
+    }
+    for chunk in items.chunks(500) {
+        let mut args = vec!["HSET", "h"];
+        for item in chunk {
+            args.extend([item.as_str(), item.as_str()]);
+        }
+        c.cmd(&args);
+    }
+    // 60,000 elements of 18 bytes at least: over a megabyte.
+    let grown = used(&mut c).saturating_sub(before);
+    assert!(grown > 1_000_000, "used_memory grew by {grown} bytes only");
+    assert_eq!(
+        c.info_field("keyspace", "db0").as_deref(),
+        Some("keys=3,expires=0,avg_ttl=0")
+    );
+}
+
+#[test]
 fn watch_sees_changes_of_every_type() {
     let s = server();
     let mut c = s.client();
