@@ -744,6 +744,41 @@ hgetall h2
 copy h2 h3
 hgetall h3
 del h2 h3 st s2
+# --- huge and odd counts and indexes
+rpush big a b a c a
+lpos big a rank -9223372036854775808
+lpos big a rank 9223372036854775807
+lpos big a rank -2 maxlen 3 count 0
+lpos big a count 9223372036854775807
+lrange big -9223372036854775808 9223372036854775807
+lrange big 9223372036854775807 -9223372036854775808
+lindex big -9223372036854775808
+lrem big -9223372036854775808 a
+lpop big 9223372036854775807
+lpop big 99999999999999999999
+lmpop x big left
+lmpop 9223372036854775807 big left
+sintercard x big
+hset hh a 1
+hincrby hh a 9223372036854775806
+hincrby hh a 1
+hincrby hh b -9223372036854775808
+hincrby hh b -1
+hincrbyfloat hh c 1.5e10
+hincrbyfloat hh c 0.0000001
+hincrbyfloat hh c -1.5e10
+hincrbyfloat hh e 0x10
+hincrbyfloat hh e " 1"
+hincrbyfloat hh e 1.
+hincrbyfloat hh e .5
+hgetall hh
+hrandfield hh 9223372036854775807 withvalues
+hrandfield hh 4611686018427387904 withvalues
+hrandfield hh 5 withvalues
+sadd ss 1 2 3
+srandmember ss 9223372036854775807
+spop ss 9223372036854775807
+exists ss
 "#;
 
 /// Splits a script line into words: blanks separate them; `"..."` may hold

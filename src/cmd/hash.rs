@@ -296,6 +296,10 @@ fn parse_hrandfield(args: Args) -> Result<Op, Reply> {
         Some(word) if word.eq_ignore_ascii_case(b"withvalues") && args.len() == 4 => true,
         Some(_) => return Err(Reply::error("ERR syntax error")),
     };
+    // With values, Redis refuses a count whose pairs would overflow.
+    if with_values && count.is_some_and(|n| n.unsigned_abs() > (i64::MAX / 2) as u64) {
+        return Err(Reply::error("ERR value is out of range"));
+    }
     let [_, key] = fixed(args.into_iter().take(2).collect());
     Ok(hash(HashOp::RandField(key, count, with_values)))
 }

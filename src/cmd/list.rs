@@ -402,10 +402,11 @@ fn parse_lpos(args: Args) -> Result<Op, Reply> {
 
 fn parse_lmpop(args: Args) -> Result<Op, Reply> {
     let syntax = || Reply::error("ERR syntax error");
-    let numkeys = parse_int(&args[1])?;
-    if numkeys <= 0 {
-        return Err(Reply::error("ERR numkeys should be greater than 0"));
-    }
+    // Not a number at all gets the same error as zero, as in Redis.
+    let numkeys = match parse_int(&args[1]) {
+        Ok(n) if n > 0 => n,
+        _ => return Err(Reply::error("ERR numkeys should be greater than 0")),
+    };
     let numkeys = numkeys as usize;
     // The keys, then the side: numkeys must leave room for it.
     if numkeys > args.len().saturating_sub(3) {

@@ -290,10 +290,11 @@ fn parse_algebra(args: Args, kind: Algebra, store: bool) -> Result<Op, Reply> {
 }
 
 fn parse_sintercard(args: Args) -> Result<Op, Reply> {
-    let numkeys = parse_int(&args[1])?;
-    if numkeys <= 0 {
-        return Err(Reply::error("ERR numkeys should be greater than 0"));
-    }
+    // Not a number at all gets the same error as zero, as in Redis.
+    let numkeys = match parse_int(&args[1]) {
+        Ok(n) if n > 0 => n,
+        _ => return Err(Reply::error("ERR numkeys should be greater than 0")),
+    };
     let numkeys = numkeys as usize;
     if numkeys > args.len() - 2 {
         return Err(Reply::error(

@@ -132,12 +132,20 @@ pub(super) fn random_positions(len: usize, count: i64) -> Vec<usize> {
         .collect()
 }
 
+/// The most picks a negative count may ask for. Redis would try to send
+/// them all, however many (and a count of -2^62 hangs it); the reply is
+/// built in memory here, so a count beyond this is refused instead.
+const MAX_REPEATED_PICKS: i64 = 10_000_000;
+
 /// Parses the count of HRANDFIELD and SRANDMEMBER: an integer whose
-/// negation fits.
+/// negation fits, and not beyond [`MAX_REPEATED_PICKS`] below zero.
 pub(super) fn random_count(arg: &[u8]) -> Result<i64, Reply> {
     let count = super::parse_int(arg)?;
     if count == i64::MIN {
         return Err(Reply::error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"));
+    }
+    if count < -MAX_REPEATED_PICKS {
+        return Err(Reply::error("ERR value is out of range"));
     }
     Ok(count)
 }
