@@ -3,12 +3,14 @@
 //! Redis keeps a small hash (at most 512 fields, none and no value longer
 //! than 64 bytes) in a listpack: HGETALL answers in insertion order, and
 //! HDEL closes the gap. A bigger hash moves to a hash table for good, and
-//! its order means nothing. We keep one layout for both (the pairs in a
-//! vector, an index from field to position) and follow the same rule for
-//! the order: while the hash is small a removal shifts the pairs after it
-//! (O(n), as the listpack's is, for n at most 512), once it has grown it
-//! swaps the last pair in (O(1)). `is_compact` is what OBJECT ENCODING
-//! and the RDB writer read.
+//! its order means nothing. We follow both forms: while the hash is
+//! small its pairs sit in a vector, in order, found by a linear scan
+//! (O(n) for n at most 512, as in the listpack, and no index to pay for:
+//! a small hash costs a fraction of what it would with one); a removal
+//! shifts the pairs after it. Once it grows past the limits it gains an
+//! index from field to position, for good, and a removal swaps the last
+//! pair in (O(1)). `is_compact` is what OBJECT ENCODING and the RDB
+//! writer read.
 
 use std::collections::HashMap;
 
@@ -18,22 +20,12 @@ pub const COMPACT_ENTRIES: usize = 512;
 pub const COMPACT_VALUE: usize = 64;
 
 /// A hash value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hash {
     pairs: Vec<(Vec<u8>, Vec<u8>)>,
-    index: HashMap<Vec<u8>, usize>,
-    /// Still in Redis's listpack form: small, and ordered.
-    compact: bool,
-}
-
-impl Default for Hash {
-    fn default() -> Hash {
-        Hash {
-            pairs: Vec::new(),
-            index: HashMap::new(),
-            compact: true,
-        }
-    }
+    /// Where each field is; `None` while the hash is compact (Redis's
+    /// listpack form: small, and ordered).
+    index: Option<HashMap<Vec<u8>, usize>>,
 }
 
 impl Hash {
@@ -59,48 +51,66 @@ impl Hash {
 
     /// Is it in Redis's small form (`listpack`), rather than `hashtable`?
     pub fn is_compact(&self) -> bool {
-        self.compact
+        self.index.is_none()
+    }
+
+    /// The position of `field`.
+    fn position(&self, field: &[u8]) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(field).copied(),
+            None => self.pairs.iter().position(|(f, _)| f == field),
+        }
     }
 
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        let &at = self.index.get(field)?;
+        let at = self.position(field)?;
         Some(&self.pairs[at].1)
     }
 
     /// Sets `field` to `value`; says whether the field is new.
     pub fn insert(&mut self, field: Vec<u8>, value: Vec<u8>) -> bool {
-        if field.len() > COMPACT_VALUE || value.len() > COMPACT_VALUE {
-            self.compact = false;
-        }
-        if let Some(&at) = self.index.get(&field) {
+        let too_long = field.len() > COMPACT_VALUE || value.len() > COMPACT_VALUE;
+        if let Some(at) = self.position(&field) {
             self.pairs[at].1 = value;
+            if too_long {
+                self.grow();
+            }
             return false;
         }
-        self.index.insert(field.clone(), self.pairs.len());
+        if let Some(index) = &mut self.index {
+            index.insert(field.clone(), self.pairs.len());
+        }
         self.pairs.push((field, value));
-        if self.pairs.len() > COMPACT_ENTRIES {
-            self.compact = false;
+        if too_long || self.pairs.len() > COMPACT_ENTRIES {
+            self.grow();
         }
         true
     }
 
+    /// Leaves the compact form: indexes the fields.
+    fn grow(&mut self) {
+        if self.index.is_none() {
+            let fields = self.pairs.iter().map(|(f, _)| f.clone());
+            self.index = Some(fields.zip(0..).collect());
+        }
+    }
+
     /// Removes `field`; says whether it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        let Some(at) = self.index.remove(field) else {
+        let Some(at) = self.position(field) else {
             return false;
         };
-        if self.compact {
-            self.pairs.remove(at);
-            for (field, _) in &self.pairs[at..] {
-                if let Some(position) = self.index.get_mut(field) {
-                    *position -= 1;
-                }
+        match &mut self.index {
+            None => {
+                self.pairs.remove(at);
             }
-        } else {
-            self.pairs.swap_remove(at);
-            if let Some((moved, _)) = self.pairs.get(at) {
-                self.index.insert(moved.clone(), at);
+            Some(index) => {
+                index.remove(field);
+                self.pairs.swap_remove(at);
+                if let Some((moved, _)) = self.pairs.get(at) {
+                    index.insert(moved.clone(), at);
+                }
             }
         }
         true
