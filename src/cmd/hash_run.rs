@@ -101,8 +101,18 @@ fn rand_field(hash: Option<&Hash>, count: Option<i64>, with_values: bool) -> Rep
     let Some(hash) = hash else {
         return Reply::Array(Vec::new());
     };
+    // A compact hash is found by a scan: unpack it once, not per pick.
+    let unpacked: Vec<(&[u8], &[u8])> = if hash.is_compact() {
+        hash.iter().collect()
+    } else {
+        Vec::new()
+    };
+    let pick = |at: usize| match unpacked.get(at) {
+        Some(&pair) => Some(pair),
+        None => hash.pair(at),
+    };
     let picks = random_positions(hash.len(), count).into_iter();
-    let pairs = picks.filter_map(|at| hash.pair(at));
+    let pairs = picks.filter_map(pick);
     if with_values {
         Reply::Pairs(
             pairs

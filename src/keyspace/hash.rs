@@ -3,16 +3,17 @@
 //! Redis keeps a small hash (at most 512 fields, none and no value longer
 //! than 64 bytes) in a listpack: HGETALL answers in insertion order, and
 //! HDEL closes the gap. A bigger hash moves to a hash table for good, and
-//! its order means nothing. We follow both forms: while the hash is
-//! small its pairs sit in a vector, in order, found by a linear scan
-//! (O(n) for n at most 512, as in the listpack, and no index to pay for:
-//! a small hash costs a fraction of what it would with one); a removal
-//! shifts the pairs after it. Once it grows past the limits it gains an
-//! index from field to position, for good, and a removal swaps the last
-//! pair in (O(1)). `is_compact` is what OBJECT ENCODING and the RDB
-//! writer read.
+//! its order means nothing. We follow both forms. While the hash is small
+//! its pairs are packed in one block of bytes, in order, each field and
+//! value a length (LEB128) and its bytes, found by a linear scan: O(n) for
+//! n at most 512, as in the listpack, and a few bytes per pair instead of
+//! two vectors and an index entry. A removal closes the gap. Once it grows
+//! past the limits it becomes a vector of pairs with an index from field
+//! to position, for good, and a removal swaps the last pair in (O(1)).
+//! `is_compact` is what OBJECT ENCODING and the RDB writer read.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// The most fields a compact hash holds (`hash-max-listpack-entries`).
 pub const COMPACT_ENTRIES: usize = 512;
@@ -20,13 +21,112 @@ pub const COMPACT_ENTRIES: usize = 512;
 pub const COMPACT_VALUE: usize = 64;
 
 /// A hash value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Hash {
-    pairs: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Where each field is; `None` while the hash is compact (Redis's
-    /// listpack form: small, and ordered).
-    index: Option<HashMap<Vec<u8>, usize>>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hash {
+    /// Small (Redis's `listpack`): `len` pairs packed in `bytes`.
+    Packed {
+        /// Field, value, field, value ..., each as a length and bytes.
+        bytes: Vec<u8>,
+        /// How many pairs.
+        len: usize,
+    },
+    /// Grown (`hashtable`): the pairs, and where each field is.
+    Table(Vec<(Vec<u8>, Vec<u8>)>, HashMap<Vec<u8>, usize>),
 }
+
+impl Default for Hash {
+    fn default() -> Hash {
+        Hash::Packed {
+            bytes: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+/// Appends `item` to a packed block: its length, then its bytes.
+fn pack(bytes: &mut Vec<u8>, item: &[u8]) {
+    let mut len = item.len();
+    loop {
+        let low = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            bytes.push(low);
+            break;
+        }
+        bytes.push(low | 0x80);
+    }
+    bytes.extend_from_slice(item);
+}
+
+/// The pairs of a packed block, in order, with where each pair starts
+/// and ends.
+struct Unpack<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    left: usize,
+}
+
+impl<'a> Unpack<'a> {
+    /// The next item's bytes.
+    fn item(&mut self) -> &'a [u8] {
+        let (mut len, mut shift) = (0, 0);
+        while let Some(&byte) = self.bytes.get(self.at) {
+            self.at += 1;
+            len |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        let item = &self.bytes[self.at..self.at + len];
+        self.at += len;
+        item
+    }
+}
+
+impl<'a> Iterator for Unpack<'a> {
+    type Item = (&'a [u8], &'a [u8], Range<usize>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let start = self.at;
+        let field = self.item();
+        let value = self.item();
+        Some((field, value, start..self.at))
+    }
+}
+
+/// The pairs of a hash, in order.
+pub struct Pairs<'a>(PairsInner<'a>);
+
+enum PairsInner<'a> {
+    Packed(Unpack<'a>),
+    Table(std::slice::Iter<'a, (Vec<u8>, Vec<u8>)>),
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            PairsInner::Packed(unpack) => unpack.next().map(|(f, v, _)| (f, v)),
+            PairsInner::Table(pairs) => pairs.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = match &self.0 {
+            PairsInner::Packed(unpack) => unpack.left,
+            PairsInner::Table(pairs) => pairs.len(),
+        };
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Pairs<'_> {}
 
 impl Hash {
     /// A hash of `pairs` (distinct fields), in that order. Compact if it
@@ -41,91 +141,138 @@ impl Hash {
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        match self {
+            Hash::Packed { len, .. } => *len,
+            Hash::Table(pairs, _) => pairs.len(),
+        }
     }
 
     /// Has it no field?
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.len() == 0
     }
 
     /// Is it in Redis's small form (`listpack`), rather than `hashtable`?
     pub fn is_compact(&self) -> bool {
-        self.index.is_none()
+        matches!(self, Hash::Packed { .. })
     }
 
-    /// The position of `field`.
-    fn position(&self, field: &[u8]) -> Option<usize> {
-        match &self.index {
-            Some(index) => index.get(field).copied(),
-            None => self.pairs.iter().position(|(f, _)| f == field),
+    /// The packed pairs with their byte ranges (empty for a table).
+    fn unpack(&self) -> Unpack<'_> {
+        match self {
+            Hash::Packed { bytes, len } => Unpack {
+                bytes,
+                at: 0,
+                left: *len,
+            },
+            Hash::Table(..) => Unpack {
+                bytes: &[],
+                at: 0,
+                left: 0,
+            },
         }
     }
 
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        let at = self.position(field)?;
-        Some(&self.pairs[at].1)
+        match self {
+            Hash::Packed { .. } => self.unpack().find(|(f, _, _)| *f == field).map(|p| p.1),
+            Hash::Table(pairs, index) => index.get(field).map(|&at| pairs[at].1.as_slice()),
+        }
     }
 
     /// Sets `field` to `value`; says whether the field is new.
     pub fn insert(&mut self, field: Vec<u8>, value: Vec<u8>) -> bool {
         let too_long = field.len() > COMPACT_VALUE || value.len() > COMPACT_VALUE;
-        if let Some(at) = self.position(&field) {
-            self.pairs[at].1 = value;
-            if too_long {
-                self.grow();
-            }
-            return false;
-        }
-        if let Some(index) = &mut self.index {
-            index.insert(field.clone(), self.pairs.len());
-        }
-        self.pairs.push((field, value));
-        if too_long || self.pairs.len() > COMPACT_ENTRIES {
+        if too_long || self.len() >= COMPACT_ENTRIES && self.get(&field).is_none() {
             self.grow();
         }
-        true
+        let found = self
+            .unpack()
+            .find(|(f, _, _)| *f == field.as_slice())
+            .map(|p| p.2);
+        match self {
+            Hash::Packed { bytes, len } => {
+                let mut pair = Vec::with_capacity(field.len() + value.len() + 4);
+                pack(&mut pair, &field);
+                pack(&mut pair, &value);
+                match found {
+                    Some(range) => {
+                        bytes.splice(range, pair);
+                        false
+                    }
+                    None => {
+                        bytes.reserve_exact(pair.len());
+                        bytes.extend_from_slice(&pair);
+                        *len += 1;
+                        true
+                    }
+                }
+            }
+            Hash::Table(pairs, index) => match index.get(&field) {
+                Some(&at) => {
+                    pairs[at].1 = value;
+                    false
+                }
+                None => {
+                    index.insert(field.clone(), pairs.len());
+                    pairs.push((field, value));
+                    true
+                }
+            },
+        }
     }
 
-    /// Leaves the compact form: indexes the fields.
+    /// Leaves the compact form, for good.
     fn grow(&mut self) {
-        if self.index.is_none() {
-            let fields = self.pairs.iter().map(|(f, _)| f.clone());
-            self.index = Some(fields.zip(0..).collect());
+        if self.is_compact() {
+            let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+                self.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+            let index = pairs.iter().map(|(f, _)| f.clone()).zip(0..).collect();
+            *self = Hash::Table(pairs, index);
         }
     }
 
     /// Removes `field`; says whether it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        let Some(at) = self.position(field) else {
-            return false;
-        };
-        match &mut self.index {
-            None => {
-                self.pairs.remove(at);
+        let found = self.unpack().find(|(f, _, _)| *f == field).map(|p| p.2);
+        match self {
+            Hash::Packed { bytes, len } => {
+                let Some(range) = found else {
+                    return false;
+                };
+                bytes.drain(range);
+                bytes.shrink_to_fit();
+                *len -= 1;
+                true
             }
-            Some(index) => {
-                index.remove(field);
-                self.pairs.swap_remove(at);
-                if let Some((moved, _)) = self.pairs.get(at) {
+            Hash::Table(pairs, index) => {
+                let Some(at) = index.remove(field) else {
+                    return false;
+                };
+                pairs.swap_remove(at);
+                if let Some((moved, _)) = pairs.get(at) {
                     index.insert(moved.clone(), at);
                 }
+                true
             }
         }
-        true
     }
 
-    /// The pair at position `at` (for random picks).
+    /// The pair at position `at` (for random picks): O(n) while compact.
     pub fn pair(&self, at: usize) -> Option<(&[u8], &[u8])> {
-        self.pairs
-            .get(at)
-            .map(|(f, v)| (f.as_slice(), v.as_slice()))
+        match self {
+            Hash::Packed { .. } => self.iter().nth(at),
+            Hash::Table(pairs, _) => pairs.get(at).map(|(f, v)| (f.as_slice(), v.as_slice())),
+        }
     }
 
     /// Every field with its value, in Redis's order while compact.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> {
-        self.pairs.iter().map(|(f, v)| (f.as_slice(), v.as_slice()))
+    pub fn iter(&self) -> Pairs<'_> {
+        match self {
+            Hash::Packed { .. } => Pairs(PairsInner::Packed(self.unpack())),
+            Hash::Table(pairs, _) => Pairs(PairsInner::Table(pairs.iter())),
+        }
     }
 }
 
