@@ -32,9 +32,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::db::Db;
-use crate::keyspace::{Keyspace, Snapshot, Value, ValueRef};
+use crate::keyspace::{Hash, Keyspace, Set, Snapshot, Value, ValueRef};
 use crate::log;
-use crate::rdb::{self, AuxValue, RdbError, RdbWriter};
+use crate::rdb::{self, AuxValue, Loaded, RdbError, RdbWriter};
 use crate::settings::Settings;
 use crate::time::unix_millis;
 
@@ -231,7 +231,7 @@ impl Persistence {
             if expires_at.is_some_and(|deadline| deadline <= now) {
                 expired += 1;
             } else {
-                keyspace.set(key, Value::String(value), expires_at);
+                keyspace.set(key, loaded_value(value), expires_at);
                 loaded += 1;
             }
             Ok(())
@@ -284,11 +284,33 @@ pub fn write_rdb<W: Write>(
             for (key, value, expires_at) in keyspace.iter() {
                 match value {
                     ValueRef::String(bytes) => rdb.entry(key, bytes, expires_at)?,
+                    ValueRef::List(list) => {
+                        rdb.list(key, list.iter().map(Vec::as_slice), expires_at)?
+                    }
+                    ValueRef::Hash(hash) => {
+                        rdb.hash(key, hash.iter(), hash.is_compact(), expires_at)?
+                    }
+                    ValueRef::Set(Set::Ints(ints)) => rdb.intset(key, ints, expires_at)?,
+                    ValueRef::Set(set @ Set::Table(..)) => {
+                        let members: Vec<_> = set.iter().collect();
+                        rdb.set(key, members.into_iter(), expires_at)?
+                    }
                 }
             }
         }
     }
     rdb.finish()
+}
+
+/// A value read from an RDB, in the form the keyspace keeps it: a hash or
+/// set gets the encoding Redis would choose on loading it.
+pub fn loaded_value(value: Loaded) -> Value {
+    match value {
+        Loaded::String(bytes) => Value::String(bytes),
+        Loaded::List(elements) => Value::List(elements.into()),
+        Loaded::Hash(pairs) => Value::Hash(Hash::from_pairs(pairs)),
+        Loaded::Set(members) => Value::Set(Set::from_members(members)),
+    }
 }
 
 /// Replaces `path` with what `write` writes, so that a crash leaves the

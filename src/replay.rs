@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use crate::aof::{AofFile, Kind, Manifest};
 use crate::cmd::{self, Command, ConnOp, Op};
-use crate::keyspace::Value;
+
 use crate::log;
 use crate::persist;
 use crate::rdb::{self, AuxValue, RdbError};
@@ -154,7 +154,7 @@ fn load_rdb(server: &Server, bytes: &[u8]) -> Result<(), RdbError> {
             );
                 return Err(RdbError::new(0, message));
             }
-            dbs[index].set(key, Value::String(value), expires_at);
+            let _ = dbs[index].set(key, persist::loaded_value(value), expires_at);
             Ok(())
         },
     )?;

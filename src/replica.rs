@@ -25,8 +25,9 @@ use std::time::Duration;
 
 use crate::cmd::{self, Command, Op};
 use crate::error::Error;
-use crate::keyspace::{Keyspace, Value};
+use crate::keyspace::Keyspace;
 use crate::log;
+use crate::persist::loaded_value;
 use crate::rdb;
 use crate::resp::{self, Args};
 use crate::server::Server;
@@ -265,7 +266,7 @@ fn load_snapshot(server: &Server, reader: &mut impl BufRead) -> Result<(), Error
         // A master with more databases than us: keys beyond ours are left out.
         match fresh.get_mut(index) {
             Some(keyspace) => {
-                keyspace.set(key, Value::String(value), expires_at);
+                keyspace.set(key, loaded_value(value), expires_at);
             }
             None => skipped += 1,
         }

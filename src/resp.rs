@@ -332,6 +332,12 @@ pub enum Reply {
     /// Several replies to one command, one after the other: SUBSCRIBE
     /// answers with a frame per channel.
     Frames(Vec<Reply>),
+    /// Pairs that may repeat: in RESP3 an array of two-element arrays, in
+    /// RESP2 a flat array (HRANDFIELD ... WITHVALUES).
+    Pairs(Vec<(Reply, Reply)>),
+    /// Members without order or repeats: in RESP3 a set (`~2`), in RESP2
+    /// an array (SMEMBERS, SINTER ...).
+    Set(Vec<Reply>),
 }
 
 impl Reply {
@@ -367,6 +373,32 @@ impl Reply {
                     key.write_in(out, protocol)?;
                     value.write_in(out, protocol)
                 })
+            }
+            Reply::Pairs(pairs) if protocol == Protocol::Resp3 => {
+                write_header(out, b'*', pairs.len() as i64)?;
+                pairs.iter().try_for_each(|(key, value)| {
+                    write_header(out, b'*', 2)?;
+                    key.write_in(out, protocol)?;
+                    value.write_in(out, protocol)
+                })
+            }
+            Reply::Pairs(pairs) => {
+                write_header(out, b'*', pairs.len() as i64 * 2)?;
+                pairs.iter().try_for_each(|(key, value)| {
+                    key.write_in(out, protocol)?;
+                    value.write_in(out, protocol)
+                })
+            }
+            Reply::Set(items) => {
+                let marker = if protocol == Protocol::Resp3 {
+                    b'~'
+                } else {
+                    b'*'
+                };
+                write_header(out, marker, items.len() as i64)?;
+                items
+                    .iter()
+                    .try_for_each(|item| item.write_in(out, protocol))
             }
             Reply::Map(pairs) => {
                 write_header(out, b'*', pairs.len() as i64 * 2)?;

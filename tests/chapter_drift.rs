@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 /// command splitter, the RDB encoding) with one right answer: a bug fixed in one place must
 /// be fixed in both, and this list is what holds them to it. A file the
 /// final server has a reason to change does not belong here.
-const SHARED_WITH_SRC: &[&str] = &["crc64.rs", "lzf.rs", "inline.rs", "rdb.rs"];
+// `rdb.rs` left this list when the final server learnt lists, hashes and
+// sets (their RDB encodings are in src/rdb/); it returns when chapter 09
+// brings the types.
+const SHARED_WITH_SRC: &[&str] = &["crc64.rs", "lzf.rs", "inline.rs"];
 
 /// The heading on each page under which its diff block stands.
 const HEADING: &str = "## What changed since the last chapter";

@@ -112,7 +112,15 @@ fn side_by_side(ours: &Server, redis: &Server, cpus: Option<&str>) -> Vec<Compar
     let mut compared: Vec<Compared> = Vec::new();
     for _ in 0..ROUNDS {
         let mut row = 0;
-        for (tests, pipeline) in [("ping,set,get", 1), ("set,get", 16)] {
+        for (tests, pipeline) in [
+            ("ping,set,get", 1),
+            ("set,get", 16),
+            // Lists, hashes and sets: redis-benchmark's own tests of them.
+            (
+                "lpush,rpush,lpop,rpop,sadd,hset,spop,lrange_100,lrange_600",
+                1,
+            ),
+        ] {
             let mine = benchmark(ours.port(), tests, pipeline, cpus);
             let theirs = benchmark(redis.port(), tests, pipeline, cpus);
             for (a, b) in mine.into_iter().zip(theirs) {

@@ -588,6 +588,197 @@ get fifteen
 rename fifteen fifteen
 select 16
 select 0
+# --- lists
+select 0
+flushdb
+rpush l a b c d e
+lpush l y x
+lrange l 0 -1
+lrange l -3 -1
+lrange l 5 2
+lrange l -100 100
+lrange l a b
+lindex l -1
+lindex l 100
+lindex l x
+llen nol
+lpop l
+rpop l 2
+lpop l 0
+lpop nol 3
+lpop l -1
+lpop l 1 2
+lset l 0 Z
+lset l 10 Z
+lset nol 0 Z
+linsert l before b B
+linsert l after nope A
+linsert nol after nope A
+linsert l middle b A
+lrange l 0 -1
+rpush r a b a c a
+lrem r -2 a
+lrem r x a
+ltrim r 1 -1
+lrange r 0 -1
+ltrim r 5 1
+exists r
+rpush p a b a c a
+lpos p a rank -1 count 0
+lpos p a count 2 rank 2
+lpos p a maxlen 2 count 0
+lpos p z
+lpos p z count 0
+lpos p a rank 0
+lpos p a count -1
+lpos p a maxlen -1
+lpos p a foo
+lmove p m left right
+lmove p m up left
+rpoplpush p p
+rpoplpush nol m
+lmpop 2 nol p left count 2
+lmpop 1 nol right
+lmpop 0 p left
+lmpop 3 p left
+lmpop 1 p left count 0
+lpushx nol a
+rpushx p q r
+lpush
+# --- hashes
+hset h a 1 b 2 c 3
+hset h a 9
+hset h a
+hmset h d 4
+hmset h a
+hget h zz
+hmget h a zz b
+hgetall h
+hkeys h
+hvals h
+hgetall noh
+hlen h
+hexists h a
+hstrlen h a
+hdel h a zz
+hsetnx h b 5
+hsetnx h e 5
+hincrby h e 10
+hincrby h e x
+hset h big 9223372036854775807 s xx
+hincrby h big 1
+hincrby h s 1
+hincrbyfloat h s 1
+hincrbyfloat h f 10.50
+hincrbyfloat h f 0.1
+hincrbyfloat h g 3.0e3
+hincrbyfloat h f x
+hincrbyfloat h f inf
+hrandfield noh
+hrandfield noh 3
+hrandfield h 0
+hrandfield h x
+hrandfield h -9223372036854775808
+hrandfield h 1 foo
+hscan h 0
+hscan h 0 match b*
+hscan h x
+hscan h 0 count 0
+# --- sets
+sadd st 3 1 2 2
+smembers st
+sismember st 01
+smismember st 1 9
+sadd s2 2 3 4
+sinter st s2
+sunion st s2
+sdiff st s2
+sinterstore d st s2
+smembers d
+sdiffstore d st st
+exists d
+sintercard 2 st s2 limit 1
+sintercard 0 st
+sintercard 3 st s2
+sintercard 2 st s2 limit -1
+spop st -1
+spop st 1 2
+spop nos
+spop nos 2
+spop st 0
+srandmember nos 2
+srandmember st x
+srandmember st 5
+sadd one x
+spop one
+exists one
+shape: srandmember st
+smove st s2 1
+smove nos s2 1
+sadd st a
+sorted: smembers st
+sscan s2 0 match 4*
+# --- types across the keyspace
+type l
+type h
+type st
+type nokey
+get l
+incr h
+append st x
+mget l h nokey
+set l x get
+lpush h a
+hget st a
+sadd l a
+sinter st h
+object encoding h
+object encoding st
+object encoding s2
+object encoding p
+object encoding nokey
+shape: scan 0 type set
+scan 0 type zset
+rename h h2
+hgetall h2
+copy h2 h3
+hgetall h3
+del h2 h3 st s2
+# --- huge and odd counts and indexes
+rpush big a b a c a
+lpos big a rank -9223372036854775808
+lpos big a rank 9223372036854775807
+lpos big a rank -2 maxlen 3 count 0
+lpos big a count 9223372036854775807
+lrange big -9223372036854775808 9223372036854775807
+lrange big 9223372036854775807 -9223372036854775808
+lindex big -9223372036854775808
+lrem big -9223372036854775808 a
+lpop big 9223372036854775807
+lpop big 99999999999999999999
+lmpop x big left
+lmpop 9223372036854775807 big left
+sintercard x big
+hset hh a 1
+hincrby hh a 9223372036854775806
+hincrby hh a 1
+hincrby hh b -9223372036854775808
+hincrby hh b -1
+hincrbyfloat hh c 1.5e10
+hincrbyfloat hh c 0.0000001
+hincrbyfloat hh c -1.5e10
+hincrbyfloat hh e 0x10
+hincrbyfloat hh e " 1"
+hincrbyfloat hh e 1.
+hincrbyfloat hh e .5
+hgetall hh
+hrandfield hh 9223372036854775807 withvalues
+hrandfield hh 4611686018427387904 withvalues
+hrandfield hh 5 withvalues
+sadd ss 1 2 3
+srandmember ss 9223372036854775807
+spop ss 9223372036854775807
+exists ss
 "#;
 
 /// Splits a script line into words: blanks separate them; `"..."` may hold

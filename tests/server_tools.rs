@@ -653,7 +653,10 @@ fn smoke_benchmark(port: u16, extra: &[&str]) {
     let output = run(
         Command::new("redis-benchmark")
             .args(["-p", &port.to_string(), "-n", "2000", "-c", "10", "-q"])
-            .args(["-t", "ping,set,get,incr,mset"])
+            .args([
+                "-t",
+                "ping,set,get,incr,mset,lpush,rpush,lpop,rpop,sadd,hset,spop,lrange_100",
+            ])
             .args(extra),
         Vec::new(),
     );
@@ -676,6 +679,14 @@ fn smoke_benchmark(port: u16, extra: &[&str]) {
         "GET",
         "INCR",
         "MSET (10 keys)",
+        "LPUSH",
+        "RPUSH",
+        "LPOP",
+        "RPOP",
+        "SADD",
+        "HSET",
+        "SPOP",
+        "LRANGE_100 (first 100 elements)",
     ] {
         let line = results
             .iter()

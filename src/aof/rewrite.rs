@@ -181,6 +181,14 @@ fn encode<W: Write>(
                     let set = [b"SET".to_vec(), key.to_vec(), bytes.to_vec()];
                     resp::encode_command(&set, &mut command);
                 }
+                ValueRef::List(list) => {
+                    rebuild(b"RPUSH", key, list.iter().cloned(), &mut command);
+                }
+                ValueRef::Hash(hash) => {
+                    let items = hash.iter().flat_map(|(f, v)| [f.to_vec(), v.to_vec()]);
+                    rebuild(b"HSET", key, items, &mut command);
+                }
+                ValueRef::Set(set) => rebuild(b"SADD", key, set.iter(), &mut command),
             }
             if let Some(deadline) = expires_at {
                 let deadline = deadline.to_string().into_bytes();
@@ -241,4 +249,21 @@ pub fn spawn_cron(db: Db, aof: Aof, settings: Arc<Settings>, config: &Config) ->
         }
     })?;
     Ok(())
+}
+
+/// Writes `command key item ...` for an aggregate's items, at most 64
+/// items to a command (Redis's `AOF_REWRITE_ITEMS_PER_CMD`), so that no
+/// command of the log is larger than a client would send.
+fn rebuild(name: &[u8], key: &[u8], items: impl Iterator<Item = Vec<u8>>, out: &mut Vec<u8>) {
+    let mut args = vec![name.to_vec(), key.to_vec()];
+    for item in items {
+        args.push(item);
+        if args.len() == 2 + 64 {
+            resp::encode_command(&args, out);
+            args.truncate(2);
+        }
+    }
+    if args.len() > 2 {
+        resp::encode_command(&args, out);
+    }
 }

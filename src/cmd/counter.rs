@@ -101,7 +101,7 @@ pub fn incr_by(keyspace: &mut Keyspace, key: Vec<u8>, delta: i64, now: i64) -> R
     keyspace.remove_if_expired(&key, now);
     let (current, expires_at) = match keyspace.get(&key, now) {
         None => (0, None),
-        Some(entry) => match parse_int(bytes(&entry)) {
+        Some(entry) => match bytes(&entry).and_then(parse_int) {
             Ok(n) => (n, entry.expires_at()),
             Err(error) => return error,
         },
@@ -124,9 +124,10 @@ pub fn incr_by_float(keyspace: &mut Keyspace, key: Vec<u8>, increment: &[u8], no
     keyspace.remove_if_expired(&key, now);
     let (current, expires_at) = match keyspace.get(&key, now) {
         None => (LongDouble::ZERO, None),
-        Some(entry) => match LongDouble::parse(bytes(&entry)) {
-            Some(value) => (value, entry.expires_at()),
-            None => return not_a_float(),
+        Some(entry) => match bytes(&entry).map(LongDouble::parse) {
+            Ok(Some(value)) => (value, entry.expires_at()),
+            Ok(None) => return not_a_float(),
+            Err(error) => return error,
         },
     };
     let Some(increment) = LongDouble::parse(increment) else {

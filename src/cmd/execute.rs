@@ -22,8 +22,9 @@ use std::time::Instant;
 
 use super::server::ServerOp;
 use super::{
-    acl, connection, databases, expire, info, keys, pubsub, replication, server, string,
-    transaction, Command, ConnOp, Context, Flags, Op, PubSubOp, ReplConf, Session,
+    acl, connection, databases, expire, hash_run, info, keys, list_run, object, pubsub,
+    replication, server, set_run, string, transaction, Command, ConnOp, Context, Flags, Op,
+    PubSubOp, ReplConf, Session,
 };
 use crate::db::{Change, Databases, Db};
 use crate::persist::{Persistence, MISCONF};
@@ -350,6 +351,10 @@ pub(super) fn apply_read(
 ) -> Reply {
     match op {
         Op::Str(op) => string::read(op, &dbs[selected], now),
+        Op::List(op) => list_run::read(op, &dbs[selected], now),
+        Op::Hash(op) => hash_run::read(op, &dbs[selected], now),
+        Op::Set(op) => set_run::read(op, &dbs[selected], now),
+        Op::Object(op) => object::read(op, &dbs[selected], now),
         Op::Key(op) => keys::read(op, dbs, selected, now),
         Op::Expire(op) => expire::read(op, &dbs[selected], now),
         Op::Databases(op) => databases::read(op, dbs, selected),
@@ -365,6 +370,9 @@ pub(super) fn apply_read(
 pub(super) fn apply_write(op: Op, dbs: &mut Databases, selected: usize, now: i64) -> Reply {
     match op {
         Op::Str(op) => string::write(op, &mut dbs[selected], now),
+        Op::List(op) => list_run::write(op, &mut dbs[selected], now),
+        Op::Hash(op) => hash_run::write(op, &mut dbs[selected], now),
+        Op::Set(op) => set_run::write(op, &mut dbs[selected], now),
         Op::Key(op) => keys::write(op, dbs, selected, now),
         Op::Expire(op) => expire::write(op, &mut dbs[selected], now),
         Op::Databases(op) => databases::write(op, dbs, selected),

@@ -296,10 +296,10 @@ pub fn exists(keyspace: &Keyspace, keys: &[Vec<u8>], now: i64) -> Reply {
     Reply::Integer(found as i64)
 }
 
-/// Runs TYPE. Every value here is a string.
+/// Runs TYPE: the type of the key's value, or `none`.
 pub fn key_type(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
     match keyspace.get(key, now) {
-        Some(_) => Reply::Simple("string"),
+        Some(entry) => Reply::Simple(entry.value().type_name()),
         None => Reply::Simple("none"),
     }
 }

@@ -22,17 +22,25 @@ mod databases;
 mod execute;
 mod expire;
 mod flags;
+mod hash;
+mod hash_run;
 mod info;
 mod keys;
+mod list;
+mod list_run;
 mod lookup;
+mod object;
 mod pubsub;
 mod replication;
 mod scan;
 mod server;
+mod set;
+mod set_run;
 mod string;
 mod string_range;
 mod string_set;
 mod transaction;
+mod typed;
 
 pub use connection::ConnOp;
 pub use execute::{apply_from_master, end_session, handle, Outcome};
@@ -68,6 +76,14 @@ pub struct Command {
 pub enum Op {
     /// String commands.
     Str(string::StrOp),
+    /// List commands.
+    List(list::ListOp),
+    /// Hash commands.
+    Hash(hash::HashOp),
+    /// Set commands.
+    Set(set::SetOp),
+    /// OBJECT ENCODING, MEMORY USAGE.
+    Object(object::ObjectOp),
     /// Generic key commands.
     Key(keys::KeyOp),
     /// Expiry commands.
@@ -232,6 +248,10 @@ pub static TABLE: &[&[Spec]] = &[
     string_set::COMMANDS,
     string_range::COMMANDS,
     counter::COMMANDS,
+    list::COMMANDS,
+    hash::COMMANDS,
+    set::COMMANDS,
+    object::COMMANDS,
     keys::COMMANDS,
     scan::COMMANDS,
     expire::COMMANDS,

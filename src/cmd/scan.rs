@@ -126,7 +126,7 @@ fn parse_scan(args: Args) -> Result<Op, Reply> {
 /// not start with a blank and must have nothing after its digits. Quirks
 /// kept for the sake of exactness: the text ends at a NUL byte, and the
 /// empty string is cursor 0.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     let text = &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())];
     if text.is_empty() {
         return Some(0);
@@ -183,12 +183,13 @@ pub fn scan(keyspace: &Keyspace, args: &ScanArgs, now: i64) -> Reply {
             Some(pattern) => glob::matches(pattern, key, false),
             None => true,
         })
-        // Every value is a string, the only type there is to ask for.
-        .filter(|_| match &args.kind {
-            Some(kind) => kind.eq_ignore_ascii_case(b"string"),
-            None => true,
+        .filter(|key| match keyspace.get(key, now) {
+            None => false,
+            Some(entry) => args
+                .kind
+                .as_ref()
+                .is_none_or(|kind| kind.eq_ignore_ascii_case(entry.value().type_name().as_bytes())),
         })
-        .filter(|key| keyspace.get(key, now).is_some())
         .map(Reply::bulk)
         .collect();
     Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(found)])

@@ -69,7 +69,15 @@ pub const COMMANDS: &[Spec] = &[GET, MGET, GETDEL, GETEX];
 pub fn read(op: StrOp, keyspace: &Keyspace, now: i64) -> Reply {
     match op {
         StrOp::Get(key) => get(keyspace, &key, now),
-        StrOp::MGet(keys) => Reply::Array(keys.iter().map(|key| get(keyspace, key, now)).collect()),
+        // MGET answers nil for a key of another type, not an error.
+        StrOp::MGet(keys) => Reply::Array(
+            keys.iter()
+                .map(|key| match get(keyspace, key, now) {
+                    Reply::Error(_) => Reply::Nil,
+                    reply => reply,
+                })
+                .collect(),
+        ),
         StrOp::StrLen(key) => string_range::strlen(keyspace, &key, now),
         StrOp::GetRange(key, start, end) => string_range::getrange(keyspace, &key, start, end, now),
         // Flagged `write` in the table, so never here.
@@ -109,12 +117,18 @@ pub fn write(op: StrOp, keyspace: &mut Keyspace, now: i64) -> Reply {
     }
 }
 
-/// A string command's view of a key's value: its bytes. When the keyspace
-/// holds other types, this is where a string command finds out that the
-/// key holds one, and answers WRONGTYPE.
-pub(super) fn bytes<'a>(entry: &Entry<'a>) -> &'a [u8] {
-    let ValueRef::String(bytes) = entry.value();
-    bytes
+/// A string command's view of a key's value: its bytes, or WRONGTYPE if
+/// the key holds a list, hash or set.
+pub(super) fn bytes<'a>(entry: &Entry<'a>) -> Result<&'a [u8], Reply> {
+    match entry.value() {
+        ValueRef::String(bytes) => Ok(bytes),
+        _ => Err(wrong_type()),
+    }
+}
+
+/// The error of a command that meets a key of another type than its own.
+pub fn wrong_type() -> Reply {
+    Reply::error("WRONGTYPE Operation against a key holding the wrong kind of value")
 }
 
 /// The row of a command on one key, in group "string".
@@ -264,14 +278,17 @@ pub fn invalid_expire_time(command: &str) -> Reply {
 pub fn get(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
     keyspace
         .get(key, now)
-        .map_or(Reply::Nil, |entry| Reply::bulk(bytes(&entry)))
+        .map_or(Reply::Nil, |entry| match bytes(&entry) {
+            Ok(value) => Reply::bulk(value),
+            Err(error) => error,
+        })
 }
 
 /// Runs GETDEL: the value, and the key is gone.
 fn getdel(keyspace: &mut Keyspace, key: &[u8], now: i64) -> Reply {
     keyspace.remove_if_expired(key, now);
     let reply = get(keyspace, key, now);
-    if reply != Reply::Nil {
+    if matches!(reply, Reply::Bulk(_)) {
         keyspace.remove(key);
         keyspace.notify(Events::GENERIC, "del", key);
     }
@@ -287,7 +304,10 @@ fn getex(keyspace: &mut Keyspace, key: &[u8], option: GetExOption, now: i64) -> 
     let Some(entry) = keyspace.get(key, now) else {
         return Reply::Nil;
     };
-    let reply = Reply::bulk(bytes(&entry));
+    let reply = match bytes(&entry) {
+        Ok(value) => Reply::bulk(value),
+        Err(error) => return error,
+    };
     let volatile = entry.expires_at().is_some();
     match option {
         GetExOption::Keep => {}

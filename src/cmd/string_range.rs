@@ -114,10 +114,14 @@ pub fn append(keyspace: &mut Keyspace, key: Vec<u8>, value: &[u8], now: i64) -> 
     let (mut current, expires_at) = match keyspace.get(&key, now) {
         None => (Vec::new(), None),
         Some(entry) => {
-            if let Err(error) = check_length(bytes(&entry).len() as u64, value.len() as u64) {
+            let current = match bytes(&entry) {
+                Ok(current) => current,
+                Err(error) => return error,
+            };
+            if let Err(error) = check_length(current.len() as u64, value.len() as u64) {
                 return error;
             }
-            (bytes(&entry).to_vec(), entry.expires_at())
+            (current.to_vec(), entry.expires_at())
         }
     };
     current.extend_from_slice(value);
@@ -130,11 +134,11 @@ pub fn append(keyspace: &mut Keyspace, key: Vec<u8>, value: &[u8], now: i64) -> 
 
 /// Runs STRLEN: the value's length in bytes, 0 for a missing key.
 pub fn strlen(keyspace: &Keyspace, key: &[u8], now: i64) -> Reply {
-    Reply::Integer(
-        keyspace
-            .get(key, now)
-            .map_or(0, |entry| bytes(&entry).len() as i64),
-    )
+    match keyspace.get(key, now).map(|entry| bytes(&entry)) {
+        None => Reply::Integer(0),
+        Some(Ok(value)) => Reply::Integer(value.len() as i64),
+        Some(Err(error)) => error,
+    }
 }
 
 /// Runs GETRANGE: the bytes from `start` to `end`, both included; negative
@@ -143,7 +147,10 @@ pub fn getrange(keyspace: &Keyspace, key: &[u8], start: i64, end: i64, now: i64)
     let Some(entry) = keyspace.get(key, now) else {
         return Reply::bulk("");
     };
-    let value = bytes(&entry);
+    let value = match bytes(&entry) {
+        Ok(value) => value,
+        Err(error) => return error,
+    };
     match byte_range(value.len(), start, end) {
         Some((from, to)) => Reply::bulk(&value[from..=to]),
         None => Reply::bulk(""),
@@ -187,7 +194,10 @@ pub fn setrange(
     keyspace.remove_if_expired(&key, now);
     let (mut current, expires_at) = match keyspace.get(&key, now) {
         None => (Vec::new(), None),
-        Some(entry) => (bytes(&entry).to_vec(), entry.expires_at()),
+        Some(entry) => match bytes(&entry) {
+            Ok(current) => (current.to_vec(), entry.expires_at()),
+            Err(error) => return error,
+        },
     };
     if value.is_empty() {
         return Reply::Integer(current.len() as i64);

@@ -252,7 +252,10 @@ pub fn set(keyspace: &mut Keyspace, args: SetArgs, now: i64) -> Reply {
     let old_expiry = old.and_then(|entry| entry.expires_at());
     // With GET the reply is the old value, whether or not the SET happens.
     let reply = match (args.get, old) {
-        (true, Some(entry)) => Reply::bulk(bytes(&entry)),
+        (true, Some(entry)) => match bytes(&entry) {
+            Ok(value) => Reply::bulk(value),
+            Err(error) => return error,
+        },
         (true, None) => Reply::Nil,
         (false, _) => Reply::ok(),
     };

@@ -28,6 +28,13 @@ impl ChangeLog {
     }
 
     /// The changes written down since the last call, oldest first.
+    /// Writes down several changes, made by one command, if recording.
+    pub(super) fn record_all(&mut self, args: impl FnOnce() -> Vec<Args>) {
+        if self.recording {
+            self.changes.extend(args());
+        }
+    }
+
     pub(super) fn take(&mut self) -> Vec<Args> {
         std::mem::take(&mut self.changes)
     }

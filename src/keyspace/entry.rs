@@ -1,28 +1,47 @@
 //! What the keyspace stores for each key, and the values it hands out.
 
 use std::borrow::Borrow;
-use std::hash::{Hash, Hasher};
+use std::hash::{Hash as StdHash, Hasher};
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use super::hash::Hash;
+use super::set::Set;
+use std::collections::VecDeque;
+
 /// A key's value, owned: what a command stores.
 ///
-/// Redis has more types (lists, hashes, sets, sorted sets, streams); each
-/// will be a variant here and in [`ValueRef`], with its commands in a file
-/// of their own. A command that meets a value of another type than its own
-/// answers WRONGTYPE: the `match` on [`ValueRef`] is where it finds out.
+/// A command that meets a value of another type than its own answers
+/// WRONGTYPE: the `match` on [`ValueRef`] is where it finds out. Sorted
+/// sets and streams would be more variants here and in [`ValueRef`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// A string: bytes.
     String(Vec<u8>),
+    /// A list: pushed and popped at both ends in O(1).
+    List(List),
+    /// A hash: fields and their values.
+    Hash(Hash),
+    /// A set: distinct members.
+    Set(Set),
 }
+
+/// A list's elements, first to last. A ring buffer: both ends are O(1),
+/// and so is reaching any index (LINDEX, LSET).
+pub type List = VecDeque<Vec<u8>>;
 
 /// A key's value, borrowed from the keyspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueRef<'a> {
     /// A string: bytes.
     String(&'a [u8]),
+    /// A list.
+    List(&'a List),
+    /// A hash.
+    Hash(&'a Hash),
+    /// A set.
+    Set(&'a Set),
 }
 
 impl ValueRef<'_> {
@@ -30,6 +49,42 @@ impl ValueRef<'_> {
     pub fn to_value(self) -> Value {
         match self {
             ValueRef::String(bytes) => Value::String(bytes.to_vec()),
+            ValueRef::List(list) => Value::List(list.clone()),
+            ValueRef::Hash(hash) => Value::Hash(hash.clone()),
+            ValueRef::Set(set) => Value::Set(set.clone()),
+        }
+    }
+
+    /// The name TYPE answers and SCAN's TYPE option matches.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ValueRef::String(_) => "string",
+            ValueRef::List(_) => "list",
+            ValueRef::Hash(_) => "hash",
+            ValueRef::Set(_) => "set",
+        }
+    }
+}
+
+impl Value {
+    /// The value, borrowed.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::String(bytes) => ValueRef::String(bytes),
+            Value::List(list) => ValueRef::List(list),
+            Value::Hash(hash) => ValueRef::Hash(hash),
+            Value::Set(set) => ValueRef::Set(set),
+        }
+    }
+
+    /// Is it an empty list, hash or set? Redis never keeps one: the key
+    /// goes when its last element does.
+    pub fn is_empty_aggregate(&self) -> bool {
+        match self {
+            Value::String(_) => false,
+            Value::List(list) => list.is_empty(),
+            Value::Hash(hash) => hash.is_empty(),
+            Value::Set(set) => set.is_empty(),
         }
     }
 }
@@ -45,14 +100,18 @@ impl ValueRef<'_> {
 /// as Redis keeps them in a dictionary of their own: most keys have none,
 /// and should not pay 8 bytes for it. docs/performance.md has the numbers.
 ///
-/// Room for other types: this becomes an enum whose second variant holds
-/// an `Arc` (key, slot and collection). The data pointer's niche encodes
-/// the variant, so the entry stays 24 bytes (`the_entry_stays_small`).
+/// A list, hash or set lives in a block of its own, with its key: an
+/// `Arc<Aggregate>`. `Data`'s two variants share the space of the string
+/// block's pointer and length (the pointer's niche tells them apart), so
+/// the entry stays 24 bytes (`the_entry_stays_small`).
 ///
 /// The block is shared, not owned: an `Arc`, so that a snapshot can hold
 /// on to it while the table moves on (see `snapshot.rs`). Nothing ever
-/// changes the bytes of a stored block; a write stores a new one, so a
-/// snapshot's blocks keep the value they had. Reading through an `Arc` is
+/// changes the bytes of a stored string; a write stores a new one, so a
+/// snapshot's blocks keep the value they had. An aggregate is changed in
+/// place through `Arc::make_mut` (see [`Stored::value_mut`]): a push on a
+/// million-element list is O(1), and the list is copied only when a
+/// snapshot still holds it, once per snapshot, as fork() copies a page. Reading through an `Arc` is
 /// a plain pointer access; its two counters cost 16 bytes per key.
 ///
 /// The slot changes in place, under the write lock, through a shared
@@ -60,7 +119,7 @@ impl ValueRef<'_> {
 /// allowed, at no cost, since nothing else touches it at the same time.
 #[derive(Debug)]
 pub(super) struct Stored {
-    data: Arc<[u8]>,
+    data: Data,
     key_len: u32,
     /// Where the key and its deadline sit in the expiry index, or
     /// `NOT_VOLATILE` if the key never expires.
@@ -82,35 +141,84 @@ fn joined(key: &[u8], value: &[u8]) -> Arc<[u8]> {
     unsafe { data.assume_init() }
 }
 
+/// Where an entry's key and value live.
+#[derive(Debug)]
+enum Data {
+    /// A string: the key's bytes, then the value's, in one block.
+    Inline(Arc<[u8]>),
+    /// A list, hash or set, with its key.
+    Aggregate(Arc<Aggregate>),
+}
+
+/// A key and its list, hash or set.
+#[derive(Debug, Clone)]
+struct Aggregate {
+    key: Box<[u8]>,
+    value: Value,
+}
+
 impl Stored {
-    pub(super) fn new(key: &[u8], value: &Value, slot: Option<usize>) -> Stored {
-        let Value::String(bytes) = value;
+    pub(super) fn new(key: &[u8], value: Value, slot: Option<usize>) -> Stored {
+        let data = match value {
+            Value::String(bytes) => Data::Inline(joined(key, &bytes)),
+            value => Data::Aggregate(Arc::new(Aggregate {
+                key: key.into(),
+                value,
+            })),
+        };
         Stored {
-            data: joined(key, bytes),
+            data,
             key_len: key.len() as u32,
             slot: AtomicU32::new(slot.map_or(NOT_VOLATILE, |slot| slot as u32)),
         }
     }
 
     pub(super) fn key(&self) -> &[u8] {
-        &self.data[..self.key_len as usize]
+        match &self.data {
+            Data::Inline(data) => &data[..self.key_len as usize],
+            Data::Aggregate(aggregate) => &aggregate.key,
+        }
     }
 
     pub(super) fn value(&self) -> ValueRef<'_> {
-        ValueRef::String(&self.data[self.key_len as usize..])
+        match &self.data {
+            Data::Inline(data) => ValueRef::String(&data[self.key_len as usize..]),
+            Data::Aggregate(aggregate) => aggregate.value.as_ref(),
+        }
     }
 
-    /// The value, taken out of a deleted entry (a copy: a snapshot may
-    /// share the block).
+    /// The list, hash or set, for a change in place; `None` for a string,
+    /// which is never changed in place. Copies the aggregate first if a
+    /// snapshot shares it (`Arc::make_mut`), so the snapshot keeps its
+    /// value; otherwise no copy.
+    pub(super) fn value_mut(&mut self) -> Option<&mut Value> {
+        match &mut self.data {
+            Data::Inline(_) => None,
+            Data::Aggregate(aggregate) => Some(&mut Arc::make_mut(aggregate).value),
+        }
+    }
+
+    /// The value, taken out of a deleted entry (a copy if a snapshot
+    /// shares the block).
     pub(super) fn into_value(self) -> Value {
-        Value::String(self.data[self.key_len as usize..].to_vec())
+        match self.data {
+            Data::Inline(data) => Value::String(data[self.key_len as usize..].to_vec()),
+            Data::Aggregate(aggregate) => match Arc::try_unwrap(aggregate) {
+                Ok(aggregate) => aggregate.value,
+                Err(shared) => shared.value.clone(),
+            },
+        }
     }
 
     /// Another handle on the same block, with `slot` for a slot: what a
     /// snapshot keeps of the entry. A pointer copy and a count increment.
     pub(super) fn share(&self, slot: Option<usize>) -> Stored {
+        let data = match &self.data {
+            Data::Inline(data) => Data::Inline(Arc::clone(data)),
+            Data::Aggregate(aggregate) => Data::Aggregate(Arc::clone(aggregate)),
+        };
         Stored {
-            data: Arc::clone(&self.data),
+            data,
             key_len: self.key_len,
             slot: AtomicU32::new(slot.map_or(NOT_VOLATILE, |slot| slot as u32)),
         }
@@ -130,7 +238,7 @@ impl Stored {
 
 // An entry is found by its key: it hashes and compares as its key alone,
 // so `HashSet<Stored>::get(&[u8])` works.
-impl Hash for Stored {
+impl StdHash for Stored {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.key().hash(state);
     }
@@ -185,7 +293,7 @@ mod tests {
 
     #[test]
     fn key_and_value_share_one_block() {
-        let stored = Stored::new(b"key", &Value::String(b"value".to_vec()), None);
+        let stored = Stored::new(b"key", Value::String(b"value".to_vec()), None);
         assert_eq!(stored.key(), b"key");
         assert_eq!(stored.value(), ValueRef::String(b"value"));
         assert_eq!(stored.into_value(), Value::String(b"value".to_vec()));

@@ -15,13 +15,17 @@
 mod changes;
 mod entry;
 mod events;
+mod hash;
+mod set;
 mod snapshot;
 mod table;
 mod volatile;
 mod watchers;
 
-pub use entry::{Entry, Value, ValueRef};
+pub use entry::{Entry, List, Value, ValueRef};
 pub use events::Event;
+pub use hash::Hash;
+pub use set::{canonical_int, Set};
 pub use snapshot::{Capture, Snapshot};
 pub use table::SHARDS;
 
@@ -116,18 +120,26 @@ impl Keyspace {
     pub fn set(&mut self, key: Vec<u8>, value: Value, expires_at: Option<i64>) -> Written<'_> {
         self.watchers.touch(&key);
         self.dirty += 1;
-        self.changes.record(|| {
-            let Value::String(bytes) = &value;
-            let mut change = vec![b"SET".to_vec(), key.clone(), bytes.clone()];
-            if let Some(deadline) = expires_at {
-                change.extend([b"PXAT".to_vec(), deadline.to_string().into_bytes()]);
-            }
-            change
-        });
+        self.changes
+            .record_all(|| rebuild(&key, &value, expires_at));
+        self.store(key, value, expires_at)
+    }
+
+    /// Stores `value` at `key`, without an expiry, and records nothing: the
+    /// command calls [`Keyspace::changed`] with its own words for replicas
+    /// (SINTERSTORE and the like).
+    pub fn set_quietly(&mut self, key: Vec<u8>, value: Value) {
+        let _ = self.store(key, value, None);
+    }
+
+    /// Stores `value` at `key` with the given expiry, replacing any old
+    /// value and expiry; records nothing for replicas, and returns the
+    /// change for the command to announce.
+    fn store(&mut self, key: Vec<u8>, value: Value, expires_at: Option<i64>) -> Written<'_> {
         self.preserve(&key);
         // Store first, then look at what was there: one lookup, not two,
         // for the common case of a key without an expiry before and after.
-        let old = self.entries.replace(Stored::new(&key, &value, None));
+        let old = self.entries.replace(Stored::new(&key, value, None));
         if old.is_none() {
             self.notify(Events::NEW, "new", &key);
         }
@@ -149,6 +161,57 @@ impl Keyspace {
             keyspace: self,
             key,
         }
+    }
+
+    /// Changes the list, hash or set at `key` in place, with `change`; or,
+    /// if there is no key, a new `create()`d one (for a command that makes
+    /// its key, such as LPUSH; `None` for the others). `None` if there is
+    /// no key and nothing to create, or the key holds a string: callers
+    /// check the type first, to answer WRONGTYPE.
+    ///
+    /// The change is not recorded: if it changed anything, the command
+    /// calls [`Keyspace::changed`] with what to tell replicas. A value
+    /// left empty is deleted, as Redis never keeps an empty aggregate.
+    /// The caller deletes an expired key first (`get_live`).
+    ///
+    /// The entry is taken out of the table and put back (two hash
+    /// lookups): the table hands out only shared references. A snapshot
+    /// that shares the aggregate gets its shard copied first and keeps
+    /// the old value (see `Stored::value_mut`).
+    pub fn change<T>(
+        &mut self,
+        key: &[u8],
+        create: Option<fn() -> Value>,
+        change: impl FnOnce(&mut Value) -> T,
+    ) -> Option<T> {
+        self.preserve(key);
+        let mut stored = match self.entries.take(key) {
+            Some(stored) => stored,
+            None => Stored::new(key, create?(), None),
+        };
+        let Some(value) = stored.value_mut() else {
+            self.entries.replace(stored);
+            return None;
+        };
+        let result = change(value);
+        if value.is_empty_aggregate() {
+            if let Some(slot) = stored.slot() {
+                self.volatile.untrack(&self.entries, slot);
+            }
+        } else {
+            self.entries.replace(stored);
+        }
+        Some(result)
+    }
+
+    /// A command changed `key` (through [`Keyspace::change`], or by
+    /// deleting it): its watchers are told, the change is counted, and
+    /// `replicas` is what the replication stream carries: the command
+    /// itself, or a deterministic form of it (SPOP as SREM).
+    pub fn changed(&mut self, key: &[u8], replicas: Vec<Args>) {
+        self.watchers.touch(key);
+        self.dirty += 1;
+        self.changes.record_all(|| replicas);
     }
 
     /// Sets or clears the expiry of an existing key; says whether the key exists.
@@ -388,6 +451,43 @@ impl Keyspace {
     }
 }
 
+/// The commands that rebuild `value` at `key` on a replica: a SET for a
+/// string; for an aggregate a DEL, then pushes or adds of up to 64
+/// elements at a time (as Redis's AOF rewrite does), then the expiry.
+fn rebuild(key: &[u8], value: &Value, expires_at: Option<i64>) -> Vec<Args> {
+    let deadline = || expires_at.map(|at| at.to_string().into_bytes());
+    let chunks = |command: &[u8], items: Vec<Vec<u8>>, per: usize| -> Vec<Args> {
+        items
+            .chunks(per * 64)
+            .map(|chunk| {
+                let mut args = vec![command.to_vec(), key.to_vec()];
+                args.extend(chunk.iter().cloned());
+                args
+            })
+            .collect()
+    };
+    let mut commands = match value {
+        Value::String(bytes) => {
+            let mut change = vec![b"SET".to_vec(), key.to_vec(), bytes.clone()];
+            if let Some(deadline) = deadline() {
+                change.extend([b"PXAT".to_vec(), deadline]);
+            }
+            return vec![change];
+        }
+        Value::List(list) => chunks(b"RPUSH", list.iter().cloned().collect(), 1),
+        Value::Hash(hash) => {
+            let items = hash.iter().flat_map(|(f, v)| [f.to_vec(), v.to_vec()]);
+            chunks(b"HSET", items.collect(), 2)
+        }
+        Value::Set(set) => chunks(b"SADD", set.iter().collect(), 1),
+    };
+    commands.insert(0, vec![b"DEL".to_vec(), key.to_vec()]);
+    if let Some(deadline) = deadline() {
+        commands.push(vec![b"PEXPIREAT".to_vec(), key.to_vec(), deadline]);
+    }
+    commands
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,7 +509,10 @@ mod tests {
     fn contents(snapshot: &Snapshot) -> Contents {
         let mut all: Vec<_> = snapshot
             .iter()
-            .map(|(key, ValueRef::String(value), deadline)| {
+            .map(|(key, value, deadline)| {
+                let ValueRef::String(value) = value else {
+                    panic!("only strings here");
+                };
                 (key.to_vec(), value.to_vec(), deadline)
             })
             .collect();
@@ -462,6 +565,63 @@ mod tests {
             ks.get(b"k1", 0).map(|e| e.value()),
             Some(ValueRef::String(b"new"))
         );
+    }
+
+    #[test]
+    fn an_aggregate_changes_in_place_and_a_snapshot_keeps_its_own() {
+        let mut ks = Keyspace::default();
+        let new_list = || Value::List(List::new());
+        let push = |ks: &mut Keyspace, item: &str| {
+            ks.change(b"l", Some(new_list), |value| {
+                let Value::List(list) = value else {
+                    panic!("a list");
+                };
+                list.push_back(item.as_bytes().to_vec());
+            })
+        };
+        assert_eq!(push(&mut ks, "a"), Some(()));
+        ks.set_expiry(b"l", Some(9000));
+        let capture = ks.start_snapshot();
+        push(&mut ks, "b");
+        for shard in 0..SHARDS {
+            ks.copy_shard(&capture, shard);
+        }
+        ks.end_snapshot(&capture);
+        let snapshot = capture.finish();
+        let (_, value, deadline) = snapshot.iter().next().expect("one key");
+        assert_eq!(value.to_value(), Value::List([b"a".to_vec()].into()));
+        assert_eq!(deadline, Some(9000));
+        let now = ks.get(b"l", 0).map(|e| e.value().to_value());
+        assert_eq!(
+            now,
+            Some(Value::List([b"a".to_vec(), b"b".to_vec()].into()))
+        );
+        // Emptied, the key goes, and with it its deadline.
+        ks.change(b"l", None, |value| {
+            let Value::List(list) = value else {
+                panic!("a list");
+            };
+            list.clear();
+        });
+        assert_eq!(ks.len(), 0);
+        check_index(&ks);
+        // A string is never changed in place; a missing key without
+        // `create` is left missing.
+        ks.set(b"s".to_vec(), Value::String(b"v".to_vec()), None);
+        assert_eq!(ks.change(b"s", Some(new_list), |_| ()), None);
+        assert_eq!(ks.change(b"none", None, |_| ()), None);
+        assert_eq!(ks.len(), 1);
+    }
+
+    #[test]
+    fn a_copied_aggregate_reaches_replicas_as_commands() {
+        let mut ks = Keyspace::default();
+        ks.start_recording();
+        let hash = Hash::from_pairs(vec![(b"f".to_vec(), b"v".to_vec())]);
+        ks.set(b"h".to_vec(), Value::Hash(hash), Some(5000));
+        let words = |change: &Vec<Vec<u8>>| String::from_utf8(change.join(&b' ')).unwrap();
+        let changes: Vec<String> = ks.take_changes().iter().map(words).collect();
+        assert_eq!(changes, ["DEL h", "HSET h f v", "PEXPIREAT h 5000"]);
     }
 
     #[test]
