@@ -842,10 +842,17 @@ fn check_aof(redis: &Path, manifest: &Path) -> (bool, String) {
 fn our_aof_passes_redis_check_aof_and_loads_into_real_redis() {
     let redis = require_redis_server!();
     for preamble in ["yes", "no"] {
-        let mut ours = Server::start_with(
-            BIN,
-            &[AOF_ON, &["--aof-use-rdb-preamble", preamble]].concat(),
-        );
+        // `always`: under `everysec` the real Redis postpones writing its
+        // buffer (up to two seconds, replying meanwhile) while a background
+        // fsync is under way, as one often is just after a rewrite, and
+        // the kill below would take what it held back.
+        let args = [
+            "--appendfsync",
+            "always",
+            "--aof-use-rdb-preamble",
+            preamble,
+        ];
+        let mut ours = Server::start_with(BIN, &[AOF_ON, &args].concat());
         let mut c = ours.client();
         let expected = write_interop_data(&mut c);
         // A rewrite makes a base with data in it; more writes follow it.
