@@ -442,6 +442,59 @@ fn kill_9_loses_no_acknowledged_write_under_no() {
     survives_kill_9("no");
 }
 
+/// Writers that stop together leave their last writes to the group
+/// commit at once: each must be in the kernel before its reply, not left
+/// in the buffer for the next writer or the fsync thread, which a kill -9
+/// right after never lets come. Under `always` a writer holds its turn
+/// through the fsync, so the others append while one is at the file, the
+/// moment that once made a writer skip its own bytes; several rounds,
+/// each ended by a kill as soon as the writers are done, make it come
+/// often.
+#[test]
+fn the_last_writes_before_a_kill_9_are_all_there() {
+    let args = [
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--appendfsync",
+        "always",
+    ];
+    let mut server = Server::start_with(BIN, &args);
+    for round in 0..5 {
+        let port = server.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..8)
+            .map(|id| {
+                let stop = Arc::clone(&stop);
+                thread::spawn(move || incr_until_killed(port, id, &stop))
+            })
+            .collect();
+        let mut probe = server.client();
+        poll_until(DEADLINE, || {
+            let n: i64 = match probe.cmd(&["GET", "counter:7"]) {
+                Reply::Bulk(n) => String::from_utf8_lossy(&n).parse().unwrap_or(0),
+                _ => 0,
+            };
+            (n >= 100 * (round + 1)).then_some(())
+        });
+        stop.store(true, Ordering::SeqCst);
+        let acked: Vec<i64> = writers
+            .into_iter()
+            .map(|w| w.join().expect("writer"))
+            .collect();
+        server.restart();
+        let mut c = ready(&server);
+        for (id, acked) in acked.iter().enumerate() {
+            assert_eq!(
+                c.cmd(&["GET", &format!("counter:{id}")]),
+                Reply::bulk(&acked.to_string()),
+                "round {round}: counter:{id} was acknowledged at {acked}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_rewrite_under_load_keeps_every_acknowledged_write() {
     let mut server = Server::start_with(BIN, AOF_ON);
@@ -789,10 +842,17 @@ fn check_aof(redis: &Path, manifest: &Path) -> (bool, String) {
 fn our_aof_passes_redis_check_aof_and_loads_into_real_redis() {
     let redis = require_redis_server!();
     for preamble in ["yes", "no"] {
-        let mut ours = Server::start_with(
-            BIN,
-            &[AOF_ON, &["--aof-use-rdb-preamble", preamble]].concat(),
-        );
+        // `always`: under `everysec` the real Redis postpones writing its
+        // buffer (up to two seconds, replying meanwhile) while a background
+        // fsync is under way, as one often is just after a rewrite, and
+        // the kill below would take what it held back.
+        let args = [
+            "--appendfsync",
+            "always",
+            "--aof-use-rdb-preamble",
+            preamble,
+        ];
+        let mut ours = Server::start_with(BIN, &[AOF_ON, &args].concat());
         let mut c = ours.client();
         let expected = write_interop_data(&mut c);
         // A rewrite makes a base with data in it; more writes follow it.

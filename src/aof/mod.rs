@@ -88,6 +88,9 @@ pub struct State {
     buffer: Vec<u8>,
     /// Bytes appended since the start, and bytes of those written: a
     /// writer whose bytes someone else wrote meanwhile has nothing to do.
+    /// `appended` only grows, by what each append adds: it must not be
+    /// worked out from `written` and the buffer, which miss the bytes a
+    /// writer has taken and not written yet (see [`Aof::append`]).
     appended: u64,
     written: u64,
     /// Why the last write or fsync failed, while it still fails.
@@ -145,6 +148,7 @@ impl Aof {
         if !state.on {
             return;
         }
+        let before = state.buffer.len();
         for change in changes {
             // Messages go to the replicas, not into the log, as in Redis:
             // replaying the log must not publish them again.
@@ -160,7 +164,14 @@ impl Aof {
             }
             resp::encode_command(&change.args, &mut state.buffer);
         }
-        state.appended = state.written + state.buffer.len() as u64;
+        // Counted, not worked out as `written + buffer.len()`: while a
+        // writer has taken the buffer and is in `write()`, those bytes are
+        // in neither, and that sum would fall below what was appended
+        // before. A writer that appended then would find its target
+        // already "written" once the other's write landed, and reply with
+        // its bytes still in the buffer: acknowledged, and lost to a crash
+        // before the next write or the fsync thread's turn.
+        state.appended += (state.buffer.len() - before) as u64;
     }
 
     /// Writes what has been appended so far to the file, and under
