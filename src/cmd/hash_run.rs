@@ -7,8 +7,10 @@
 use super::hash::{HashOp, Parts};
 use super::parse_int;
 use super::typed::{
-    bulks, check_type, lookup, matches, new_hash, random_positions, reply, scan_reply, words,
+    announce, bulks, check_type, lookup, matches, new_hash, random_positions, reply, scan_reply,
+    words,
 };
+use crate::events::Events;
 use crate::keyspace::{Hash, Keyspace, Value, ValueRef};
 use crate::long_double::LongDouble;
 use crate::resp::Reply;
@@ -147,6 +149,8 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 &key,
                 vec![words(name, [key.clone()].into_iter().chain(args))],
             );
+            // HMSET's event is `hset` too, as in Redis.
+            announce(keyspace, &key, now, Events::HASH, "hset");
             if ok {
                 Reply::ok()
             } else {
@@ -163,6 +167,7 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 hash_mut(v).insert(field.clone(), value.clone())
             });
             keyspace.changed(&key, vec![words("HSETNX", [key.clone(), field, value])]);
+            announce(keyspace, &key, now, Events::HASH, "hset");
             Reply::Integer(1)
         }
         HashOp::Del(key, fields) => {
@@ -179,6 +184,7 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                     &key,
                     vec![words("HDEL", [key.clone()].into_iter().chain(fields))],
                 );
+                announce(keyspace, &key, now, Events::HASH, "hdel");
             }
             Reply::Integer(removed as i64)
         }
@@ -196,12 +202,13 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
             let text = new.to_string().into_bytes();
             store(
                 keyspace,
-                key,
+                &key,
                 field,
                 text,
                 "HINCRBY",
                 by.to_string().into_bytes(),
             );
+            keyspace.notify(Events::HASH, "hincrby", &key);
             Reply::Integer(new)
         }
         HashOp::IncrByFloat(key, field, by) => {
@@ -216,7 +223,8 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 .add(by)
                 .ok_or_else(|| Reply::error("ERR increment would produce NaN or Infinity"))?;
             let text = sum.to_human().into_bytes();
-            store(keyspace, key, field, text.clone(), "HSET", text.clone());
+            store(keyspace, &key, field, text.clone(), "HSET", text.clone());
+            keyspace.notify(Events::HASH, "hincrbyfloat", &key);
             Reply::Bulk(text)
         }
         op => {
@@ -231,14 +239,14 @@ fn try_write(op: HashOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
 /// tells replicas `name key field argument`.
 fn store(
     keyspace: &mut Keyspace,
-    key: Vec<u8>,
+    key: &[u8],
     field: Vec<u8>,
     value: Vec<u8>,
     name: &str,
     argument: Vec<u8>,
 ) {
-    keyspace.change(&key, Some(new_hash), |v| {
+    keyspace.change(key, Some(new_hash), |v| {
         hash_mut(v).insert(field.clone(), value)
     });
-    keyspace.changed(&key, vec![words(name, [key.clone(), field, argument])]);
+    keyspace.changed(key, vec![words(name, [key.to_vec(), field, argument])]);
 }

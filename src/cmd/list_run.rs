@@ -8,7 +8,8 @@
 //! if it changed something, in words that do the same there.
 
 use super::list::{ListOp, PosOptions};
-use super::typed::{bulks, check_type, lookup, new_list, reply, words};
+use super::typed::{announce, bulks, check_type, lookup, new_list, reply, words};
+use crate::events::Events;
 use crate::keyspace::{Keyspace, List, Value, ValueRef};
 use crate::resp::Reply;
 
@@ -156,6 +157,7 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 &key,
                 vec![words(name, [key.clone()].into_iter().chain(elements))],
             );
+            announce(keyspace, &key, now, Events::LIST, push_event(left));
             Reply::Integer(len.unwrap_or(0) as i64)
         }
         ListOp::Pop { key, left, count } => {
@@ -171,6 +173,7 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 let count = popped.len().to_string().into_bytes();
                 let name = if left { "LPOP" } else { "RPOP" };
                 keyspace.changed(&key, vec![words(name, [key.clone(), count])]);
+                announce(keyspace, &key, now, Events::LIST, pop_event(left));
             }
             match count {
                 Some(_) => Reply::Array(bulks(popped)),
@@ -192,6 +195,7 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
             }
             let index = index.to_string().into_bytes();
             keyspace.changed(&key, vec![words("LSET", [key.clone(), index, element])]);
+            announce(keyspace, &key, now, Events::LIST, "lset");
             Reply::ok()
         }
         ListOp::Insert {
@@ -217,6 +221,7 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 &key,
                 vec![words("LINSERT", [key.clone(), side, pivot, element])],
             );
+            announce(keyspace, &key, now, Events::LIST, "linsert");
             Reply::Integer(len)
         }
         ListOp::Rem(key, count, element) => {
@@ -229,6 +234,7 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
             if removed > 0 {
                 let count = count.to_string().into_bytes();
                 keyspace.changed(&key, vec![words("LREM", [key.clone(), count, element])]);
+                announce(keyspace, &key, now, Events::LIST, "lrem");
             }
             Reply::Integer(removed as i64)
         }
@@ -255,6 +261,8 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 );
                 keyspace.changed(&key, vec![words("LTRIM", [key.clone(), start, stop])]);
             }
+            // Announced even when nothing was trimmed, as Redis does.
+            announce(keyspace, &key, now, Events::LIST, "ltrim");
             Reply::ok()
         }
         ListOp::Move {
@@ -268,19 +276,50 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                 return Ok(Reply::Nil);
             }
             check_type(keyspace, &destination, now, is_list)?;
-            let Some(element) = pop(keyspace, &source, from_left, 1).pop() else {
-                return Ok(Reply::Nil);
-            };
-            keyspace.change(&destination, Some(new_list), |value| {
-                let list = list_mut(value);
+            let push = |list: &mut List, element: Vec<u8>| {
                 if to_left {
-                    list.push_front(element.clone());
+                    list.push_front(element);
                 } else {
-                    list.push_back(element.clone());
+                    list.push_back(element);
                 }
-            });
+            };
+            let element = if source == destination {
+                // A rotation, in one change: popping the last element
+                // first would delete the key, and pushing make it anew.
+                let moved = keyspace.change(&source, None, |value| {
+                    let list = list_mut(value);
+                    let element = if from_left {
+                        list.pop_front()
+                    } else {
+                        list.pop_back()
+                    }?;
+                    push(list, element.clone());
+                    Some(element)
+                });
+                let Some(element) = moved.flatten() else {
+                    return Ok(Reply::Nil);
+                };
+                element
+            } else {
+                let Some(element) = pop(keyspace, &source, from_left, 1).pop() else {
+                    return Ok(Reply::Nil);
+                };
+                keyspace.change(&destination, Some(new_list), |value| {
+                    push(list_mut(value), element.clone());
+                });
+                element
+            };
             keyspace.changed(&source, vec![words]);
             keyspace.changed(&destination, Vec::new());
+            // As Redis: the push first (after `new`), then the pop.
+            announce(
+                keyspace,
+                &destination,
+                now,
+                Events::LIST,
+                push_event(to_left),
+            );
+            announce(keyspace, &source, now, Events::LIST, pop_event(from_left));
             Reply::Bulk(element)
         }
         ListOp::MPop(keys, left, count) => {
@@ -290,6 +329,7 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
                     let name = if left { "LPOP" } else { "RPOP" };
                     let n = popped.len().to_string().into_bytes();
                     keyspace.changed(key, vec![words(name, [key.clone(), n])]);
+                    announce(keyspace, key, now, Events::LIST, pop_event(left));
                     return Ok(Reply::Array(vec![
                         Reply::bulk(key.as_slice()),
                         Reply::Array(bulks(popped)),
@@ -304,6 +344,26 @@ fn try_write(op: ListOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Rep
             reply
         }
     })
+}
+
+/// The event a push announces: `lpush` at the head, `rpush` at the tail
+/// (LPUSHX and the push of LMOVE included).
+fn push_event(left: bool) -> &'static str {
+    if left {
+        "lpush"
+    } else {
+        "rpush"
+    }
+}
+
+/// The event a pop announces: `lpop` from the head, `rpop` from the tail
+/// (LMPOP and the pop of LMOVE included).
+fn pop_event(left: bool) -> &'static str {
+    if left {
+        "lpop"
+    } else {
+        "rpop"
+    }
 }
 
 /// Pops up to `count` elements from one end of the list at `key`.

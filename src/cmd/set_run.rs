@@ -7,8 +7,10 @@
 
 use super::set::{Algebra, SetOp};
 use super::typed::{
-    bulks, check_type, lookup, matches, new_set, random_positions, reply, scan_reply, words,
+    announce, bulks, check_type, lookup, matches, new_set, random_positions, reply, scan_reply,
+    words,
 };
+use crate::events::Events;
 use crate::keyspace::{Keyspace, Set, Value, ValueRef};
 use crate::resp::Reply;
 
@@ -152,6 +154,7 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
                     &key,
                     vec![words("SADD", [key.clone()].into_iter().chain(members))],
                 );
+                announce(keyspace, &key, now, Events::SET, "sadd");
             }
             Reply::Integer(added as i64)
         }
@@ -186,6 +189,7 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
                         [key.clone()].into_iter().chain(popped.clone()),
                     )],
                 );
+                announce(keyspace, &key, now, Events::SET, "spop");
             }
             match count {
                 Some(_) => Reply::Set(bulks(popped)),
@@ -205,9 +209,14 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
                 return Ok(Reply::Integer(1));
             }
             keyspace.change(&source, None, |value| set_mut(value).remove(&member));
-            keyspace.change(&destination, Some(new_set), |value| {
+            // As Redis: the source's events before the destination's `new`.
+            announce(keyspace, &source, now, Events::SET, "srem");
+            let added = keyspace.change(&destination, Some(new_set), |value| {
                 set_mut(value).insert(member.clone())
             });
+            if added == Some(true) {
+                keyspace.notify(Events::SET, "sadd", &destination);
+            }
             keyspace.changed(
                 &source,
                 vec![words(
@@ -235,9 +244,16 @@ fn try_write(op: SetOp, keyspace: &mut Keyspace, now: i64) -> Result<Reply, Repl
             if members.is_empty() {
                 if existed {
                     keyspace.remove(&destination);
+                    keyspace.notify(Events::GENERIC, "del", &destination);
                 }
             } else {
                 keyspace.set_quietly(destination.clone(), Value::Set(Set::from_members(members)));
+                let event = match kind {
+                    Algebra::Inter => "sinterstore",
+                    Algebra::Union => "sunionstore",
+                    Algebra::Diff => "sdiffstore",
+                };
+                keyspace.notify(Events::SET, event, &destination);
             }
             if existed || len > 0 {
                 let args = [destination.clone()].into_iter().chain(keys);
@@ -278,6 +294,7 @@ fn remove(
                 [key.to_vec()].into_iter().chain(members.iter().cloned()),
             )],
         );
+        announce(keyspace, key, now, Events::SET, "srem");
     }
     Ok(removed)
 }

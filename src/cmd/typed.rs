@@ -4,12 +4,14 @@
 //! A command on one of these types looks its key up first: a key of
 //! another type is WRONGTYPE, a missing key is usually an empty value.
 //! Then it changes the value in place (`Keyspace::change`), and, if it
-//! changed anything, tells replicas what to do (`Keyspace::changed`).
+//! changed anything, tells replicas what to do (`Keyspace::changed`) and
+//! announces the change to keyspace notifications (`announce`).
 
 use std::collections::HashMap;
 
 use super::string::wrong_type;
 use super::{Flags, Op, Spec};
+use crate::events::Events;
 use crate::glob;
 use crate::keyspace::{Keyspace, Value, ValueRef};
 use crate::resp::{Args, Reply};
@@ -66,6 +68,23 @@ pub(super) fn check_type(
         None => Ok(false),
         Some(entry) if is_mine(entry.value()) => Ok(true),
         Some(_) => Err(wrong_type()),
+    }
+}
+
+/// Announces the event `name` of `class` on `key`, which the command
+/// just changed; then `del` if the change left the value empty, and so
+/// deleted it: as Redis does, LPOP of a list's last element announces
+/// `lpop`, then `del`.
+pub(super) fn announce(
+    keyspace: &mut Keyspace,
+    key: &[u8],
+    now: i64,
+    class: Events,
+    name: &'static str,
+) {
+    keyspace.notify(class, name, key);
+    if keyspace.get(key, now).is_none() {
+        keyspace.notify(Events::GENERIC, "del", key);
     }
 }
 

@@ -172,6 +172,8 @@ impl Keyspace {
     /// The change is not recorded: if it changed anything, the command
     /// calls [`Keyspace::changed`] with what to tell replicas. A value
     /// left empty is deleted, as Redis never keeps an empty aggregate.
+    /// A created key is announced (`new`); the command announces its
+    /// own event, and `del` after it if the value was left empty.
     /// The caller deletes an expired key first (`get_live`).
     ///
     /// The entry is taken out of the table and put back (two hash
@@ -187,7 +189,12 @@ impl Keyspace {
         self.preserve(key);
         let mut stored = match self.entries.take(key) {
             Some(stored) => stored,
-            None => Stored::new(key, create?(), None),
+            None => {
+                let value = create?();
+                // Before the command's own event, as Redis's `dbAdd` does.
+                self.notify(Events::NEW, "new", key);
+                Stored::new(key, value, None)
+            }
         };
         let Some(value) = stored.value_mut() else {
             self.entries.replace(stored);
