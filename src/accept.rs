@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use crate::alloc;
 use crate::connection;
 use crate::error::Error;
 use crate::listen::Retirement;
@@ -140,6 +141,8 @@ fn start_connection(mut stream: TcpStream, server: &Server) -> std::io::Result<(
                     "Client {id}: the connection's thread panicked; connection closed"
                 )),
             }
+            // What this thread allocated and freed, into INFO's used_memory.
+            alloc::settle();
         });
     match spawned {
         Ok(_) => {

@@ -4,13 +4,17 @@
 //! Redis asks its allocator (jemalloc) for that number. Rust's default
 //! allocator, the system's malloc, keeps no such count, so the server
 //! installs this wrapper as its global allocator: every allocation goes to
-//! `System` as before, and adds its size to a counter; every free takes
-//! it off. The price is one relaxed atomic add per allocation and per free
-//! (docs/performance.md has the measurement). The counter is split in
-//! shards, one cache line each, and a thread adds to its own shard: with
-//! one shared counter, every allocation on one core would take the line
-//! from the others. Reading the total adds the shards up, which only
-//! INFO does.
+//! `System` as before, and its size is counted; every free takes it off.
+//!
+//! The count must cost the hot path next to nothing, and an atomic add on
+//! a counter that every thread shares does not: measured, one for each
+//! allocation and each free took a tenth off pipelined GETs
+//! (docs/performance.md). So each thread keeps its own tally in a plain
+//! thread-local integer, and adds it to the shared counter only when it
+//! has grown past [`SETTLE_AT`] either way, or when the thread settles up
+//! on purpose ([`settle`]): a connection does before it sleeps and when it
+//! ends, so an idle server's count is exact, and a busy one's is off by at
+//! most [`SETTLE_AT`] per running thread.
 //!
 //! The count is what the program asked for, not what malloc keeps for it
 //! (its headers, rounding and free lists); the resident size, from the
@@ -19,51 +23,55 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 
 /// The system allocator, counting the bytes it hands out.
 pub struct Counting;
 
-/// How many shards the count is split in: more than the cores a server
-/// usually has, so that few threads share one.
-const SHARDS: usize = 32;
+/// Bytes allocated minus bytes freed, as the threads have settled them. A
+/// block freed by another thread than the one that allocated it makes one
+/// tally go up and another down: the sum is right.
+static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
 
-/// One shard of the count, alone on its cache line.
-#[repr(align(64))]
-struct Shard(AtomicUsize);
-
-/// Bytes allocated minus bytes freed, per shard. A block freed by another
-/// thread than the one that allocated it is taken off another shard, so a
-/// shard may go below zero: the arithmetic wraps, and the sum is right.
-static ALLOCATED: [Shard; SHARDS] = [const { Shard(AtomicUsize::new(0)) }; SHARDS];
-
-/// Hands out shards to threads in turn.
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+/// How far a thread's own tally may grow, either way, before it is added
+/// to [`ALLOCATED`].
+const SETTLE_AT: isize = 64 * 1024;
 
 thread_local! {
-    /// This thread's shard, once it has allocated (no destructor: it is
-    /// safe to read from inside the allocator, even as the thread ends).
-    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// This thread's bytes allocated minus freed, not yet in [`ALLOCATED`].
+    /// A plain `Cell` with a constant start and no destructor: safe to use
+    /// from inside the allocator, even while the thread ends.
+    static TALLY: Cell<isize> = const { Cell::new(0) };
 }
 
-/// This thread's shard.
-fn shard() -> &'static AtomicUsize {
-    let index = SHARD
-        .try_with(|shard| {
-            if shard.get() == usize::MAX {
-                shard.set(NEXT_SHARD.fetch_add(1, Relaxed) % SHARDS);
-            }
-            shard.get()
-        })
-        .unwrap_or(0);
-    &ALLOCATED[index].0
+/// Adds `delta` bytes to this thread's tally, settling it if it grew large.
+fn count(delta: isize) {
+    let counted = TALLY.try_with(|tally| {
+        let sum = tally.get() + delta;
+        if sum.abs() >= SETTLE_AT {
+            ALLOCATED.fetch_add(sum, Relaxed);
+            tally.set(0);
+        } else {
+            tally.set(sum);
+        }
+    });
+    // The thread's locals are gone (it is ending): count directly.
+    if counted.is_err() {
+        ALLOCATED.fetch_add(delta, Relaxed);
+    }
 }
 
-/// Bytes the program has allocated and not freed.
+/// Adds this thread's tally to the shared count. A thread calls it before
+/// it sleeps and before it ends, so that what it holds is not left out.
+pub fn settle() {
+    let _ = TALLY.try_with(|tally| ALLOCATED.fetch_add(tally.replace(0), Relaxed));
+}
+
+/// Bytes the program has allocated and not freed (this thread's tally
+/// settled first; other running threads' are off by at most `SETTLE_AT`).
 pub fn allocated() -> usize {
-    ALLOCATED
-        .iter()
-        .fold(0usize, |sum, shard| sum.wrapping_add(shard.0.load(Relaxed)))
+    settle();
+    ALLOCATED.load(Relaxed).max(0) as usize
 }
 
 // SAFETY: every method hands the call to `System` unchanged, which upholds
@@ -73,7 +81,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: the caller's guarantees for `layout` are passed on.
         let ptr = unsafe { System.alloc(layout) };
         if !ptr.is_null() {
-            shard().fetch_add(layout.size(), Relaxed);
+            count(layout.size() as isize);
         }
         ptr
     }
@@ -82,7 +90,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: as for `alloc`.
         let ptr = unsafe { System.alloc_zeroed(layout) };
         if !ptr.is_null() {
-            shard().fetch_add(layout.size(), Relaxed);
+            count(layout.size() as isize);
         }
         ptr
     }
@@ -91,7 +99,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: `ptr` came from this allocator with `layout`, as the
         // caller guarantees, and so from `System`.
         unsafe { System.dealloc(ptr, layout) };
-        shard().fetch_sub(layout.size(), Relaxed);
+        count(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -99,9 +107,7 @@ unsafe impl GlobalAlloc for Counting {
         let new = unsafe { System.realloc(ptr, layout, new_size) };
         // On failure the old block stays allocated: nothing changes.
         if !new.is_null() {
-            let shard = shard();
-            shard.fetch_add(new_size, Relaxed);
-            shard.fetch_sub(layout.size(), Relaxed);
+            count(new_size as isize - layout.size() as isize);
         }
         new
     }

@@ -199,7 +199,9 @@ fn sleep_until_readable<'a>(
     let socket = *writer.get_ref();
     *reader = BufReader::with_capacity(0, stream);
     *writer = BufWriter::with_capacity(0, socket);
-    // Asleep: not a thread the others should yield to.
+    // Asleep: not a thread the others should yield to, nor one whose
+    // allocations should wait in its own tally (`alloc.rs`).
+    crate::alloc::settle();
     let asleep = Awake::not_now(awake);
     let readable = loop {
         match stream.peek(&mut [0u8]) {
