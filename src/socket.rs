@@ -91,7 +91,7 @@ pub type Writer<'a> = BufWriter<Metered<'a>>;
 
 /// What went through one client's socket, for INFO's `total_net_*_bytes`
 /// and CLIENT LIST's `omem`. Each counter is the client's own, so adding
-/// to it (a relaxed add per system call) contends with no other thread.
+/// to it (a relaxed add per write, and per request read) contends with no other thread.
 #[derive(Debug, Default)]
 pub struct Traffic {
     /// Bytes read from the client.
