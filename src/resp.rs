@@ -389,11 +389,12 @@ impl Reply {
                     value.write_in(out, protocol)
                 })
             }
-            Reply::Set(items) => {
-                let marker = if protocol == Protocol::Resp3 {
-                    b'~'
-                } else {
-                    b'*'
+            Reply::Set(items) | Reply::Push(items) => {
+                // RESP3 marks a set `~` and a push `>`; RESP2 has arrays.
+                let marker = match (protocol, self) {
+                    (Protocol::Resp3, Reply::Set(_)) => b'~',
+                    (Protocol::Resp3, _) => b'>',
+                    _ => b'*',
                 };
                 write_header(out, marker, items.len() as i64)?;
                 items
@@ -406,17 +407,6 @@ impl Reply {
                     key.write_in(out, protocol)?;
                     value.write_in(out, protocol)
                 })
-            }
-            Reply::Push(items) => {
-                let marker = if protocol == Protocol::Resp3 {
-                    b'>'
-                } else {
-                    b'*'
-                };
-                write_header(out, marker, items.len() as i64)?;
-                items
-                    .iter()
-                    .try_for_each(|item| item.write_in(out, protocol))
             }
             Reply::Frames(replies) => replies
                 .iter()

@@ -140,17 +140,7 @@ pub(super) const fn string_spec(
     since: &'static str,
     parse: fn(Args) -> Result<Op, Reply>,
 ) -> Spec {
-    Spec {
-        name,
-        arity,
-        flags,
-        keys: (1, 1, 1),
-        summary,
-        since,
-        group: "string",
-        parse,
-        subcommands: &[],
-    }
+    super::typed::typed_spec("string", name, arity, flags, summary, since, parse)
 }
 
 /// `GET key`
