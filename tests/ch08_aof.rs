@@ -37,8 +37,21 @@ const BIN: &str = "ch08-aof";
 /// How long a test waits for something that should come.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// The arguments of a server with the AOF on and no save points.
-const AOF_ON: &[&str] = &["--appendonly", "yes", "--save", ""];
+/// The arguments of a server with the AOF on and no save points. Under
+/// `always`: these tests kill the server (SIGKILL) and count on finding
+/// every acknowledged write, which only `always` promises. Under the
+/// default `everysec`, the real Redis may hold a write back while a
+/// background fsync runs and still acknowledge it (docs/redis-wire.md,
+/// section 7.4), and a kill then takes it: seen against redis-server 7.0.15.
+/// The tests of `everysec` and `no` name their policy after these.
+const AOF_ON: &[&str] = &[
+    "--appendonly",
+    "yes",
+    "--save",
+    "",
+    "--appendfsync",
+    "always",
+];
 
 /// The exact bytes of a fresh manifest.
 const FRESH_MANIFEST: &[u8] =
@@ -415,14 +428,24 @@ fn survives_kill_9(policy: &str) {
         .collect();
     server.restart();
     let mut c = ready(&server);
+    // Our servers write the log before they reply, so a killed process
+    // loses nothing under any policy. Redis promises that only under
+    // `always` (docs/redis-wire.md, section 7.4): another server is held to
+    // every write under `always`, and under the others to keeping what it
+    // wrote and inventing nothing.
+    let strict = policy == "always" || common::external_server().is_none();
     for (id, acked) in acked.iter().enumerate() {
         let value = c.cmd(&["GET", &format!("counter:{id}")]);
         let value: i64 = String::from_utf8_lossy(value.as_bulk())
             .parse()
             .expect("a counter");
         assert!(
-            value >= *acked,
+            value >= *acked || !strict,
             "{policy}: counter:{id} acknowledged at {acked}, only {value} after the crash"
+        );
+        assert!(
+            value <= acked + 1,
+            "{policy}: counter:{id} acknowledged at {acked}, {value} after the crash"
         );
     }
 }
@@ -727,7 +750,9 @@ fn a_disk_that_fails_writes_gets_misconf_until_it_recovers() {
     let incr = last_incr(&aof_dir(&server));
     fs::remove_file(&incr).expect("remove the incr file");
     std::os::unix::fs::symlink("/dev/full", &incr).expect("symlink to /dev/full");
-    server.restart();
+    // Under `always` a failed write ends the server (section 7.4): this is
+    // the default policy's behaviour.
+    server.restart_with(&["--appendfsync", "everysec"]);
     let mut c = ready(&server);
     // The write that meets the error is kept, to be retried; the ones
     // after it are refused, with Redis's words.
