@@ -65,6 +65,16 @@ macro_rules! spec {
 }
 
 /// The connection commands' rows of the table.
+/// The flags of the commands a client may send at any time, before AUTH
+/// and while the server loads or a script runs (QUIT, RESET, AUTH, HELLO),
+/// as Redis 7.0 gives them.
+const ANY_TIME: Flags = Flags::NOSCRIPT
+    .and(Flags::LOADING)
+    .and(Flags::STALE)
+    .and(Flags::FAST)
+    .and(Flags::NO_AUTH)
+    .and(Flags::ALLOW_BUSY);
+
 pub const COMMANDS: &[Spec] = &[
     spec!(
         "ping",
@@ -92,12 +102,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "quit",
         -1,
-        Flags::NOSCRIPT
-            .and(Flags::LOADING)
-            .and(Flags::STALE)
-            .and(Flags::FAST)
-            .and(Flags::NO_AUTH)
-            .and(Flags::ALLOW_BUSY),
+        ANY_TIME,
         "Close the connection",
         "1.0.0",
         |_| { Ok(Op::Quit) }
@@ -105,12 +110,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "reset",
         1,
-        Flags::NOSCRIPT
-            .and(Flags::LOADING)
-            .and(Flags::STALE)
-            .and(Flags::FAST)
-            .and(Flags::NO_AUTH)
-            .and(Flags::ALLOW_BUSY),
+        ANY_TIME,
         "Reset the connection",
         "6.2.0",
         |_| { Ok(Op::Conn(ConnOp::Reset)) }
@@ -135,12 +135,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "auth",
         -2,
-        Flags::NOSCRIPT
-            .and(Flags::LOADING)
-            .and(Flags::STALE)
-            .and(Flags::FAST)
-            .and(Flags::NO_AUTH)
-            .and(Flags::ALLOW_BUSY),
+        ANY_TIME,
         "Authenticate to the server",
         "1.0.0",
         |args| {
@@ -161,12 +156,7 @@ pub const COMMANDS: &[Spec] = &[
     spec!(
         "hello",
         -1,
-        Flags::NOSCRIPT
-            .and(Flags::LOADING)
-            .and(Flags::STALE)
-            .and(Flags::FAST)
-            .and(Flags::NO_AUTH)
-            .and(Flags::ALLOW_BUSY),
+        ANY_TIME,
         "Handshake with Redis",
         "6.0.0",
         parse_hello

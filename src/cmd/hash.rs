@@ -10,7 +10,7 @@
 //! This file parses them (the table's rows and [`HashOp`]);
 //! `hash_run.rs` runs them.
 
-use super::typed::{parse_scan_options, random_count, typed_spec};
+use super::typed::{parse_scan_options, random_count, typed_spec, READ_FAST, WRITE_MORE};
 use super::{parse_int, Flags, Op, Spec};
 use crate::long_double::LongDouble;
 use crate::resp::{Args, Reply};
@@ -65,9 +65,6 @@ pub enum Parts {
     /// Values (HVALS).
     Values,
 }
-
-const WRITE_MORE: Flags = Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST);
-const READ_FAST: Flags = Flags::READONLY.and(Flags::FAST);
 
 /// The rows of this file's commands.
 pub const COMMANDS: &[Spec] = &[

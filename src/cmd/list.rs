@@ -12,7 +12,7 @@
 //! This file parses them (the table's rows and [`ListOp`]);
 //! `list_run.rs` runs them.
 
-use super::typed::typed_spec;
+use super::typed::{typed_spec, WRITE_MORE};
 use super::{parse_int, Flags, Op, Spec};
 use crate::resp::{Args, Reply};
 
@@ -294,9 +294,6 @@ pub const COMMANDS: &[Spec] = &[
         )
     },
 ];
-
-/// The flags of a write that may grow the data: write, denyoom, fast.
-const WRITE_MORE: Flags = Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST);
 
 /// The row of a list command.
 const fn list_spec(

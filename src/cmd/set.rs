@@ -9,7 +9,7 @@
 //! This file parses them (the table's rows and [`SetOp`]);
 //! `set_run.rs` runs them.
 
-use super::typed::{parse_scan_options, random_count, typed_spec};
+use super::typed::{parse_scan_options, random_count, typed_spec, READ_FAST, WRITE_MORE};
 use super::{parse_int, Flags, Op, Spec};
 use crate::resp::{Args, Reply};
 
@@ -60,9 +60,6 @@ pub enum Algebra {
     /// Members of the first set and of no other.
     Diff,
 }
-
-const WRITE_MORE: Flags = Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST);
-const READ_FAST: Flags = Flags::READONLY.and(Flags::FAST);
 
 /// The rows of this file's commands.
 pub const COMMANDS: &[Spec] = &[

@@ -17,6 +17,11 @@ use crate::keyspace::{Keyspace, Value, ValueRef};
 use crate::resp::{Args, Reply};
 use crate::rng::Rng;
 
+/// The flags of a fast write that may grow memory (LPUSH, HSET, SADD...).
+pub(super) const WRITE_MORE: Flags = Flags::WRITE.and(Flags::DENYOOM).and(Flags::FAST);
+/// The flags of a fast read (LLEN, HGET, SISMEMBER...).
+pub(super) const READ_FAST: Flags = Flags::READONLY.and(Flags::FAST);
+
 /// The row of a command of group `group`: on one key unless `keys` says
 /// otherwise (with `Spec { keys, ..typed_spec(...) }`).
 pub(super) const fn typed_spec(
