@@ -102,6 +102,15 @@ fn last_incr(dir: &Path) -> PathBuf {
     dir.join(name)
 }
 
+/// Appends `bytes` to the file at `path`, as a crash in mid-write leaves it.
+fn append(path: &Path, bytes: &[u8]) {
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open");
+    file.write_all(bytes).expect("append");
+}
+
 /// The commands in an AOF file, each as its words (upper-cased name).
 fn commands(bytes: &[u8]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
@@ -565,13 +574,7 @@ fn a_truncated_last_command_is_cut_off_and_the_rest_loads() {
     let mut server = killed_with_keys(5);
     let incr = last_incr(&aof_dir(&server));
     let whole = fs::read(&incr).expect("read the incr file").len();
-    let mut file = fs::OpenOptions::new()
-        .append(true)
-        .open(&incr)
-        .expect("open");
-    file.write_all(b"*3\r\n$3\r\nSET\r\n$2\r\nk5\r\n$2\r\nv")
-        .expect("append");
-    drop(file);
+    append(&incr, b"*3\r\n$3\r\nSET\r\n$2\r\nk5\r\n$2\r\nv");
     server.restart();
     let mut c = ready(&server);
     assert_keys(&mut c, 5);
@@ -587,13 +590,10 @@ fn an_unfinished_transaction_at_the_end_is_cut_off_whole() {
     let mut server = killed_with_keys(2);
     let incr = last_incr(&aof_dir(&server));
     let whole = fs::read(&incr).expect("read the incr file").len();
-    let mut file = fs::OpenOptions::new()
-        .append(true)
-        .open(&incr)
-        .expect("open");
-    file.write_all(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$2\r\nv2\r\n")
-        .expect("append");
-    drop(file);
+    append(
+        &incr,
+        b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$2\r\nv2\r\n",
+    );
     server.restart();
     let mut c = ready(&server);
     assert_keys(&mut c, 2);
@@ -604,12 +604,7 @@ fn an_unfinished_transaction_at_the_end_is_cut_off_whole() {
 fn a_truncated_tail_is_refused_when_aof_load_truncated_is_no() {
     let server = killed_with_keys(3);
     let incr = last_incr(&aof_dir(&server));
-    let mut file = fs::OpenOptions::new()
-        .append(true)
-        .open(&incr)
-        .expect("open");
-    file.write_all(b"*2\r\n$3\r\nDEL").expect("append");
-    drop(file);
+    append(&incr, b"*2\r\n$3\r\nDEL");
     let args = [
         "--appendonly",
         "yes",
