@@ -5,8 +5,7 @@
 //!   `redis-server`) as `<program> --port N <args...>`, in a fresh temporary
 //!   directory with its output in `server.log`, and kills it on drop.
 //! * Ports come from [`reserve_port`]: a per-process counter plus a lock file
-//!   per port, so parallel tests and parallel test binaries never race for one,
-//!   and a port rests for [`PORT_COOLDOWN`] after use.
+//!   per port, so parallel tests and parallel test binaries never race for one.
 //! * [`Client`] speaks RESP over TCP and returns [`Reply`] values or the exact
 //!   reply bytes. Every read has a timeout, so no test can hang forever.
 //! * [`poll_until`] replaces sleep-and-hope: it polls a condition up to a
@@ -26,7 +25,6 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -311,44 +309,10 @@ impl PortLease {
     }
 }
 
-impl Drop for PortLease {
-    /// Marks the port as just used (the lock file gets a byte, and its time
-    /// is now), while the lock is still held: see [`PORT_COOLDOWN`].
-    fn drop(&mut self) {
-        let _ = self._lock.write_all_at(b"u", 0);
-        let _ = self._lock.set_modified(std::time::SystemTime::now());
-    }
-}
-
 impl fmt::Debug for PortLease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PortLease({})", self.port)
     }
-}
-
-/// How long a port rests after a lease on it ends. A server that was
-/// killed leaves its connections' ends in the kernel for a while (TIME_WAIT,
-/// or FIN_WAIT2 for up to `tcp_fin_timeout`, 60 s by default), and on
-/// loopback Linux reuses a client port in TIME_WAIT at once
-/// (`tcp_tw_reuse = 2`). A new server on the same port could then meet a
-/// client whose four-tuple the kernel still ties to the old connection: the
-/// client's first request was answered by a reset, nothing received, a few
-/// times in a long CI run (counted by `TcpExtTWRecycled` in `nstat`). A port
-/// not reused for longer than those timers cannot meet that.
-const PORT_COOLDOWN: Duration = Duration::from_secs(75);
-
-/// Whether the port of this lock file was leased less than
-/// [`PORT_COOLDOWN`] ago (a used port's file holds a byte; a new one none).
-fn recently_used(lock: &File) -> bool {
-    let Ok(meta) = lock.metadata() else {
-        return false;
-    };
-    meta.len() > 0
-        && meta
-            .modified()
-            .ok()
-            .and_then(|at| at.elapsed().ok())
-            .is_some_and(|age| age < PORT_COOLDOWN)
 }
 
 /// Reserves a free port on 127.0.0.1: it is locked by a lock file (never
@@ -372,9 +336,6 @@ pub fn reserve_port() -> PortLease {
             Err(e) => panic!("cannot open {}: {e}", path.display()),
         };
         if lock.try_lock().is_err() {
-            continue;
-        }
-        if recently_used(&lock) {
             continue;
         }
         if TcpListener::bind(("127.0.0.1", port)).is_err() {
