@@ -763,6 +763,13 @@ impl fmt::Debug for Reply {
 pub struct Client {
     stream: TcpStream,
     reader: BufReader<TcpStream>,
+    /// The server's port, to connect again (see `first_bytes`).
+    port: u16,
+    /// Everything sent on this connection while no reply has come yet, or
+    /// `None` once one has (or once bytes went out another way). A reset
+    /// before the first byte of the first reply gets one retry on a new
+    /// connection with these bytes: see [`Client::read_reply_and_bytes`].
+    first_bytes: Option<Vec<u8>>,
 }
 
 impl Client {
@@ -781,7 +788,12 @@ impl Client {
             .expect("set_write_timeout failed");
         let reader =
             BufReader::with_capacity(64 * 1024, stream.try_clone().expect("try_clone failed"));
-        Client { stream, reader }
+        Client {
+            stream,
+            reader,
+            port,
+            first_bytes: Some(Vec::new()),
+        }
     }
 
     /// The underlying socket (for timeouts, shutdown, addresses...).
@@ -805,13 +817,21 @@ impl Client {
     /// Writes raw bytes and flushes, returning any error (for input the
     /// server may reject and close on before reading it all).
     pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(first) = &mut self.first_bytes {
+            first.extend_from_slice(bytes);
+            // A request the size of a bulk load is not one to send twice.
+            if first.len() > 64 * 1024 {
+                self.first_bytes = None;
+            }
+        }
         self.stream.write_all(bytes)?;
         self.stream.flush()
     }
 
     /// Writes `bytes` from another thread, so that the caller can read the
     /// replies at the same time (large pipelines would deadlock otherwise).
-    pub fn send_in_background(&self, bytes: Vec<u8>) -> JoinHandle<io::Result<()>> {
+    pub fn send_in_background(&mut self, bytes: Vec<u8>) -> JoinHandle<io::Result<()>> {
+        self.first_bytes = None;
         let mut stream = self.stream.try_clone().expect("try_clone failed");
         thread::spawn(move || {
             stream.write_all(&bytes)?;
@@ -820,7 +840,8 @@ impl Client {
     }
 
     /// Closes the writing half, so the server reads end-of-file.
-    pub fn shutdown_write(&self) {
+    pub fn shutdown_write(&mut self) {
+        self.first_bytes = None;
         let _ = self.stream.shutdown(Shutdown::Write);
     }
 
@@ -870,9 +891,37 @@ impl Client {
 
     /// Reads one complete reply: parsed, and its exact bytes.
     #[track_caller]
+    ///
+    /// One retry: a new connection whose first request is answered by a
+    /// reset, before any byte of a reply, is made again and the request sent
+    /// again, once. Long CI runs met that a few times (five in about a dozen
+    /// runs), on a server that had just started, against
+    /// every server alike, real redis-server included, with nothing in the
+    /// server's log; a server that resets every new connection still fails
+    /// every test. The cause is not found yet (docs/reliability.md, "What
+    /// is not promised", says where it was looked for).
     fn read_reply_and_bytes(&mut self) -> (Reply, Vec<u8>) {
         let mut raw = Vec::new();
-        match read_value(&mut self.reader, &mut raw) {
+        let result = match read_value(&mut self.reader, &mut raw) {
+            Err(e)
+                if e.kind() == io::ErrorKind::ConnectionReset
+                    && raw.is_empty()
+                    && self.first_bytes.as_ref().is_some_and(|b| !b.is_empty()) =>
+            {
+                let first = self.first_bytes.take().unwrap_or_default();
+                eprintln!(
+                    "note: port {}: a new connection was reset before its first reply; \
+                     connecting again once",
+                    self.port
+                );
+                *self = Client::connect(self.port);
+                self.send(&first);
+                read_value(&mut self.reader, &mut raw)
+            }
+            result => result,
+        };
+        self.first_bytes = None;
+        match result {
             Ok(reply) => (reply, raw),
             Err(e) => panic!(
                 "reading a reply failed: {e}; received so far: b\"{}\"",
@@ -884,6 +933,7 @@ impl Client {
     /// Reads exactly `n` bytes (for non-RESP servers such as the echo server).
     #[track_caller]
     pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        self.first_bytes = None;
         let mut buf = vec![0; n];
         let mut got = 0;
         while got < n {
@@ -905,6 +955,9 @@ impl Client {
     /// instead.
     #[track_caller]
     pub fn expect_closed(&mut self) {
+        // The test looks at the connection itself: no retry (see
+        // `read_reply_and_bytes`).
+        self.first_bytes = None;
         let pending = self.reader.buffer().to_vec();
         if !pending.is_empty() {
             panic!(
@@ -934,6 +987,9 @@ impl Client {
     /// `wait`. This is the one acceptable fixed wait: proving a negative.
     #[track_caller]
     pub fn expect_no_reply(&mut self, wait: Duration) {
+        // The test looks at the connection itself: no retry (see
+        // `read_reply_and_bytes`).
+        self.first_bytes = None;
         let pending = self.reader.buffer().to_vec();
         if !pending.is_empty() {
             panic!("expected no reply, got b\"{}\"", show(&pending));
